@@ -1,0 +1,205 @@
+"""The `lora-pipeline` console script: one entry point for every process role.
+
+Each subcommand imports what it needs lazily, so `lora-pipeline --help` and the light commands stay
+fast and a worker never imports Dash. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from settings import Settings, SettingsError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(*, require_secrets: bool = True) -> Settings:
+    return Settings.from_env(require_secrets=require_secrets)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from db.migrate import current_revision, upgrade
+    from db.session import make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from api.accounts import AccountError, create_user
+    from db.session import make_engine, make_session_factory, transaction
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    if password is None:
+        print("error: pass the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        with transaction(factory) as session:
+            user = create_user(session, args.email, password)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created user {user.email} (id {user.id})")
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from api.accounts import AccountError, issue_token
+    from db.session import make_engine, make_session_factory, transaction
+
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        with transaction(factory) as session:
+            token = issue_token(session, args.email, name=args.name)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print("Store this token now: it is shown once and kept only as a hash.", file=sys.stderr)
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from api.accounts import AccountError, revoke_tokens
+    from db.session import make_engine, make_session_factory, transaction
+
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        with transaction(factory) as session:
+            count = revoke_tokens(session, args.email, name=args.name)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"revoked {count} token(s)")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from api.serve import serve_web
+
+    return serve_web(_settings(), host=args.host, port=args.port, workers=args.workers)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from api.demo import run_demo
+
+    return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, real=args.real)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from jobs.queue import run_worker
+
+    return run_worker(_settings(), burst=args.burst)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from jobs.queue import run_scheduler
+
+    return run_scheduler(_settings())
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    from jobs.cycle import run_cycle_cli
+
+    return run_cycle_cli(_settings())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from jobs.queue import print_status
+
+    return print_status(_settings())
+
+
+def cmd_cluster_sim(args: argparse.Namespace) -> int:
+    from simulator.server import serve_simulator
+
+    return serve_simulator(
+        host=args.host,
+        port=args.port,
+        time_scale=args.time_scale,
+        api_key=args.api_key,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lora-pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    demo = add("demo", cmd_demo, "Run the embedded default: SQLite, simulated cluster, in-process cycle.")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8050)
+    demo.add_argument("--data-dir", default=None, help="where the demo keeps its database and files")
+    demo.add_argument("--real", action="store_true", help="train a real tiny model instead of simulating")
+
+    web = add("web", cmd_web, "Serve the dashboard and JSON API with gunicorn.")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8050)
+    web.add_argument("--workers", type=int, default=2)
+
+    worker = add("worker", cmd_worker, "Run an RQ worker that executes processor cycles.")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    add("scheduler", cmd_scheduler, "Enqueue one processor cycle every CYCLE_INTERVAL_SECONDS.")
+    add("cycle", cmd_cycle, "Run one processor cycle inline and print its summary.")
+    add("status", cmd_status, "Print queue depth, the last cycle, jobs by status and workers seen.")
+
+    sim = add("cluster-sim", cmd_cluster_sim, "Serve the simulated GPU cluster (the contract in docs/).")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8800)
+    sim.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
+    sim.add_argument("--api-key", default=None, help="required bearer token (default: GPU_CLUSTER_API_KEY)")
+    sim.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    sim.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")
+
+    db = sub.add_parser("db", help="Database schema.")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="Create or upgrade the schema.").set_defaults(handler=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="Manage users.")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser("create", help="Create a user.")
+    create.add_argument("email")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.set_defaults(handler=cmd_users_create)
+
+    tokens = sub.add_parser("tokens", help="Manage API tokens.")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    tcreate = tokens_sub.add_parser("create", help="Create an API token and print it once.")
+    tcreate.add_argument("email")
+    tcreate.add_argument("--name", default="cli")
+    tcreate.set_defaults(handler=cmd_tokens_create)
+    trevoke = tokens_sub.add_parser("revoke", help="Revoke a user's tokens (all, or those with --name).")
+    trevoke.add_argument("email")
+    trevoke.add_argument("--name", default=None)
+    trevoke.set_defaults(handler=cmd_tokens_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The typed ORM models: one class per table of DESIGN.md §3, keeping the seed's table names."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, JSONType, Money, UTCDateTime, utcnow
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.INITIALIZING, JobStatus.RUNNING})
+
+
+class DatasetStatus(StrEnum):
+    READY = "ready"
+    INVALID = "invalid"
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Bumped at logout: a session cookie carries the generation it was issued with, so a cookie
+    # replayed after logout no longer matches and is refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Dataset(Base):
+    __tablename__ = "lora_datasets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(20))
+    storage_bucket: Mapped[str] = mapped_column(String(100), default="datasets")
+    storage_path: Mapped[str] = mapped_column(String(500))
+    total_training_pairs: Mapped[int] = mapped_column(Integer, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.READY)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainingJob(Base):
+    __tablename__ = "lora_training_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", JobStatus), name="status_valid"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
+        Index("ix_lora_training_jobs_status_queued_at", "status", "queued_at"),
+        Index("ix_lora_training_jobs_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("lora_datasets.id", ondelete="RESTRICT"), index=True)
+    preset_id: Mapped[str] = mapped_column(String(50))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    gpu_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)
+    current_stage: Mapped[str | None] = mapped_column(String(100))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    current_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    total_epochs: Mapped[int] = mapped_column(Integer, default=0)
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    current_metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    estimated_total_cost: Mapped[Decimal | None] = mapped_column(Money)
+    current_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    final_cost: Mapped[Decimal | None] = mapped_column(Money)
+    budget_limit: Mapped[Decimal | None] = mapped_column(Money)
+    external_job_id: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_stack: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    artifact_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Lease taken by the cycle that claimed the job; a stale worker's writes are guarded by it.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    dataset: Mapped[Dataset] = relationship()
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+
+class MetricPoint(Base):
+    __tablename__ = "lora_metrics_points"
+    __table_args__ = (
+        UniqueConstraint("job_id", "step", name="uq_lora_metrics_points_job_step"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lora_training_jobs.id", ondelete="CASCADE"))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    epoch: Mapped[float | None] = mapped_column(Float)
+    step: Mapped[int] = mapped_column(Integer)
+    training_loss: Mapped[float | None] = mapped_column(Float)
+    validation_loss: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    gradient_norm: Mapped[float | None] = mapped_column(Float)
+    throughput: Mapped[float | None] = mapped_column(Float)
+    gpu_utilization: Mapped[float | None] = mapped_column(Float)
+
+
+class CostRecord(Base):
+    __tablename__ = "lora_cost_records"
+    __table_args__ = (UniqueConstraint("job_id", "cost_type", name="uq_lora_cost_records_job_type"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lora_training_jobs.id", ondelete="CASCADE"))
+    cost_type: Mapped[str] = mapped_column(String(50))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    billing_period: Mapped[str] = mapped_column(String(7))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    __tablename__ = "lora_notifications"
+    __table_args__ = (
+        Index("ix_lora_notifications_user_read_created", "user_id", "read_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(50))
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    action_url: Mapped[str | None] = mapped_column(String(500))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobEvent(Base):
+    __tablename__ = "lora_job_events"
+    __table_args__ = (Index("ix_lora_job_events_job_at", "job_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lora_training_jobs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(50))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ModelArtifact(Base):
+    __tablename__ = "lora_model_artifacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lora_training_jobs.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    storage_uri: Mapped[str] = mapped_column(String(1000))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginAttempt(Base):
+    """Failed logins, for the rate limit when no Redis is configured (embedded mode)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,158 @@
+"""One Settings object, read from the environment once at start-up.
+
+Every process role (web, worker, scheduler, demo, cli) builds its Settings through `Settings.from_env()`,
+so a missing or malformed value stops the process at start with one line naming it, instead of
+surfacing as a confusing error in the middle of a cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+def _secret_repr(value: str) -> str:
+    return "'***'" if value else "''"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process configuration. Secrets are masked in `repr` so they never reach a log line."""
+
+    data_dir: Path = Path(".data")
+    database_url: str = ""
+    redis_url: str | None = None
+    gpu_cluster_api_url: str = "http://127.0.0.1:8800"
+    gpu_cluster_api_key: str = field(default="", repr=False)
+    gpu_cluster_backend: str = "http"
+    secret_key: str = field(default="", repr=False)
+    public_base_url: str = "http://127.0.0.1:8050"
+    cycle_interval_seconds: float = 30.0
+    submit_batch_size: int = 5
+    ui_poll_seconds: float = 5.0
+    lost_after_seconds: float = 600.0
+    max_upload_bytes: int = 200 * 1024 * 1024
+    login_attempts_per_minute: int = 10
+    log_format: str = "text"
+    session_cookie_secure: bool = False
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={_secret_repr(getattr(self, f.name))}"
+            if not f.repr
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: no Redis, so the cycle runs on an in-process timer."""
+        return not self.redis_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_secrets: bool = True) -> Settings:
+        """Read settings from `env` (default: os.environ).
+
+        Raises:
+            SettingsError: a value is malformed, or (with require_secrets) SECRET_KEY is missing
+                while the process talks to shared infrastructure (REDIS_URL or a non-SQLite database).
+        """
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DATA_DIR", ".data")).expanduser()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{(data_dir / 'pipeline.sqlite3').resolve()}"
+        if not database_url.startswith(("sqlite", "postgresql")):
+            raise SettingsError(
+                "DATABASE_URL must start with postgresql:// (or postgresql+psycopg://) or sqlite:///"
+            )
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("REDIS_URL must be a redis:// or rediss:// URL (unset it for embedded mode)")
+
+        secret_key = env.get("SECRET_KEY", "")
+        shared = redis_url is not None or not database_url.startswith("sqlite")
+        if not secret_key:
+            if require_secrets and shared:
+                raise SettingsError(
+                    "SECRET_KEY is required when REDIS_URL or a PostgreSQL DATABASE_URL is set "
+                    "(a long random string, the same for every process)"
+                )
+            secret_key = _local_secret(data_dir)
+        elif len(secret_key) < 16:
+            raise SettingsError("SECRET_KEY must be at least 16 characters")
+
+        backend = env.get("GPU_CLUSTER_BACKEND", "http")
+        if backend not in ("http", "ray"):
+            raise SettingsError("GPU_CLUSTER_BACKEND must be 'http' or 'ray'")
+        log_format = env.get("LOG_FORMAT", "text")
+        if log_format not in ("text", "json"):
+            raise SettingsError("LOG_FORMAT must be 'text' or 'json'")
+        public_base_url = env.get("PUBLIC_BASE_URL", cls.public_base_url).rstrip("/")
+        cluster_url = env.get("GPU_CLUSTER_API_URL", cls.gpu_cluster_api_url).rstrip("/")
+        for name, url in (("PUBLIC_BASE_URL", public_base_url), ("GPU_CLUSTER_API_URL", cluster_url)):
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must be an http:// or https:// URL")
+
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            gpu_cluster_api_url=cluster_url,
+            gpu_cluster_api_key=env.get("GPU_CLUSTER_API_KEY", ""),
+            gpu_cluster_backend=backend,
+            secret_key=secret_key,
+            public_base_url=public_base_url,
+            cycle_interval_seconds=_number(env, "CYCLE_INTERVAL_SECONDS", 30.0, minimum=0.1),
+            submit_batch_size=int(_number(env, "SUBMIT_BATCH_SIZE", 5, minimum=1, integer=True)),
+            ui_poll_seconds=_number(env, "UI_POLL_SECONDS", 5.0, minimum=0.5),
+            lost_after_seconds=_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
+            max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)),
+            login_attempts_per_minute=int(
+                _number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
+            ),
+            log_format=log_format,
+            session_cookie_secure=public_base_url.startswith("https://"),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(f"{name} must be {kind} >= {minimum:g}, got {raw!r}") from None
+    if value < minimum or value != value:
+        raise SettingsError(f"{name} must be >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _local_secret(data_dir: Path) -> str:
+    """A per-install secret for the embedded default, kept in the data dir so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
