@@ -123,7 +123,9 @@ class Settings:
             submit_batch_size=int(_number(env, "SUBMIT_BATCH_SIZE", 5, minimum=1, integer=True)),
             ui_poll_seconds=_number(env, "UI_POLL_SECONDS", 5.0, minimum=0.5),
             lost_after_seconds=_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
-            max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)),
+            max_upload_bytes=int(
+                _number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
+            ),
             login_attempts_per_minute=int(
                 _number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
             ),
@@ -132,7 +134,9 @@ class Settings:
         )
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False
+) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default

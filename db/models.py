@@ -150,9 +150,7 @@ class TrainingJob(Base):
 
 class MetricPoint(Base):
     __tablename__ = "lora_metrics_points"
-    __table_args__ = (
-        UniqueConstraint("job_id", "step", name="uq_lora_metrics_points_job_step"),
-    )
+    __table_args__ = (UniqueConstraint("job_id", "step", name="uq_lora_metrics_points_job_step"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lora_training_jobs.id", ondelete="CASCADE"))
@@ -183,9 +181,7 @@ class CostRecord(Base):
 
 class Notification(Base):
     __tablename__ = "lora_notifications"
-    __table_args__ = (
-        Index("ix_lora_notifications_user_read_created", "user_id", "read_at", "created_at"),
-    )
+    __table_args__ = (Index("ix_lora_notifications_user_read_created", "user_id", "read_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -18,7 +18,9 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     timer can share the file, and foreign keys switched on as PostgreSQL has them.
     """
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -43,3 +45,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory.begin() as session:
         yield session
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE/DELETE: how a conditional update learns whether it won."""
+    return cast(CursorResult[Any], result).rowcount

@@ -1,0 +1,214 @@
+"""Sign-in: sessions (cookies) for the browser, bearer tokens for programs, and the one guard
+that every request passes through before it reaches a page, an API route or a Dash callback.
+
+Login and registration are plain server-rendered forms rather than Dash pages: they must work
+before the user may call Dash's callback endpoint, and without JavaScript.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from api.accounts import (
+    AccountError,
+    authenticate,
+    create_user,
+    end_all_sessions,
+    normalize_email,
+    user_for_token,
+    validate_new_account,
+)
+from api.errors import error_response, wants_json
+from api.ratelimit import count_attempt
+from api.runtime import get_runtime
+from db.models import User
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+# Routes anyone may reach. Everything else needs a session or a token. Signed routes
+# (/storage, /api/training-callback) check their own signatures.
+PUBLIC_PATHS = frozenset({"/login", "/register", "/api/health", "/api/training-callback", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/storage/", "/_favicon.ico")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HOME = "/training/jobs"
+LOGIN_FAILED = "Incorrect email or password."
+
+
+class SessionUser(UserMixin):
+    """What flask-login keeps for a signed-in user: id, email and the session generation."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.email = user.email
+        self.generation = user.session_generation
+
+    def get_id(self) -> str:
+        # The generation rides in the cookie; logout bumps it, so a replayed cookie stops matching.
+        return f"{self.id}:{self.generation}"
+
+
+def load_session_user(alt_id: str) -> SessionUser | None:
+    try:
+        user_id, generation = (int(part) for part in alt_id.split(":"))
+    except ValueError:
+        return None
+    with get_runtime().transaction() as db:
+        user = db.get(User, user_id)
+        if user is None or user.session_generation != generation:
+            return None
+        return SessionUser(user)
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only same-site absolute paths: no scheme, no host, no protocol-relative or backslash tricks."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    parts = urlsplit(target)
+    return parts.scheme == "" and parts.netloc == ""
+
+
+def _same_origin() -> bool:
+    """A cookie-authenticated write must come from our own pages (CSRF defence beside SameSite=Lax).
+
+    Browsers send Origin on every cross-site POST (and on same-origin fetches); when it is absent we
+    fall back to Referer, and refuse when both are missing.
+    """
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
+
+
+def _authenticate_bearer(header: str) -> BaseResponse | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_response(401, "Not authenticated", "Authorization must be 'Bearer <token>'.")
+    with get_runtime().transaction() as db:
+        user = user_for_token(db, token.strip())
+        if user is None:
+            return error_response(401, "Not authenticated", "The API token is invalid or revoked.")
+        g._login_user = SessionUser(user)  # flask-login reads the current user from here
+    g.auth_method = "token"
+    return None
+
+
+def guard() -> BaseResponse | None:
+    """The single gate in front of every route (DESIGN.md §9)."""
+    path = request.path
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        return _authenticate_bearer(header)
+    if not current_user.is_authenticated:
+        if wants_json() or request.method not in SAFE_METHODS:
+            return error_response(
+                401, "Not authenticated", "Sign in, or send 'Authorization: Bearer <token>'."
+            )
+        target = request.full_path.rstrip("?") if request.query_string else path
+        return redirect("/login?" + urlencode({"next": target}))
+    g.auth_method = "session"
+    if request.method not in SAFE_METHODS and not _same_origin():
+        return error_response(403, "Cross-site request refused", "The request's Origin is not this site.")
+    if path == "/":
+        return redirect(HOME)
+    return None
+
+
+def _client_address() -> str:
+    # Behind a proxy, gunicorn's --forwarded-allow-ips makes remote_addr the real client.
+    return request.remote_addr or "unknown"
+
+
+def _login_rate_limited(email: str) -> bool:
+    runtime = get_runtime()
+    limit = runtime.settings.login_attempts_per_minute
+    by_account = count_attempt(runtime, f"login:account:{normalize_email(email)}")
+    by_address = count_attempt(runtime, f"login:address:{_client_address()}")
+    return by_account > limit or by_address > limit
+
+
+def _start_session(user: User) -> None:
+    session.clear()  # a new cookie value at every login (no session fixation)
+    session["nonce"] = secrets.token_urlsafe(16)
+    login_user(SessionUser(user))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | BaseResponse | str | tuple[str, int]:
+    next_url = request.values.get("next", "")
+    next_url = next_url if is_safe_next(next_url) else HOME
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(next_url)
+        return render_template("login.html", next=next_url, email="", error=None)
+    if not _same_origin():
+        return render_template(
+            "login.html", next=next_url, email="", error="Please sign in from this page."
+        ), 403
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    if _login_rate_limited(email):
+        message = "Too many sign-in attempts. Wait a minute and try again."
+        return render_template("login.html", next=next_url, email=email, error=message), 429
+    with get_runtime().transaction() as db:
+        user = authenticate(db, email, password)
+    if user is None:
+        return render_template("login.html", next=next_url, email=email, error=LOGIN_FAILED), 401
+    _start_session(user)
+    return redirect(next_url)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Response | BaseResponse | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("register.html", email="", errors={})
+    if not _same_origin():
+        return render_template(
+            "register.html", email="", errors={"form": "Please register from this page."}
+        ), 403
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    errors = validate_new_account(email, password)
+    if password != request.form.get("password_confirm", password):
+        errors["password_confirm"] = "The two passwords differ."
+    if not errors:
+        try:
+            with get_runtime().transaction() as db:
+                user = create_user(db, email, password)
+        except AccountError as exc:
+            errors["email"] = str(exc)
+    if errors:
+        return render_template("register.html", email=email, errors=errors), 400
+    _start_session(user)
+    return redirect(HOME)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> BaseResponse:
+    if current_user.is_authenticated and g.get("auth_method") == "session":
+        with get_runtime().transaction() as db:
+            end_all_sessions(db, int(current_user.id))
+    logout_user()
+    session.clear()
+    return redirect("/login")
+
+
+def init_auth(app: Flask, *, secure_cookies: bool) -> None:
+    manager = LoginManager()
+    manager.user_loader(load_session_user)
+    manager.init_app(app)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME="pipeline_session",
+    )
+    app.register_blueprint(bp)
+    app.before_request(guard)

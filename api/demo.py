@@ -1,0 +1,71 @@
+"""`lora-pipeline demo`: the whole product in one process on SQLite, for a first look in seconds.
+
+No Redis and no PostgreSQL: the processor cycle runs on an in-process timer and the simulated
+cluster on a local port. Everything else is the same code the production processes run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import select
+
+from api.runtime import Runtime
+from db.migrate import upgrade
+from db.models import User
+from settings import Settings
+
+DEMO_EMAIL = "demo@pipeline.local"
+
+
+def ensure_demo_user(runtime: Runtime, data_dir: Path) -> tuple[str, str]:
+    """Create the demo user once; its password is kept in the data dir so restarts print the same one."""
+    from api.accounts import create_user
+
+    password_file = data_dir / "demo_password"
+    with runtime.transaction() as session:
+        exists = session.scalar(select(User).where(User.email == DEMO_EMAIL)) is not None
+        if exists and password_file.exists():
+            return DEMO_EMAIL, password_file.read_text().strip()
+        password = secrets.token_urlsafe(9)
+        if exists:
+            from werkzeug.security import generate_password_hash
+
+            user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+            assert user is not None
+            user.password_hash = generate_password_hash(password)
+        else:
+            create_user(session, DEMO_EMAIL, password)
+    password_file.write_text(password)
+    password_file.chmod(0o600)
+    return DEMO_EMAIL, password
+
+
+def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(data_dir)
+    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    return Settings.from_env(env, require_secrets=False)
+
+
+def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
+    directory = Path(data_dir or os.environ.get("DATA_DIR") or ".data/demo").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = demo_settings(directory, host, port)
+    runtime = Runtime.create(settings)
+    upgrade(runtime.engine)
+    email, password = ensure_demo_user(runtime, directory)
+
+    from app import create_app
+
+    app = create_app(settings, runtime=runtime)
+    print(
+        f"\nPIPELINE demo running at http://{host}:{port}\n"
+        f"  sign in as  {email}\n  password    {password}\n"
+        f"  data in     {directory}\n",
+        flush=True,
+    )
+    app.run(host=host, port=port, debug=False, threaded=True)
+    return 0

@@ -1,0 +1,181 @@
+"""The web process: Flask (JSON API, sign-in, signed downloads) with the Dash dashboard on top.
+
+`create_app(settings)` builds everything; `server` is what gunicorn serves; `python app.py` runs the
+development server on the embedded default.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, dcc, html
+from flask import Flask, has_request_context
+from flask_login import current_user
+
+from api.auth import init_auth
+from api.errors import register_error_handlers
+from api.runtime import Runtime, install
+from components.aria import aria
+from settings import Settings
+
+ROOT = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Dash:
+    """Build the Flask server and the Dash app on it.
+
+    The database schema must already be migrated (`lora-pipeline db upgrade`, or the demo/test
+    fixtures); the app never creates tables behind the migrations' back.
+    """
+    settings = settings or Settings.from_env()
+    runtime = runtime or Runtime.create(settings)
+    server = Flask(__name__)
+    server.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes)
+    install(server, runtime)
+    register_error_handlers(server)
+    init_auth(server, secure_cookies=settings.session_cookie_secure)
+    _register_blueprints(server)
+
+    app = Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]  # Dash accepts a Flask app; its stub says otherwise
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        title="PIPELINE",
+        update_title="",
+        serve_locally=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = shell_layout
+    return app
+
+
+def _register_blueprints(server: Flask) -> None:
+    from api.health import bp as health_bp
+
+    server.register_blueprint(health_bp)
+    for module_name in (
+        "api.datasets_api",
+        "api.jobs_api",
+        "api.notifications_api",
+        "api.storage",
+        "api.callbacks",
+    ):
+        try:
+            module = __import__(module_name, fromlist=["bp"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        server.register_blueprint(module.bp)
+
+
+def _nav_links() -> list[dbc.NavItem]:
+    pages = [page for page in dash.page_registry.values() if page.get("nav_order") is not None]
+    return [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="partial"))
+        for page in sorted(pages, key=lambda page: page["nav_order"])
+    ]
+
+
+def navbar() -> dbc.Navbar:
+    signed_in = has_request_context() and current_user.is_authenticated
+    email = current_user.email if signed_in else ""
+    account = html.Div(
+        [
+            html.Span(email, id="navbar-user", className="navbar-text me-3 small"),
+            html.Button(
+                html.I(className="bi bi-circle-half", **aria(hidden=True)),
+                id="theme-toggle",
+                className="btn btn-sm btn-outline-light me-2",
+                title="Switch light/dark theme",
+                **aria("Switch light or dark theme"),
+            ),
+            html.Form(
+                html.Button("Sign out", type="submit", className="btn btn-sm btn-outline-light", id="logout"),
+                method="post",
+                action="/logout",
+                className="d-inline",
+            ),
+        ],
+        className="d-flex align-items-center ms-auto",
+    )
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(
+                    [html.I(className="bi bi-diagram-3 me-2"), "PIPELINE"], href="/training/jobs"
+                ),
+                dbc.NavbarToggler(id="navbar-toggler"),
+                dbc.Collapse(
+                    [
+                        dbc.Nav(_nav_links(), navbar=True, className="me-auto"),
+                        html.Div(id="navbar-extra"),
+                        account,
+                    ],
+                    id="navbar-collapse",
+                    navbar=True,
+                ),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-3",
+    )
+
+
+def shell_layout() -> html.Div:
+    """The app-wide frame; evaluated per request so the navbar shows the signed-in user."""
+    return html.Div(
+        [
+            dcc.Store(id="theme-store", storage_type="local"),
+            navbar(),
+            dbc.Container(dash.page_container, fluid="xxl", className="pb-5", id="page-frame"),
+        ]
+    )
+
+
+dash.clientside_callback(
+    """
+    function(clicks, stored) {
+        let theme = stored || (window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+        if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
+        document.documentElement.setAttribute('data-bs-theme', theme);
+        return theme;
+    }
+    """,
+    dash.Output("theme-store", "data"),
+    dash.Input("theme-toggle", "n_clicks"),
+    dash.State("theme-store", "data"),
+)
+
+
+def _dev_server() -> None:
+    from db.migrate import upgrade
+
+    settings = Settings.from_env(require_secrets=False)
+    runtime = Runtime.create(settings)
+    upgrade(runtime.engine)
+    create_app(settings, runtime=runtime).run(debug=True, port=8050)
+
+
+def create_server() -> Flask:
+    """The WSGI app for gunicorn's factory syntax (`gunicorn 'app:create_server()'`)."""
+    return create_app().server
+
+
+def __getattr__(name: str) -> Flask:
+    """`gunicorn app:server` support without building an app (and reading the environment) at import."""
+    if name == "server":
+        return create_app().server
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    _dev_server()

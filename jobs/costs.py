@@ -1,0 +1,57 @@
+"""GPU pricing and cost arithmetic, in Decimal from end to end (money is exact)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+GPU_HOURLY_PRICES: dict[str, Decimal] = {
+    "A100-80GB": Decimal("3.50"),
+    "A100-40GB": Decimal("2.80"),
+    "H100": Decimal("4.20"),
+    "V100-32GB": Decimal("2.10"),
+}
+MAX_GPU_COUNT = 8
+CENT = Decimal("0.01")
+STORED = Decimal("0.0001")
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+
+
+class PricingError(ValueError):
+    """The GPU configuration cannot be priced; the message says why, for the user."""
+
+
+def hourly_rate(gpu_type: object, count: object) -> Decimal:
+    """Dollars per hour for `count` GPUs of `gpu_type`.
+
+    Raises:
+        PricingError: unknown type, or a count that is not a whole number from 1 to MAX_GPU_COUNT.
+    """
+    if not isinstance(gpu_type, str) or gpu_type not in GPU_HOURLY_PRICES:
+        known = ", ".join(GPU_HOURLY_PRICES)
+        raise PricingError(f"unknown GPU type {gpu_type!r}; choose one of {known}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GPU_COUNT:
+        raise PricingError(f"GPU count must be a whole number from 1 to {MAX_GPU_COUNT}, got {count!r}")
+    return GPU_HOURLY_PRICES[gpu_type] * count
+
+
+def elapsed_hours(start: datetime, end: datetime) -> Decimal:
+    """Exact hours between two instants (microsecond resolution), never negative."""
+    microseconds = (end - start) // timedelta(microseconds=1)
+    return max(Decimal(0), Decimal(microseconds) / _MICROSECONDS_PER_HOUR)
+
+
+def compute_cost(rate_per_hour: Decimal, start: datetime, end: datetime) -> Decimal:
+    """rate × elapsed, rounded half-up to the stored precision (1/100 of a cent)."""
+    return (rate_per_hour * elapsed_hours(start, end)).quantize(STORED, rounding=ROUND_HALF_UP)
+
+
+def billing_period(at: datetime) -> str:
+    return at.strftime("%Y-%m")
+
+
+def format_money(amount: Decimal | None) -> str:
+    """Dollars shown to the cent: stored to 1/100 cent, displayed as users read bills."""
+    if amount is None:
+        return "—"
+    return f"${amount.quantize(CENT, rounding=ROUND_HALF_UP):,}"

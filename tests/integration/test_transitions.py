@@ -1,0 +1,154 @@
+"""The state machine against real PostgreSQL: conditional updates, side effects once, races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from db.base import utcnow
+from db.models import CostRecord, JobEvent, JobStatus, Notification, TrainingJob
+from db.session import make_session_factory
+from jobs.transitions import TransitionRefused, cancel_job, transition
+from tests.conftest import make_user
+from tests.factories import make_dataset, make_job
+
+
+@pytest.fixture
+def sessions(pg_engine: Engine):
+    return make_session_factory(pg_engine)
+
+
+@pytest.fixture
+def running_job(sessions, runtime):
+    user_id = make_user(runtime, "t@example.com")
+    with sessions.begin() as session:
+        dataset = make_dataset(session, user_id)
+        job = make_job(
+            session,
+            user_id,
+            dataset.id,
+            status=JobStatus.RUNNING,
+            started_at=utcnow() - timedelta(hours=1),
+            gpu_config={"type": "H100", "count": 2},
+            external_job_id="ext-1",
+        )
+        return job.id, user_id
+
+
+def _count(sessions, model, job_id) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(model.job_id == job_id)) or 0)
+
+
+def test_completion_writes_event_notification_and_one_cost_record(sessions, running_job) -> None:
+    job_id, _ = running_job
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        finished = job.started_at + timedelta(minutes=30)
+        assert transition(
+            session, job, JobStatus.COMPLETED, actor="cluster", values={"completed_at": finished}
+        )
+    with sessions() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job.status == "completed"
+        assert job.progress == 100
+        assert job.final_cost == Decimal("4.2000")  # 2 × $4.20/h × 0.5 h, from the cluster's finish time
+        cost = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).one()
+        assert cost.amount == Decimal("4.2000")
+        assert cost.cost_type == "training_compute"
+        assert cost.details["gpu_type"] == "H100"
+        assert cost.details["gpu_count"] == 2
+        assert cost.details["duration_hours"] == "0.500000"
+        note = session.scalars(select(Notification)).one()
+        assert (note.type, note.title, note.action_url) == (
+            "job_completed",
+            "Training Completed",
+            f"/training/jobs/{job_id}",
+        )
+    assert _count(sessions, JobEvent, job_id) == 1
+
+
+def test_terminal_state_is_never_left(sessions, running_job) -> None:
+    job_id, _ = running_job
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        assert transition(session, job, JobStatus.FAILED, actor="cluster", values={"error_message": "OOM"})
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        for target in JobStatus:
+            assert not transition(session, job, target, actor="test")
+    with sessions() as session:
+        assert session.get(TrainingJob, job_id).status == "failed"
+
+
+def test_stale_read_loses_the_race(sessions, running_job) -> None:
+    """Two processes read 'running'; the second UPDATE matches no row and writes nothing."""
+    job_id, _ = running_job
+    with sessions() as first, sessions() as second:
+        job_a = first.get(TrainingJob, job_id)
+        job_b = second.get(TrainingJob, job_id)
+        assert transition(first, job_a, JobStatus.COMPLETED, actor="cycle-a")
+        first.commit()
+        assert not transition(second, job_b, JobStatus.FAILED, actor="cycle-b")
+        second.commit()
+    assert _count(sessions, CostRecord, job_id) == 1
+    assert _count(sessions, JobEvent, job_id) == 1
+
+
+def test_cancel_racing_completion_has_one_winner(sessions, running_job) -> None:
+    job_id, user_id = running_job
+    barrier = threading.Barrier(2)
+    results: dict[str, bool] = {}
+
+    def complete() -> None:
+        with sessions() as session:
+            job = session.get(TrainingJob, job_id)
+            barrier.wait()
+            results["complete"] = transition(session, job, JobStatus.COMPLETED, actor="cluster")
+            session.commit()
+
+    def cancel() -> None:
+        with sessions() as session:
+            barrier.wait()
+            try:
+                results["cancel"] = cancel_job(session, user_id, job_id, actor="user") is not None
+            except TransitionRefused:
+                results["cancel"] = False
+            session.commit()
+
+    threads = [threading.Thread(target=complete), threading.Thread(target=cancel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results.values()) == [False, True]
+    assert _count(sessions, CostRecord, job_id) == 1
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_cancel_refuses_finished_and_hides_other_users_jobs(sessions, running_job, runtime) -> None:
+    job_id, user_id = running_job
+    other = make_user(runtime, "other@example.com")
+    with sessions.begin() as session:
+        assert cancel_job(session, other, job_id, actor="user") is None
+    with sessions.begin() as session:
+        assert cancel_job(session, user_id, job_id, actor="user") is not None
+    with sessions.begin() as session, pytest.raises(TransitionRefused, match="already cancelled"):
+        cancel_job(session, user_id, job_id, actor="user")
+
+
+def test_cancel_of_queued_job_bills_nothing(sessions, runtime) -> None:
+    user_id = make_user(runtime, "q@example.com")
+    with sessions.begin() as session:
+        job = make_job(session, user_id, make_dataset(session, user_id).id)
+        job_id = job.id
+    with sessions.begin() as session:
+        cancelled = cancel_job(session, user_id, job_id, actor="user")
+        assert cancelled is not None
+        assert cancelled.final_cost == Decimal(0)
+    assert _count(sessions, CostRecord, job_id) == 0

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from settings import Settings, SettingsError
+
+
+def test_embedded_default_needs_nothing(tmp_path) -> None:
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert settings.is_sqlite
+    assert settings.embedded
+    assert settings.cycle_interval_seconds == 30
+    assert settings.submit_batch_size == 5
+    # the generated secret is kept, so sessions survive a restart
+    assert Settings.from_env({"DATA_DIR": str(tmp_path)}).secret_key == settings.secret_key
+
+
+def test_shared_infrastructure_requires_secret_key(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        Settings.from_env({"DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:6379/0"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CYCLE_INTERVAL_SECONDS", "soon"),
+        ("SUBMIT_BATCH_SIZE", "0"),
+        ("SUBMIT_BATCH_SIZE", "2.5"),
+        ("DATABASE_URL", "mysql://x"),
+        ("REDIS_URL", "localhost:6379"),
+        ("GPU_CLUSTER_API_URL", "cluster.local"),
+        ("GPU_CLUSTER_BACKEND", "slurm"),
+        ("LOG_FORMAT", "xml"),
+        ("SECRET_KEY", "short"),
+    ],
+)
+def test_malformed_setting_is_named(name: str, value: str, tmp_path) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"DATA_DIR": str(tmp_path), name: value})
+    assert name in str(info.value)
+
+
+def test_secrets_never_in_repr(tmp_path) -> None:
+    settings = Settings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "SECRET_KEY": "s3cret-value-0123456789",
+            "GPU_CLUSTER_API_KEY": "canary-key-42",
+        }
+    )
+    shown = repr(settings) + str(settings)
+    assert "s3cret-value" not in shown
+    assert "canary-key-42" not in shown
+    assert "gpu_cluster_api_key='***'" in shown
+
+
+def test_postgres_url_uses_psycopg3(tmp_path) -> None:
+    settings = Settings.from_env(
+        {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u@h/db", "SECRET_KEY": "x" * 20}
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
