@@ -114,9 +114,15 @@ def cmd_cycle(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+
     from jobs.queue import print_status
 
-    return print_status(_settings())
+    if not args.quiet:
+        return print_status(_settings())
+    with contextlib.redirect_stdout(io.StringIO()):  # healthcheck use: the exit code is the answer
+        return print_status(_settings())
 
 
 def cmd_cluster_sim(args: argparse.Namespace) -> int:
@@ -156,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     add("scheduler", cmd_scheduler, "Enqueue one processor cycle every CYCLE_INTERVAL_SECONDS.")
     add("cycle", cmd_cycle, "Run one processor cycle inline and print its summary.")
-    add("status", cmd_status, "Print queue depth, the last cycle, jobs by status and workers seen.")
+    status = add("status", cmd_status, "Print queue depth, the last cycle, jobs by status and workers seen.")
+    status.add_argument("--quiet", action="store_true", help="print nothing; exit 0 when healthy")
 
     sim = add("cluster-sim", cmd_cluster_sim, "Serve the simulated GPU cluster (the contract in docs/).")
     sim.add_argument("--host", default="127.0.0.1")
@@ -165,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", default=None, help="required bearer token (default: GPU_CLUSTER_API_KEY)")
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     sim.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")
+
+    add("migrate", cmd_db_upgrade, "Create or upgrade the schema (same as `db upgrade`; the container role).")
 
     db = sub.add_parser("db", help="Database schema.")
     db_sub = db.add_subparsers(dest="db_command", required=True)

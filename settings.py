@@ -14,6 +14,25 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+# Every environment variable Settings reads; .env.example and docker-compose.yml are checked against it.
+ENV_VARS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "GPU_CLUSTER_API_URL",
+    "GPU_CLUSTER_API_KEY",
+    "GPU_CLUSTER_BACKEND",
+    "PUBLIC_BASE_URL",
+    "CYCLE_INTERVAL_SECONDS",
+    "SUBMIT_BATCH_SIZE",
+    "UI_POLL_SECONDS",
+    "LOST_AFTER_SECONDS",
+    "MAX_UPLOAD_BYTES",
+    "LOGIN_ATTEMPTS_PER_MINUTE",
+    "DATA_DIR",
+    "LOG_FORMAT",
+)
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and says what is expected."""
