@@ -16,7 +16,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.downsample import MetricsPayload
+from components.downsample import MetricsPayload, round_significant
 from components.smoothing import ema
 
 XAxis = Literal["step", "elapsed"]
@@ -113,6 +113,11 @@ def hover_template(label: str, value_format: str, steps_per_epoch: float | None)
         f"<b>{label}</b><br>step %{{customdata[0]:,}}{epoch}<br>elapsed %{{customdata[2]}}"
         f"<br>value %{{y:{value_format}}}<extra></extra>"
     )
+
+
+def rounded(values: Sequence[float]) -> list[float]:
+    """Values at 6 significant digits, like the payload: keeps figures and patches small."""
+    return [round_significant(v) if math.isfinite(v) else v for v in values]
 
 
 def best_point(steps: Sequence[int], values: Sequence[float]) -> tuple[int, float] | None:
@@ -214,7 +219,7 @@ def loss_figure(
         if not smoothed:  # keep the trace (stable indices) but empty and hidden
             common = {**common, "x": [], "customdata": []}
         traces[f"{name}_smooth"] = go.Scatter(
-            y=ema(values, smoothing, steps) if smoothed else [],
+            y=rounded(ema(values, smoothing, steps)) if smoothed else [],
             name=_LABELS[name],
             visible=smoothed,
             line={"color": color, "width": 2.2},
@@ -288,7 +293,9 @@ def metric_panels_figure(
         fig.update_yaxes(title_text=title, row=row, col=col, **y_opts)
         fig.update_xaxes(title_text=_x_title(x_axis) if row == 2 else None, row=row, col=col)
     _base_layout(fig, dark=dark, uirevision="panels")
-    fig.update_xaxes(matches="x", uirevision=x_axis)
+    fig.update_xaxes(uirevision=x_axis)
+    for axis in ("xaxis2", "xaxis3", "xaxis4"):  # link zoom; the first axis must not match itself
+        fig.layout[axis].matches = "x"
     fig.update_yaxes(uirevision="panels")
     if not any(metrics["series"][n]["step"] for n in PANEL_SERIES):
         fig.update_layout(annotations=[empty_annotation()])

@@ -33,6 +33,7 @@ from components.charts import (
     best_annotation,
     best_point,
     interpolate_elapsed,
+    rounded,
     x_and_hover,
 )
 from components.downsample import MetricsPayload
@@ -150,7 +151,7 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
         _extend(loss, LOSS_TRACE_INDEX[f"{name}_raw"], xs, values, custom)
         if smoothing > 0:
             smoothed, ema_states[name] = ema_with_state(values, smoothing, steps, ema_states[name])
-            _extend(loss, LOSS_TRACE_INDEX[f"{name}_smooth"], xs, smoothed, custom)
+            _extend(loss, LOSS_TRACE_INDEX[f"{name}_smooth"], xs, rounded(smoothed), custom)
         candidate = best_point(steps, values) if name == "validation_loss" else None
         if candidate and (best is None or candidate[1] < best["value"]):
             best = {"step": candidate[0], "value": candidate[1]}
