@@ -1,0 +1,302 @@
+"""Pure Plotly figure builders for the job monitor: the loss chart and the 2x2 system panels.
+
+Both figures always contain the same traces in the same order (``LOSS_TRACE_INDEX``,
+``PANEL_TRACE_INDEX``), even when empty, because the live page appends points with
+``dash.Patch`` by trace index (see ``components.live_charts``). Data stays in plain lists:
+a Patch ``Extend`` cannot extend Plotly's base64 typed arrays (what numpy arrays become).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from components.downsample import MetricsPayload, round_significant
+from components.smoothing import ema
+
+XAxis = Literal["step", "elapsed"]
+
+LOSS_TRACE_INDEX: dict[str, int] = {
+    "training_loss_raw": 0,
+    "validation_loss_raw": 1,
+    "training_loss_smooth": 2,
+    "validation_loss_smooth": 3,
+    "best_validation": 4,
+}
+PANEL_TRACE_INDEX: dict[str, int] = {
+    "learning_rate": 0,
+    "gradient_norm": 1,
+    "throughput": 2,
+    "gpu_utilization": 3,
+}
+LOSS_SERIES = ("training_loss", "validation_loss")
+PANEL_SERIES = tuple(PANEL_TRACE_INDEX)
+EMPTY_MESSAGE = "Waiting for the first metrics…"
+RAW_OPACITY_BEHIND_SMOOTHED = 0.25
+
+_COLORS = {"training_loss": "#0d6efd", "validation_loss": "#fd7e14", "best": "#198754"}
+_LABELS = {"training_loss": "training loss", "validation_loss": "validation loss"}
+# (row, col, axis title, y-axis options) per panel, in PANEL_TRACE_INDEX order.
+_PANELS: dict[str, tuple[int, int, str, dict[str, Any]]] = {
+    "learning_rate": (1, 1, "learning rate", {"exponentformat": "e", "tickformat": ".1e"}),
+    "gradient_norm": (1, 2, "gradient norm", {}),
+    "throughput": (2, 1, "tokens/s", {"tickformat": ",.0f", "rangemode": "tozero"}),
+    "gpu_utilization": (2, 2, "GPU %", {"range": [0, 105]}),
+}
+_PANEL_HOVER_FORMAT = {
+    "learning_rate": ".3e",
+    "gradient_norm": ".4g",
+    "throughput": ",.0f",
+    "gpu_utilization": ".1f",
+}
+
+
+def format_clock(seconds: float) -> str:
+    """Elapsed seconds as ``h:mm:ss`` (hours unbounded: ``27:03:09``)."""
+    total = max(round(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def interpolate_elapsed(
+    steps: Sequence[int], elapsed_steps: Sequence[int], elapsed_seconds: Sequence[float]
+) -> list[float | None]:
+    """Seconds since start at each step, linearly interpolated between known (step, seconds).
+
+    Steps outside the known range take the nearest end's value; with no known points, None.
+    """
+    if not elapsed_steps:
+        return [None] * len(steps)
+    out: list[float | None] = []
+    last = len(elapsed_steps) - 1
+    for step in steps:
+        i = bisect_left(elapsed_steps, step)
+        if i <= 0 or elapsed_steps[min(i, last)] == step:
+            out.append(elapsed_seconds[min(i, last)])
+        elif i > last:
+            out.append(elapsed_seconds[last])
+        else:
+            s0, s1 = elapsed_steps[i - 1], elapsed_steps[i]
+            t0, t1 = elapsed_seconds[i - 1], elapsed_seconds[i]
+            out.append(t0 + (t1 - t0) * (step - s0) / (s1 - s0))
+    return out
+
+
+def x_and_hover(
+    steps: Sequence[int],
+    elapsed_seconds: Sequence[float | None],
+    x_axis: XAxis,
+    steps_per_epoch: float | None,
+) -> tuple[list[float | int | None], list[list[Any]]]:
+    """The x values (step, or elapsed minutes) and hover customdata ``[step, epoch, h:mm:ss]``."""
+    xs: list[float | int | None] = []
+    custom: list[list[Any]] = []
+    for step, secs in zip(steps, elapsed_seconds, strict=True):
+        if x_axis == "elapsed":
+            xs.append(None if secs is None else round(secs / 60.0, 4))
+        else:
+            xs.append(step)
+        epoch = round(step / steps_per_epoch, 3) if steps_per_epoch else None
+        custom.append([step, epoch, "" if secs is None else format_clock(secs)])
+    return xs, custom
+
+
+def hover_template(label: str, value_format: str, steps_per_epoch: float | None) -> str:
+    """Hover text: series name, step, epoch (when known), elapsed clock and the value."""
+    epoch = "<br>epoch %{customdata[1]:.2f}" if steps_per_epoch else ""
+    return (
+        f"<b>{label}</b><br>step %{{customdata[0]:,}}{epoch}<br>elapsed %{{customdata[2]}}"
+        f"<br>value %{{y:{value_format}}}<extra></extra>"
+    )
+
+
+def rounded(values: Sequence[float]) -> list[float]:
+    """Values at 6 significant digits, like the payload: keeps figures and patches small."""
+    return [round_significant(v) if math.isfinite(v) else v for v in values]
+
+
+def best_point(steps: Sequence[int], values: Sequence[float]) -> tuple[int, float] | None:
+    """The (step, value) of the minimum value; the earliest step wins a tie."""
+    if not values:
+        return None
+    i = min(range(len(values)), key=values.__getitem__)
+    return steps[i], values[i]
+
+
+def best_annotation(x: float | int, value: float, step: int, log_y: bool) -> dict[str, Any]:
+    """Annotation pointing at the best validation loss (log axes take log10 positions)."""
+    y = math.log10(value) if log_y and value > 0 else value
+    return {
+        "x": x,
+        "y": y,
+        "xref": "x",
+        "yref": "y",
+        "text": f"best val {value:.4g} @ step {step:,}",
+        "showarrow": True,
+        "arrowhead": 2,
+        "ax": 0,
+        "ay": -36,
+        "font": {"color": _COLORS["best"]},
+    }
+
+
+def empty_annotation() -> dict[str, Any]:
+    """The centred empty-state message (removed by the first appended points)."""
+    return {
+        "text": EMPTY_MESSAGE,
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+        "showarrow": False,
+        "font": {"size": 15},
+        "opacity": 0.7,
+    }
+
+
+def _base_layout(fig: go.Figure, *, dark: bool, uirevision: str) -> None:
+    fig.update_layout(
+        template="plotly_dark" if dark else "plotly_white",
+        paper_bgcolor="rgba(0,0,0,0)",  # let the Bootstrap card background show through
+        plot_bgcolor="rgba(0,0,0,0)",
+        margin={"l": 56, "r": 16, "t": 32, "b": 44},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="closest",
+        uirevision=uirevision,
+    )
+
+
+def _x_title(x_axis: XAxis) -> str:
+    return "elapsed (min)" if x_axis == "elapsed" else "step"
+
+
+def loss_figure(
+    metrics: MetricsPayload,
+    *,
+    smoothing: float,
+    log_y: bool,
+    x_axis: XAxis,
+    steps_per_epoch: float | None,
+    dark: bool = False,
+) -> go.Figure:
+    """Training and validation loss on one chart, traces in ``LOSS_TRACE_INDEX`` order.
+
+    With ``smoothing > 0`` the raw lines are drawn faint behind debiased EMA lines; the best
+    (minimum) validation loss gets a marker and an annotation. ``uirevision`` keeps the user's
+    zoom across updates but resets the x zoom when the x-axis kind changes and the y zoom when
+    linear/log flips (old ranges would be meaningless).
+    """
+    smoothed = smoothing > 0
+    e = metrics["elapsed"]
+    fig = go.Figure()
+    best_trace: dict[str, Any] = {"x": [], "y": [], "customdata": []}
+    annotations: list[dict[str, Any]] = []
+    traces: dict[str, go.Scatter] = {}
+    for name in LOSS_SERIES:
+        series = metrics["series"][name]
+        steps, values = series["step"], series["value"]
+        xs, custom = x_and_hover(
+            steps, interpolate_elapsed(steps, e["step"], e["seconds"]), x_axis, steps_per_epoch
+        )
+        mode = "lines" if name == "training_loss" else "lines+markers"
+        common = {"x": xs, "customdata": custom, "legendgroup": name, "mode": mode}
+        color = _COLORS[name]
+        traces[f"{name}_raw"] = go.Scatter(
+            y=values,
+            name=_LABELS[name] + (" (raw)" if smoothed else ""),
+            showlegend=not smoothed,
+            opacity=RAW_OPACITY_BEHIND_SMOOTHED if smoothed else 1.0,
+            line={"color": color, "width": 1.5},
+            marker={"size": 5},
+            hovertemplate=hover_template(_LABELS[name], ".4g", steps_per_epoch),
+            **common,
+        )
+        if not smoothed:  # keep the trace (stable indices) but empty and hidden
+            common = {**common, "x": [], "customdata": []}
+        traces[f"{name}_smooth"] = go.Scatter(
+            y=rounded(ema(values, smoothing, steps)) if smoothed else [],
+            name=_LABELS[name],
+            visible=smoothed,
+            line={"color": color, "width": 2.2},
+            marker={"size": 5},
+            hovertemplate=hover_template(_LABELS[name] + " (smoothed)", ".4g", steps_per_epoch),
+            **common,
+        )
+        if name == "validation_loss" and (best := best_point(steps, values)):
+            i = steps.index(best[0])
+            best_trace = {"x": [xs[i]], "y": [best[1]], "customdata": [custom[i]]}
+            x_best = xs[i]
+            if x_best is not None:
+                annotations.append(best_annotation(x_best, best[1], best[0], log_y))
+    for key in LOSS_TRACE_INDEX:
+        if key != "best_validation":
+            fig.add_trace(traces[key])
+    fig.add_trace(
+        go.Scatter(
+            name="best validation",
+            mode="markers",
+            showlegend=False,
+            marker={"symbol": "star", "size": 14, "color": _COLORS["best"], "line": {"width": 1}},
+            hovertemplate=hover_template("best validation loss", ".4g", steps_per_epoch),
+            **best_trace,
+        )
+    )
+    if not any(metrics["series"][n]["step"] for n in LOSS_SERIES):
+        annotations = [empty_annotation()]
+    _base_layout(fig, dark=dark, uirevision="loss")
+    fig.update_layout(annotations=annotations)
+    fig.update_xaxes(title_text=_x_title(x_axis), uirevision=x_axis)
+    fig.update_yaxes(title_text="loss", type="log" if log_y else "linear", uirevision=f"log={log_y}")
+    return fig
+
+
+def metric_panels_figure(
+    metrics: MetricsPayload,
+    *,
+    x_axis: XAxis,
+    steps_per_epoch: float | None,
+    dark: bool = False,
+) -> go.Figure:
+    """Learning rate, gradient norm, throughput and GPU utilisation as a 2x2 grid.
+
+    One trace per panel in ``PANEL_TRACE_INDEX`` order; the x-axes are linked so zooming one
+    panel zooms all four (same time window across system metrics). Raw values, no smoothing:
+    a gradient-norm spike is exactly what this view is for.
+    """
+    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.1, vertical_spacing=0.14)
+    e = metrics["elapsed"]
+    for name, (row, col, title, y_opts) in _PANELS.items():
+        series = metrics["series"][name]
+        steps = series["step"]
+        xs, custom = x_and_hover(
+            steps, interpolate_elapsed(steps, e["step"], e["seconds"]), x_axis, steps_per_epoch
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=series["value"],
+                customdata=custom,
+                name=title,
+                mode="lines",
+                showlegend=False,
+                line={"width": 1.5},
+                hovertemplate=hover_template(title, _PANEL_HOVER_FORMAT[name], steps_per_epoch),
+            ),
+            row=row,
+            col=col,
+        )
+        fig.update_yaxes(title_text=title, row=row, col=col, **y_opts)
+        fig.update_xaxes(title_text=_x_title(x_axis) if row == 2 else None, row=row, col=col)
+    _base_layout(fig, dark=dark, uirevision="panels")
+    fig.update_xaxes(uirevision=x_axis)
+    for axis in ("xaxis2", "xaxis3", "xaxis4"):  # link zoom; the first axis must not match itself
+        fig.layout[axis].matches = "x"
+    fig.update_yaxes(uirevision="panels")
+    if not any(metrics["series"][n]["step"] for n in PANEL_SERIES):
+        fig.update_layout(annotations=[empty_annotation()])
+    return fig

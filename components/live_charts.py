@@ -1,0 +1,184 @@
+"""Appending a monitor tick to the charts with ``dash.Patch`` instead of re-sending figures.
+
+The smoothed loss lines depend on all earlier points, and the best-validation marker on the
+minimum so far, so a tick cannot be drawn from the new points alone. We carry that history in a
+small JSON ``LiveChartState`` (a few numbers: the EMA accumulators, the best point, the last
+(step, seconds) pair for elapsed-time interpolation, per-series cursors) in a ``dcc.Store``:
+
+    loss_fig = loss_figure(payload, **opts); panels = metric_panels_figure(payload, x_axis=..., ...)
+    state = live_chart_state(payload, **opts)                       # -> dcc.Store data
+    ... each tick:
+    new = <GET /api/jobs/<id>?since_step=state["last_step"]>       # MetricsPayload of new points
+    update = append_points_patch(new, state)
+    return update.loss, update.panels, update.state                 # Patch | no_update, ..., dict
+
+Options (smoothing, log/linear, x-axis kind) are frozen in the state: when the user changes one,
+the page rebuilds both figures and the state from the full (downsampled) history. The
+``since_step`` payload must measure elapsed seconds from the same origin as the first load
+(the job's ``started_at``), or elapsed x positions will jump.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, TypedDict
+
+from dash import Patch, no_update
+
+from components.charts import (
+    LOSS_SERIES,
+    LOSS_TRACE_INDEX,
+    PANEL_SERIES,
+    PANEL_TRACE_INDEX,
+    XAxis,
+    best_annotation,
+    best_point,
+    interpolate_elapsed,
+    rounded,
+    x_and_hover,
+)
+from components.downsample import MetricsPayload
+from components.smoothing import EmaState, ema_with_state, initial_ema_state
+
+
+class ChartOptions(TypedDict):
+    smoothing: float
+    log_y: bool
+    x_axis: XAxis
+    steps_per_epoch: float | None
+
+
+class BestPoint(TypedDict):
+    step: int
+    value: float
+
+
+class LiveChartState(TypedDict):
+    options: ChartOptions
+    last_step: int | None  # cursor: ask the API for ?since_step=<this>
+    series_last_step: dict[str, int | None]  # drop re-sent points per series
+    ema: dict[str, EmaState]  # continues the smoothed loss lines
+    best: BestPoint | None  # best validation loss so far
+    elapsed_tail: list[float] | None  # last known [step, seconds], to interpolate new points
+    has_loss_points: bool  # False while the loss chart shows its empty-state message
+    has_panel_points: bool
+
+
+class LiveUpdate(NamedTuple):
+    """Callback outputs for one tick: ``dash.no_update`` where a figure has nothing new."""
+
+    loss: Any  # dash.Patch | dash.no_update
+    panels: Any
+    state: LiveChartState
+
+
+def live_chart_state(
+    metrics: MetricsPayload,
+    *,
+    smoothing: float,
+    log_y: bool,
+    x_axis: XAxis,
+    steps_per_epoch: float | None,
+) -> LiveChartState:
+    """The state matching figures freshly built from ``metrics`` with these options."""
+    series = metrics["series"]
+    ema_states = {
+        name: ema_with_state(series[name]["value"], smoothing, series[name]["step"])[1]
+        for name in LOSS_SERIES
+    }
+    val = series["validation_loss"]
+    best = best_point(val["step"], val["value"])
+    e = metrics["elapsed"]
+    return {
+        "options": {
+            "smoothing": smoothing,
+            "log_y": log_y,
+            "x_axis": x_axis,
+            "steps_per_epoch": steps_per_epoch,
+        },
+        "last_step": metrics["last_step"],
+        "series_last_step": {name: s["step"][-1] if s["step"] else None for name, s in series.items()},
+        "ema": ema_states,
+        "best": None if best is None else {"step": best[0], "value": best[1]},
+        "elapsed_tail": [e["step"][-1], e["seconds"][-1]] if e["step"] else None,
+        "has_loss_points": any(series[n]["step"] for n in LOSS_SERIES),
+        "has_panel_points": any(series[n]["step"] for n in PANEL_SERIES),
+    }
+
+
+def _extend(patch: Patch, index: int, xs: list[Any], ys: list[float], custom: list[list[Any]]) -> None:
+    trace = patch["data"][index]
+    trace["x"].extend(xs)
+    trace["y"].extend(ys)
+    trace["customdata"].extend(custom)
+
+
+def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> LiveUpdate:
+    """Patches that extend both figures with ``new_metrics`` (points newer than the cursor).
+
+    Points at or before a series' last drawn step are ignored, so an overlapping or repeated
+    tick is harmless. Applying the patches gives the same x/y/customdata as rebuilding the
+    figures from the full history (tested), given the same options and no downsampling.
+    """
+    opts = state["options"]
+    smoothing, x_axis, spe = opts["smoothing"], opts["x_axis"], opts["steps_per_epoch"]
+    tail = state["elapsed_tail"]
+    e = new_metrics["elapsed"]
+    e_steps = ([int(tail[0])] if tail else []) + list(e["step"])
+    e_secs = ([tail[1]] if tail else []) + list(e["seconds"])
+
+    loss, panels = Patch(), Patch()
+    loss_changed = panels_changed = best_moved = False
+    series_last = dict(state["series_last_step"])
+    ema_states = {name: state["ema"].get(name, initial_ema_state()) for name in LOSS_SERIES}
+    best = state["best"]
+    best_x: Any = None
+    for name in (*LOSS_SERIES, *PANEL_SERIES):
+        series = new_metrics["series"][name]
+        after = series_last.get(name)
+        pairs = [
+            (s, v) for s, v in zip(series["step"], series["value"], strict=True) if after is None or s > after
+        ]
+        if not pairs:
+            continue
+        steps, values = [s for s, _ in pairs], [v for _, v in pairs]
+        series_last[name] = steps[-1]
+        xs, custom = x_and_hover(steps, interpolate_elapsed(steps, e_steps, e_secs), x_axis, spe)
+        if name in PANEL_TRACE_INDEX:
+            _extend(panels, PANEL_TRACE_INDEX[name], xs, values, custom)
+            panels_changed = True
+            continue
+        loss_changed = True
+        _extend(loss, LOSS_TRACE_INDEX[f"{name}_raw"], xs, values, custom)
+        if smoothing > 0:
+            smoothed, ema_states[name] = ema_with_state(values, smoothing, steps, ema_states[name])
+            _extend(loss, LOSS_TRACE_INDEX[f"{name}_smooth"], xs, rounded(smoothed), custom)
+        candidate = best_point(steps, values) if name == "validation_loss" else None
+        if candidate and (best is None or candidate[1] < best["value"]):
+            best = {"step": candidate[0], "value": candidate[1]}
+            i = steps.index(candidate[0])
+            best_x, best_moved = xs[i], True
+            marker = loss["data"][LOSS_TRACE_INDEX["best_validation"]]
+            marker["x"], marker["y"], marker["customdata"] = [xs[i]], [candidate[1]], [custom[i]]
+
+    if best_moved and best is not None and best_x is not None:
+        loss["layout"]["annotations"] = [best_annotation(best_x, best["value"], best["step"], opts["log_y"])]
+    elif loss_changed and not state["has_loss_points"]:
+        loss["layout"]["annotations"] = []  # drop the empty-state message
+    if panels_changed and not state["has_panel_points"]:
+        panels["layout"]["annotations"] = []
+
+    new_tail = [e["step"][-1], e["seconds"][-1]] if e["step"] else tail
+    last_step = new_metrics["last_step"]
+    if last_step is None or (state["last_step"] is not None and last_step < state["last_step"]):
+        last_step = state["last_step"]
+    new_state: LiveChartState = {
+        **state,
+        "last_step": last_step,
+        "series_last_step": series_last,
+        "ema": ema_states,
+        "best": best,
+        "elapsed_tail": new_tail,
+        "has_loss_points": state["has_loss_points"] or loss_changed,
+        "has_panel_points": state["has_panel_points"] or panels_changed,
+    }
+    return LiveUpdate(loss if loss_changed else no_update, panels if panels_changed else no_update, new_state)

@@ -1,0 +1,220 @@
+"""Monitor building blocks: badges per status, progress, formatting, ETA, cost, config, activity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from dash import html
+
+from components.estimates import eta_seconds, projected_final_cost, seconds_per_step
+from components.formatters import (
+    format_duration,
+    format_loss,
+    format_money,
+    format_relative_time,
+    format_throughput,
+)
+from components.job_view import (
+    STATUS_STYLES,
+    activity_log,
+    config_table,
+    metric_card,
+    progress_bar,
+    status_badge,
+)
+
+ALL_STATUSES = ("queued", "initializing", "running", "completed", "failed", "cancelled")
+
+
+def _text(component: Any) -> str:
+    """All visible text in a component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def _class_names(component: Any) -> list[str]:
+    if isinstance(component, list | tuple):
+        return [c for child in component for c in _class_names(child)]
+    if not hasattr(component, "to_plotly_json"):
+        return []
+    own = [getattr(component, "className", None) or ""]
+    return own + _class_names(getattr(component, "children", None))
+
+
+@pytest.mark.parametrize(
+    ("status", "color", "icon"),
+    [
+        ("queued", "secondary", "bi-hourglass-split"),
+        ("initializing", "info", "bi-gear"),
+        ("running", "primary", "bi-play-circle"),
+        ("completed", "success", "bi-check-circle"),
+        ("failed", "danger", "bi-x-octagon"),
+        ("cancelled", "warning", "bi-slash-circle"),
+    ],
+)
+def test_status_badge_colour_icon_and_text(status: str, color: str, icon: str) -> None:
+    badge = status_badge(status)
+    assert badge.color == color
+    icon_el = badge.children[0]
+    assert isinstance(icon_el, html.I)
+    assert icon in icon_el.to_plotly_json()["props"]["className"]
+    assert icon_el.to_plotly_json()["props"]["aria-hidden"] == "true"
+    assert status.capitalize() in _text(badge)
+    assert status in badge.title.lower()
+
+
+def test_every_model_status_has_a_style_and_only_running_is_live() -> None:
+    assert set(STATUS_STYLES) == set(ALL_STATUSES)
+    live = [s for s in ALL_STATUSES if "status-badge--live" in status_badge(s).className]
+    assert live == ["running"]
+    assert status_badge("weird").color == "secondary"
+
+
+def test_progress_bar_label_counters_and_animation_only_while_running() -> None:
+    running = progress_bar(42.4, 2, 3, 420, 1000, "running")
+    bar = running.children[0]
+    assert bar.value == 42.4
+    assert bar.label == "42%"
+    assert bar.animated and bar.striped  # noqa: PT018
+    assert "Epoch 2 / 3" in _text(running)
+    assert "Step 420 / 1,000" in _text(running)
+    done = progress_bar(100, 3, 3, 1000, 1000, "completed").children[0]
+    assert not done.animated
+    assert done.color == "success"
+    assert progress_bar(140, 0, 0, 0, 0, "queued").children[0].value == 100
+
+
+def test_metric_card_shows_title_value_subtitle() -> None:
+    card = metric_card("Throughput", "12,345 tok/s", "last 5 min", "bi-speedometer2")
+    assert "Throughput" in _text(card)
+    assert "12,345 tok/s" in _text(card)
+    assert "last 5 min" in _text(card)
+    assert any("bi-speedometer2" in c for c in _class_names(card))
+
+
+def test_formatters() -> None:
+    assert format_loss(0.123456) == "0.1235"
+    assert format_loss(float("nan")) == "NaN"
+    assert format_loss(None) == "—"
+    assert format_throughput(12345.4) == "12,345 tok/s"
+    assert format_duration(45) == "45s"
+    assert format_duration(185) == "3m 05s"
+    assert format_duration(3720) == "1h 02m"
+    assert format_duration(2 * 86400 + 3 * 3600) == "2d 03h"
+
+
+def test_money_formatting_is_exact_decimal() -> None:
+    assert format_money(Decimal("1.23")) == "$1.23"
+    assert format_money(Decimal("1234.565")) == "$1,234.57"  # half-up, not banker's
+    assert format_money(Decimal("0.1") + Decimal("0.2")) == "$0.30"
+    assert format_money(Decimal("-1")) == "-$1.00"
+    assert format_money(Decimal("0.0001")) == "<$0.01"
+    assert format_money(Decimal("0")) == "$0.00"
+    with pytest.raises(TypeError):
+        format_money(1.23)  # type: ignore[arg-type]
+
+
+def test_eta_on_constant_rate_series() -> None:
+    steps = list(range(0, 1000, 10))
+    elapsed = [s * 0.5 for s in steps]  # 0.5 s per step
+    assert eta_seconds(steps, elapsed, 990, 2000) == pytest.approx(1010 * 0.5)
+    assert eta_seconds(steps, elapsed, 2000, 2000) == 0.0
+
+
+def test_eta_none_without_enough_data() -> None:
+    assert eta_seconds([], [], 0, 100) is None
+    assert eta_seconds([0, 10, 20], [0.0, 5.0, 10.0], 20, 100) is None
+    assert eta_seconds([0, 10, 20, 30], [0.0, 5.0, 10.0, 15.0], 30, 0) is None
+    assert seconds_per_step([0, 10, 20, 30], [0.0, 0.0, 0.0, 0.0]) is None
+
+
+def test_eta_ignores_a_single_stall() -> None:
+    steps = list(range(0, 200, 10))
+    elapsed = [s * 0.5 for s in steps]
+    elapsed = elapsed[:15] + [e + 600 for e in elapsed[15:]]  # a 10-minute checkpoint upload
+    assert seconds_per_step(steps, elapsed) == pytest.approx(0.5)
+
+
+def test_projected_final_cost_decimal_and_accrual_lag() -> None:
+    rate = Decimal("2.50")  # per hour
+    assert projected_final_cost(Decimal("2.50"), 3600, 1800, rate) == Decimal("3.7500")
+    # stored cost lags the clock: the clock's 2h wins over the stored 1h
+    assert projected_final_cost(Decimal("2.50"), 7200, 0, rate) == Decimal("5.0000")
+    assert isinstance(projected_final_cost(Decimal(0), 1, 1, rate), Decimal)
+
+
+def test_config_table_lists_every_setting() -> None:
+    job = {
+        "preset_id": "llama3-8b-qlora",
+        "hyperparameters": {
+            "learning_rate": 0.0002,
+            "lora_rank": 16,
+            "lora_alpha": 32,
+            "epochs": 3,
+            "x_new": True,
+        },
+        "gpu_config": {"type": "A100-80GB", "count": 2, "region": "eu"},
+        "total_epochs": 3,
+        "total_steps": 1500,
+        "estimated_total_cost": "12.3400",
+        "budget_limit": Decimal("20"),
+    }
+    dataset = {
+        "name": "support-chats",
+        "total_training_pairs": 12000,
+        "total_tokens": 3456789,
+        "format": "jsonl",
+    }
+    text = _text(config_table(job, dataset))
+    for expected in (
+        "llama3-8b-qlora",
+        "A100-80GB",
+        "Lora rank",
+        "16",
+        "0.0002",
+        "X new",
+        "yes",
+        "Region",
+        "eu",
+    ):
+        assert expected in text
+    for expected in ("support-chats", "12,000", "3,456,789", "$12.34", "$20.00", "1,500"):
+        assert expected in text
+    assert "Dataset" not in _text(config_table(job, None))
+
+
+def test_activity_log_newest_first_with_times_error_and_cluster_id() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    events = [
+        {"at": "2026-01-01T11:00:00Z", "kind": "status", "from_status": "queued", "to_status": "running",
+         "actor": "system", "details": {}},
+        {"at": "2026-01-01T11:55:00+00:00", "kind": "status", "from_status": "running", "to_status": "failed",
+         "actor": "cluster", "details": {"exit_code": 137}},
+    ]  # fmt: skip
+    log = activity_log(events, "CUDA out of memory", "sky-123", now=now)
+    text = _text(log)
+    assert text.index("running → failed") < text.index("queued → running")
+    assert "5 min ago" in text
+    assert "1 h ago" in text
+    assert "Exit code" in text
+    assert "137" in text
+    assert "CUDA out of memory" in text
+    assert "sky-123" in text
+    times = [c for c in log.children[-1].children[0].children[1].children if isinstance(c, html.Time)]
+    assert times[0].to_plotly_json()["props"]["title"] == "2026-01-01 11:55:00 UTC"
+    assert "No activity yet." in _text(activity_log([], None, None, now=now))
+
+
+def test_relative_time() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert format_relative_time(now, now) == "just now"
+    assert format_relative_time(datetime(2025, 12, 30, tzinfo=UTC), now) == "2 days ago"
+    assert format_relative_time(datetime(2026, 1, 1, 0, 4, tzinfo=UTC), now) == "in 4 min"
