@@ -12,7 +12,6 @@ GPU_HOURLY_PRICES: dict[str, Decimal] = {
     "V100-32GB": Decimal("2.10"),
 }
 MAX_GPU_COUNT = 8
-CENT = Decimal("0.01")
 STORED = Decimal("0.0001")
 _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 
@@ -48,10 +47,3 @@ def compute_cost(rate_per_hour: Decimal, start: datetime, end: datetime) -> Deci
 
 def billing_period(at: datetime) -> str:
     return at.strftime("%Y-%m")
-
-
-def format_money(amount: Decimal | None) -> str:
-    """Dollars shown to the cent: stored to 1/100 cent, displayed as users read bills."""
-    if amount is None:
-        return "—"
-    return f"${amount.quantize(CENT, rounding=ROUND_HALF_UP):,}"

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from components.formatters import format_money
 from db.base import utcnow
 from db.models import (
     ACTIVE_STATUSES,
@@ -28,7 +29,7 @@ from db.models import (
     TrainingJob,
 )
 from db.session import rows_affected
-from jobs.costs import PricingError, billing_period, compute_cost, elapsed_hours, format_money, hourly_rate
+from jobs.costs import PricingError, billing_period, compute_cost, elapsed_hours, hourly_rate
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.INITIALIZING, JobStatus.CANCELLED, JobStatus.FAILED}),

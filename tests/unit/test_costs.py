@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.costs import PricingError, billing_period, compute_cost, format_money, hourly_rate
+from jobs.costs import PricingError, billing_period, compute_cost, hourly_rate
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -38,7 +38,5 @@ def test_cost_never_negative_when_clocks_disagree() -> None:
     assert compute_cost(Decimal("3.50"), T0, T0 - timedelta(minutes=5)) == Decimal("0.0000")
 
 
-def test_billing_period_and_display() -> None:
+def test_billing_period() -> None:
     assert billing_period(T0) == "2026-11"
-    assert format_money(Decimal("1234.5650")) == "$1,234.57"
-    assert format_money(None) == "—"
