@@ -1,0 +1,210 @@
+"""Field-by-field validation of cluster answers into the typed results of jobs/cluster_types.py.
+
+A cluster is outside our control: any single value may be NaN, infinite, a string, negative or out
+of range. One bad value must never poison the rest of an answer, and must never reach the database
+or a chart, so each field is checked on its own; a bad one is dropped and described in a note.
+Only a body whose *shape* is wrong (not an object, no usable status) raises ``ClusterMalformed``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from jobs.cluster_types import (
+    METRIC_NAMES,
+    Artifact,
+    CancelResult,
+    ClusterJobStatus,
+    ClusterMalformed,
+    ClusterMetrics,
+    JobStatusReport,
+    MetricsPoint,
+    SubmitResult,
+)
+
+# A step count beyond this is not a real LoRA run; treat it as garbage rather than store it.
+MAX_STEPS = 100_000_000
+MAX_EPOCHS = 100_000
+MAX_TEXT = 2_000  # the longest error/stage text we keep from a cluster
+
+# (lower bound, upper bound) per metric; None = unbounded on that side.
+METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "training_loss": (0.0, None),
+    "validation_loss": (0.0, None),
+    "learning_rate": (0.0, None),
+    "gradient_norm": (0.0, None),
+    "throughput": (0.0, None),
+    "gpu_utilization": (0.0, 100.0),
+}
+
+
+def _number(value: Any, name: str, notes: list[str], low: float | None, high: float | None) -> float | None:
+    """A finite float within [low, high], or None with a note. Booleans and strings are not numbers."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        notes.append(f"{name}: dropped non-numeric value {_short(value)}")
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        notes.append(f"{name}: dropped non-finite value {number}")
+        return None
+    if (low is not None and number < low) or (high is not None and number > high):
+        notes.append(f"{name}: dropped out-of-range value {number:g}")
+        return None
+    return number
+
+
+def _integer(value: Any, name: str, notes: list[str], high: int) -> int | None:
+    """A whole number in [0, high] (2.0 is accepted as 2), or None with a note."""
+    number = _number(value, name, notes, 0.0, float(high))
+    if number is None:
+        return None
+    if not number.is_integer():
+        notes.append(f"{name}: dropped non-integer value {number:g}")
+        return None
+    return int(number)
+
+
+def _text(value: Any, name: str, notes: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        notes.append(f"{name}: dropped non-text value {_short(value)}")
+        return None
+    return value[:MAX_TEXT]
+
+
+def _timestamp(value: Any, name: str, notes: list[str]) -> datetime | None:
+    """An ISO-8601 instant (naive = UTC), or None with a note."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    notes.append(f"{name}: dropped unreadable timestamp {_short(value)}")
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_metrics(raw: Any, notes: list[str], prefix: str = "metrics") -> ClusterMetrics:
+    if raw is None:
+        return ClusterMetrics()
+    if not isinstance(raw, dict):
+        notes.append(f"{prefix}: dropped, not an object")
+        return ClusterMetrics()
+    values = {
+        name: _number(raw.get(name), f"{prefix}.{name}", notes, *METRIC_BOUNDS[name]) for name in METRIC_NAMES
+    }
+    return ClusterMetrics(**values)
+
+
+def parse_history(raw: Any, notes: list[str], since_step: int | None) -> tuple[MetricsPoint, ...]:
+    """Valid points after ``since_step``, ascending by step, one per step (the first one wins)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        notes.append("metrics_history: dropped, not a list")
+        return ()
+    points: dict[int, MetricsPoint] = {}
+    for index, item in enumerate(raw):
+        where = f"metrics_history[{index}]"
+        if not isinstance(item, dict):
+            notes.append(f"{where}: dropped, not an object")
+            continue
+        step = _integer(item.get("step"), f"{where}.step", notes, MAX_STEPS)
+        if step is None:
+            notes.append(f"{where}: dropped, no valid step")
+            continue
+        if (since_step is not None and step <= since_step) or step in points:
+            continue
+        metrics = parse_metrics(item, notes, where)
+        points[step] = MetricsPoint(
+            step=step,
+            epoch=_integer(item.get("epoch"), f"{where}.epoch", notes, MAX_EPOCHS),
+            timestamp=_timestamp(item.get("timestamp"), f"{where}.timestamp", notes),
+            **metrics.as_dict(),
+        )
+    return tuple(points[step] for step in sorted(points))
+
+
+def parse_artifact(raw: Any, notes: list[str]) -> Artifact | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("uri"), str) or not raw["uri"]:
+        notes.append("artifact: dropped, no uri")
+        return None
+    return Artifact(
+        uri=raw["uri"][:MAX_TEXT],
+        size_bytes=_integer(raw.get("size_bytes"), "artifact.size_bytes", notes, 2**62),
+        checksum=_text(raw.get("checksum"), "artifact.checksum", notes),
+    )
+
+
+def parse_status_value(raw: Any) -> ClusterJobStatus:
+    try:
+        return ClusterJobStatus(raw)
+    except ValueError:
+        raise ClusterMalformed(f"the cluster reported an unknown job status {_short(raw)}") from None
+
+
+def parse_status_report(body: Any, external_job_id: str, since_step: int | None) -> JobStatusReport:
+    """Validate a status body. Raises ClusterMalformed only when the shape is unusable."""
+    if not isinstance(body, dict):
+        raise ClusterMalformed("the cluster's status answer is not a JSON object")
+    status = parse_status_value(body.get("status"))
+    notes: list[str] = []
+    return JobStatusReport(
+        external_job_id=external_job_id,
+        status=status,
+        stage=_text(body.get("stage"), "stage", notes),
+        progress=_number(body.get("progress"), "progress", notes, 0.0, 100.0),
+        current_epoch=_integer(body.get("current_epoch"), "current_epoch", notes, MAX_EPOCHS),
+        current_step=_integer(body.get("current_step"), "current_step", notes, MAX_STEPS),
+        total_steps=_integer(body.get("total_steps"), "total_steps", notes, MAX_STEPS),
+        total_epochs=_integer(body.get("total_epochs"), "total_epochs", notes, MAX_EPOCHS),
+        metrics=parse_metrics(body.get("metrics"), notes),
+        metrics_history=parse_history(body.get("metrics_history"), notes, since_step),
+        error=_text(body.get("error"), "error", notes),
+        started_at=_timestamp(body.get("started_at"), "started_at", notes),
+        finished_at=_timestamp(body.get("finished_at"), "finished_at", notes),
+        artifact=parse_artifact(body.get("artifact"), notes),
+        notes=tuple(notes),
+    )
+
+
+def parse_submit_result(body: Any) -> SubmitResult:
+    if not isinstance(body, dict):
+        raise ClusterMalformed("the cluster's submit answer is not a JSON object")
+    external_id = body.get("external_job_id")
+    if not isinstance(external_id, str) or not external_id or len(external_id) > 200:
+        raise ClusterMalformed("the cluster's submit answer has no usable external_job_id")
+    notes: list[str] = []
+    status = None
+    if body.get("status") is not None:
+        try:
+            status = ClusterJobStatus(body["status"])
+        except ValueError:
+            notes.append(f"status: dropped unknown value {_short(body['status'])}")
+    return SubmitResult(external_job_id=external_id, status=status, notes=tuple(notes))
+
+
+def parse_cancel_result(body: Any, external_job_id: str) -> CancelResult:
+    """A cancel answer needs no body; a status in it is used when it is a known value."""
+    status = None
+    if isinstance(body, dict) and body.get("status") is not None:
+        try:
+            status = ClusterJobStatus(body["status"])
+        except ValueError:
+            status = None
+    return CancelResult(external_job_id=external_job_id, status=status)

@@ -1,0 +1,256 @@
+"""Typed results and typed errors of the GPU cluster contract (docs/gpu-cluster-api.md).
+
+Everything the processor learns from a cluster arrives as one of these values, already validated
+field by field: a number that was NaN, infinite, a string, negative where impossible or out of its
+range never gets here; it is dropped and described in ``notes`` so the caller can record it.
+
+Errors say which kind they are, because each kind means something different to the processor
+(DESIGN.md §4, §6):
+
+- ``ClusterConfigError`` (401/403): our configuration is wrong. Alert; never fail jobs for it.
+- ``ClusterRejected`` (400/422): the cluster refused this request for good; carries its message.
+- ``ClusterNotFound`` (404): the cluster does not know this job (lost, or never submitted).
+- ``ClusterTransient`` (429, 5xx, timeout, connection error): try again next cycle.
+- ``ClusterMalformed``: the body was not JSON or not the contract's shape. It is a subclass of
+  ``ClusterTransient`` on purpose: a garbled answer means "unknown", never "failed".
+
+No error message, repr or note ever contains the API key: errors are built from status codes, the
+cluster's own message and exception class names only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+
+class ClusterJobStatus(StrEnum):
+    """The status values a cluster reports for one job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (ClusterJobStatus.COMPLETED, ClusterJobStatus.FAILED, ClusterJobStatus.CANCELLED)
+
+
+METRIC_NAMES = (
+    "training_loss",
+    "validation_loss",
+    "learning_rate",
+    "gradient_norm",
+    "throughput",
+    "gpu_utilization",
+)
+
+
+@dataclass(frozen=True)
+class ClusterMetrics:
+    """One set of metric values; a field is None when absent or dropped as invalid."""
+
+    training_loss: float | None = None
+    validation_loss: float | None = None
+    learning_rate: float | None = None
+    gradient_norm: float | None = None
+    throughput: float | None = None  # samples per second
+    gpu_utilization: float | None = None  # percent, 0-100
+
+    def as_dict(self) -> dict[str, float]:
+        """The present values only, keyed by the contract's field names."""
+        return {name: value for name in METRIC_NAMES if (value := getattr(self, name)) is not None}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.as_dict()
+
+
+@dataclass(frozen=True)
+class MetricsPoint:
+    """One logged training step from ``metrics_history`` (unique per job by ``step``)."""
+
+    step: int
+    epoch: int | None = None
+    timestamp: datetime | None = None  # the cluster's clock, UTC
+    training_loss: float | None = None
+    validation_loss: float | None = None
+    learning_rate: float | None = None
+    gradient_norm: float | None = None
+    throughput: float | None = None
+    gpu_utilization: float | None = None
+
+    @property
+    def metrics(self) -> ClusterMetrics:
+        return ClusterMetrics(**{name: getattr(self, name) for name in METRIC_NAMES})
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Where the trained adapter is, reported when a job completes."""
+
+    uri: str
+    size_bytes: int | None = None
+    checksum: str | None = None  # e.g. "sha256:<hex>"
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """What we send to POST /training/submit. ``job_id`` is the idempotency key."""
+
+    job_id: str
+    dataset_url: str
+    hyperparameters: Mapping[str, Any]
+    gpu_config: Mapping[str, Any]
+    callback_url: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "job_id": self.job_id,
+            "dataset_url": self.dataset_url,
+            "hyperparameters": dict(self.hyperparameters),
+            "gpu_config": dict(self.gpu_config),
+        }
+        if self.callback_url is not None:
+            body["callback_url"] = self.callback_url
+        return body
+
+    def __repr__(self) -> str:
+        # The signed dataset URL is a bearer credential for one file: keep it out of logs.
+        return f"SubmitRequest(job_id={self.job_id!r}, dataset_url='<signed>')"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The cluster accepted (or had already accepted) the job."""
+
+    external_job_id: str
+    status: ClusterJobStatus | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStatusReport:
+    """One validated answer of GET /training/status/{external_job_id}.
+
+    ``metrics_history`` holds every logged point after the ``since_step`` asked for, in ascending
+    step order with no duplicates (empty when ``since_step`` was not given). ``notes`` lists every
+    value that was dropped as invalid, one short sentence each.
+    """
+
+    external_job_id: str
+    status: ClusterJobStatus
+    stage: str | None = None
+    progress: float | None = None  # percent, 0-100
+    current_epoch: int | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    total_epochs: int | None = None
+    metrics: ClusterMetrics = field(default_factory=ClusterMetrics)
+    metrics_history: tuple[MetricsPoint, ...] = ()
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifact: Artifact | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """The cluster's answer to POST /training/cancel/{external_job_id}."""
+
+    external_job_id: str
+    status: ClusterJobStatus | None = None  # the job's status after the cancel (may be terminal already)
+
+
+class ClusterError(Exception):
+    """Base of every cluster failure. ``kind`` names it; ``status_code`` is the HTTP status if any."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r})"
+
+
+class ClusterConfigError(ClusterError):
+    """401/403: the API key or URL is wrong. An operator must act; jobs must not be failed for it."""
+
+    kind = "config"
+
+
+class ClusterRejected(ClusterError):
+    """400/422: a permanent rejection. ``cluster_message`` is the cluster's own explanation."""
+
+    kind = "rejected"
+
+    def __init__(self, message: str, *, status_code: int | None = None, cluster_message: str = "") -> None:
+        super().__init__(message, status_code=status_code)
+        self.cluster_message = cluster_message
+
+
+class ClusterNotFound(ClusterError):
+    """404: the cluster does not know this job."""
+
+    kind = "not_found"
+
+
+class ClusterTransient(ClusterError):
+    """429, 5xx, timeout or connection failure, after the client's own bounded retries."""
+
+    kind = "transient"
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ClusterMalformed(ClusterTransient):
+    """The body was not JSON or not the contract's shape (treated as transient: "unknown")."""
+
+    kind = "malformed"
+
+
+PollOutcome = JobStatusReport | ClusterError
+
+
+class ClusterBackend(Protocol):
+    """The one small interface the processor uses for any cluster (http contract, ray, ...)."""
+
+    def submit(self, request: SubmitRequest) -> SubmitResult:
+        """Submit (idempotently by ``request.job_id``). Raises a ClusterError subclass."""
+        ...
+
+    def status(self, external_job_id: str, *, since_step: int | None = None) -> JobStatusReport:
+        """The job's validated status; with ``since_step``, every logged point after it."""
+        ...
+
+    def cancel(self, external_job_id: str) -> CancelResult:
+        """Ask the cluster to stop the job; idempotent (cancelling a finished job is not an error)."""
+        ...
+
+    def poll_many(self, queries: Mapping[str, int | None]) -> dict[str, PollOutcome]:
+        """Status of many jobs at once, ``{external_job_id: since_step}`` → report or error.
+
+        One slow or failing job never stalls or fails the others: each gets its own outcome.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
