@@ -1,0 +1,324 @@
+"""The one ingestion path for what a cluster reports about a job, however it arrived.
+
+A status report (from a poll today, from a signed callback in issue 8) becomes:
+- its metric points, stored once per (job_id, step) in bulk (jobs/metric_store.py);
+- one progress row: progress, epoch, step, stage, current_metrics and the accrued cost, written only
+  while the job is still `running` and only if the report is not older than what is stored, so a
+  late or duplicate report can never move a job backwards or touch a finished job;
+- a `metrics_rejected` event when the cluster sent values that were dropped as invalid;
+- for a terminal report, the state-machine transition (jobs/transitions.py) with the cluster's
+  finish time, its error text and the artifact, in the caller's transaction.
+
+The cycle plans many jobs and applies them with one statement per kind (`apply_plans`); a callback
+calls `ingest_status` for one job. Both run the same functions, so a point or a transition arrives
+once whichever way it came.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy.orm import Session
+
+from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
+from jobs.cluster_types import ClusterJobStatus, JobStatusReport
+from jobs.costs import PricingError, compute_cost, hourly_rate
+from jobs.metric_store import PointRow, insert_points, point_row
+from jobs.transitions import transition
+
+_TERMINAL = {
+    ClusterJobStatus.COMPLETED: JobStatus.COMPLETED,
+    ClusterJobStatus.FAILED: JobStatus.FAILED,
+    ClusterJobStatus.CANCELLED: JobStatus.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What ingestion needs to know about a job, read in one query for all running jobs."""
+
+    id: uuid.UUID
+    user_id: int
+    status: str
+    external_job_id: str | None
+    current_step: int
+    total_steps: int
+    started_at: datetime | None
+    gpu_config: dict[str, Any]
+    last_seen_at: datetime | None = None
+    last_point_step: int | None = None
+
+    @classmethod
+    def of(cls, job: TrainingJob) -> JobSnapshot:
+        return cls(
+            id=job.id,
+            user_id=job.user_id,
+            status=job.status,
+            external_job_id=job.external_job_id,
+            current_step=job.current_step or 0,
+            total_steps=job.total_steps or 0,
+            started_at=job.started_at,
+            gpu_config=dict(job.gpu_config or {}),
+            last_seen_at=job.last_seen_at,
+        )
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """One row of the bulk progress UPDATE."""
+
+    id: uuid.UUID
+    progress: float
+    current_epoch: int | None
+    current_step: int
+    current_stage: str | None
+    current_metrics: dict[str, float] | None
+    current_cost: Decimal
+    total_steps: int | None
+    seen_at: datetime
+
+
+@dataclass
+class IngestPlan:
+    """Everything one report will write, computed without touching the database."""
+
+    job: JobSnapshot
+    report: JobStatusReport
+    points: list[PointRow]
+    progress: ProgressRow
+    notes: tuple[str, ...]
+    terminal: JobStatus | None
+
+
+@dataclass
+class IngestResult:
+    points_inserted: int = 0
+    jobs_updated: int = 0
+    finished: list[uuid.UUID] = field(default_factory=list)
+
+
+def accrued_cost(gpu_config: dict[str, Any], started_at: datetime | None, now: datetime) -> Decimal:
+    """Cost so far: price × count × hours since started (0 before start or if unpriceable)."""
+    if started_at is None:
+        return Decimal(0)
+    try:
+        rate = hourly_rate(gpu_config.get("type"), gpu_config.get("count"))
+    except PricingError:
+        return Decimal(0)  # claims fail such jobs before submit; never a NaN here
+    return compute_cost(rate, started_at, now)
+
+
+def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> IngestPlan:
+    """Turn one validated report into rows; pure (no I/O), so it is cheap for thousands of jobs."""
+    points = [point_row(job.id, point, default_time=now) for point in report.metrics_history]
+    last_point = report.metrics_history[-1] if report.metrics_history else None
+    step = max(
+        report.current_step or 0,
+        last_point.step if last_point else 0,
+        0,
+    )
+    total = report.total_steps or job.total_steps or 0
+    if report.progress is not None:
+        progress = report.progress
+    elif total:
+        progress = min(100.0, 100.0 * step / total)
+    else:
+        progress = 0.0
+    metrics = report.metrics.as_dict() or (last_point.metrics.as_dict() if last_point else {})
+    epoch = report.current_epoch
+    if epoch is None and last_point is not None:
+        epoch = last_point.epoch
+    row = ProgressRow(
+        id=job.id,
+        progress=max(0.0, min(100.0, progress)),
+        current_epoch=epoch,
+        current_step=step,
+        current_stage=report.stage,
+        current_metrics=metrics or None,
+        current_cost=accrued_cost(job.gpu_config, job.started_at, now),
+        total_steps=report.total_steps,
+        seen_at=now,
+    )
+    return IngestPlan(
+        job=job,
+        report=report,
+        points=points,
+        progress=row,
+        notes=report.notes,
+        terminal=_TERMINAL.get(report.status),
+    )
+
+
+def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, now: datetime) -> IngestResult:
+    """Write every plan's points, progress and rejection notes: one statement per kind, in bulk."""
+    result = IngestResult()
+    if not plans:
+        return result
+    result.points_inserted = insert_points(session, [point for plan in plans for point in plan.points])
+    result.jobs_updated = update_progress(session, [plan.progress for plan in plans])
+    notes = [
+        {
+            "job_id": plan.job.id,
+            "at": now,
+            "kind": "metrics_rejected",
+            "actor": source,
+            "details": {"source": source, "notes": list(plan.notes[:50])},
+        }
+        for plan in plans
+        if plan.notes
+    ]
+    if notes:
+        session.execute(insert(JobEvent), notes)
+    return result
+
+
+# Progress goes forward only: a report older than what is stored (a slow poll overtaken by a
+# callback, or a second cycle) matches no row and changes nothing.
+_PG_PROGRESS = text("""
+UPDATE lora_training_jobs AS j SET
+    progress = r.progress,
+    current_epoch = COALESCE(r.current_epoch, j.current_epoch),
+    current_step = r.current_step,
+    current_stage = COALESCE(r.current_stage, j.current_stage),
+    current_metrics = COALESCE(r.current_metrics, j.current_metrics),
+    current_cost = r.current_cost,
+    total_steps = COALESCE(r.total_steps, j.total_steps),
+    last_polled_at = r.seen_at,
+    last_seen_at = r.seen_at,
+    updated_at = r.seen_at
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+    id uuid, progress float8, current_epoch integer, current_step integer, current_stage text,
+    current_metrics jsonb, current_cost numeric, total_steps integer, seen_at timestamptz)
+WHERE j.id = r.id AND j.status = 'running' AND r.current_step >= j.current_step
+""")
+
+
+def update_progress(session: Session, rows: Sequence[ProgressRow]) -> int:
+    """One UPDATE for all rows (PostgreSQL: from a JSON recordset; SQLite: executemany)."""
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps(
+            [
+                {
+                    "id": str(row.id),
+                    "progress": row.progress,
+                    "current_epoch": row.current_epoch,
+                    "current_step": row.current_step,
+                    "current_stage": row.current_stage,
+                    "current_metrics": row.current_metrics,
+                    "current_cost": str(row.current_cost),
+                    "total_steps": row.total_steps,
+                    "seen_at": row.seen_at.isoformat(),
+                }
+                for row in rows
+            ]
+        )
+        return max(int(getattr(session.execute(_PG_PROGRESS, {"rows": payload}), "rowcount", 0)), 0)
+    return _update_progress_each(session, rows)
+
+
+def _update_progress_each(session: Session, rows: Sequence[ProgressRow]) -> int:
+    table = cast(Table, TrainingJob.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == JobStatus.RUNNING.value,
+            table.c.current_step <= bindparam("b_step"),
+        )
+        .values(
+            progress=bindparam("b_progress"),
+            current_step=bindparam("b_step"),
+            current_cost=bindparam("b_cost"),
+            last_polled_at=bindparam("b_seen"),
+            last_seen_at=bindparam("b_seen"),
+            updated_at=bindparam("b_seen"),
+        )
+    )
+    count = 0
+    for row in rows:
+        values: dict[str, Any] = {}
+        if row.current_epoch is not None:
+            values["current_epoch"] = row.current_epoch
+        if row.current_stage is not None:
+            values["current_stage"] = row.current_stage
+        if row.current_metrics:
+            values["current_metrics"] = row.current_metrics
+        if row.total_steps:
+            values["total_steps"] = row.total_steps
+        params = {
+            "b_id": row.id,
+            "b_step": row.current_step,
+            "b_progress": row.progress,
+            "b_cost": row.current_cost,
+            "b_seen": row.seen_at,
+        }
+        count += max(int(getattr(session.execute(stmt.values(**values), params), "rowcount", 0)), 0)
+    return count
+
+
+def finish_from_report(
+    session: Session, job: TrainingJob, report: JobStatusReport, *, source: str, now: datetime
+) -> bool:
+    """Apply a terminal report through the state machine; False if the job had already moved on.
+
+    The cluster's own clock is used for the cost when it reports both start and finish; otherwise
+    our start and the cluster's finish (or now). An artifact is recorded with a completion.
+    """
+    to_status = _TERMINAL.get(report.status)
+    if to_status is None or job.status != JobStatus.RUNNING.value:
+        return False
+    values: dict[str, Any] = {"completed_at": report.finished_at or now, "last_seen_at": now}
+    if report.started_at is not None and report.finished_at is not None:
+        values["started_at"] = report.started_at
+    if report.current_step is not None:
+        values["current_step"] = max(report.current_step, job.current_step or 0)
+    if report.total_steps:
+        values["total_steps"] = report.total_steps
+    if report.stage:
+        values["current_stage"] = report.stage
+    if to_status is JobStatus.FAILED:
+        values["error_message"] = report.error or "The cluster reported the job as failed without a message."
+    details: dict[str, Any] = {"source": source, "external_job_id": report.external_job_id}
+    if report.error:
+        details["error"] = report.error[:500]
+    if not transition(session, job, to_status, actor=source, at=now, values=values, details=details):
+        return False
+    if to_status is JobStatus.COMPLETED and report.artifact is not None:
+        artifact = ModelArtifact(
+            job_id=job.id,
+            user_id=job.user_id,
+            storage_uri=report.artifact.uri,
+            size_bytes=report.artifact.size_bytes,
+            checksum=report.artifact.checksum,
+            created_at=now,
+        )
+        session.add(artifact)
+        session.flush()
+        job.artifact_id = artifact.id
+    return True
+
+
+def ingest_status(
+    session: Session, job: TrainingJob, status_report: JobStatusReport, *, source: str, now: datetime
+) -> IngestResult:
+    """Ingest one report for one job in the caller's transaction (the callback endpoint's entry).
+
+    Idempotent: the same report twice stores each point once, leaves progress as it was, and makes
+    at most one transition (the second one matches no row).
+    """
+    plan = plan_ingest(JobSnapshot.of(job), status_report, now)
+    result = apply_plans(session, [plan], source=source, now=now)
+    if plan.terminal is not None:
+        session.refresh(job)
+        if finish_from_report(session, job, status_report, source=source, now=now):
+            result.finished.append(job.id)
+    return result

@@ -1,0 +1,123 @@
+"""Polling every running job: one query to load them, one concurrent sweep to ask the cluster.
+
+The cursor for `since_step` is the last step we stored for the job (read with the same query, from
+the unique (job_id, step) index), so a point the cluster logged between two polls is never skipped
+and one already stored is never asked for again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import JobStatus, MetricPoint, TrainingJob
+from jobs.cluster_types import (
+    ClusterBackend,
+    ClusterConfigError,
+    ClusterError,
+    ClusterNotFound,
+    JobStatusReport,
+)
+from jobs.ingest import JobSnapshot
+
+
+def load_running(session: Session) -> list[JobSnapshot]:
+    """Every running job with an external id, and its last stored step, in one query."""
+    last_step = (
+        select(func.max(MetricPoint.step)).where(MetricPoint.job_id == TrainingJob.id).scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            TrainingJob.id,
+            TrainingJob.user_id,
+            TrainingJob.status,
+            TrainingJob.external_job_id,
+            TrainingJob.current_step,
+            TrainingJob.total_steps,
+            TrainingJob.started_at,
+            TrainingJob.gpu_config,
+            TrainingJob.last_seen_at,
+            last_step.label("last_point_step"),
+        ).where(TrainingJob.status == JobStatus.RUNNING.value, TrainingJob.external_job_id.is_not(None))
+    ).all()
+    return [
+        JobSnapshot(
+            id=row.id,
+            user_id=row.user_id,
+            status=row.status,
+            external_job_id=row.external_job_id,
+            current_step=row.current_step or 0,
+            total_steps=row.total_steps or 0,
+            started_at=row.started_at,
+            gpu_config=dict(row.gpu_config or {}),
+            last_seen_at=row.last_seen_at,
+            last_point_step=row.last_point_step,
+        )
+        for row in rows
+    ]
+
+
+@dataclass
+class PollSweep:
+    """The outcome of polling, sorted by what the cycle must do with each job."""
+
+    reports: list[tuple[JobSnapshot, JobStatusReport]] = field(default_factory=list)
+    # (job, error, lost-message): the job is failed as lost by the cluster.
+    lost: list[tuple[JobSnapshot, ClusterError, str]] = field(default_factory=list)
+    # (job, error): unknown for now; recorded, retried next cycle.
+    unknown: list[tuple[JobSnapshot, ClusterError]] = field(default_factory=list)
+    config_errors: int = 0
+
+
+def poll_jobs(
+    client: ClusterBackend, jobs: Sequence[JobSnapshot], *, now: datetime, lost_after_seconds: float
+) -> PollSweep:
+    """Ask the cluster about every job concurrently; classify each answer (DESIGN.md §4)."""
+    by_external = {job.external_job_id: job for job in jobs if job.external_job_id}
+    # Steps count from 1, so "after 0" is the whole history of a job with nothing stored yet.
+    outcomes = client.poll_many({external: job.last_point_step or 0 for external, job in by_external.items()})
+    sweep = PollSweep()
+    for external, job in by_external.items():
+        outcome = outcomes.get(external)
+        if isinstance(outcome, JobStatusReport):
+            sweep.reports.append((job, outcome))
+        elif isinstance(outcome, ClusterNotFound):
+            sweep.lost.append((job, outcome, lost_message_not_found()))
+        elif isinstance(outcome, ClusterError):
+            if isinstance(outcome, ClusterConfigError):
+                sweep.config_errors += 1  # our configuration, never the job's fault: not "lost"
+                sweep.unknown.append((job, outcome))
+                continue
+            silent = silent_for(job, now)
+            if silent > timedelta(seconds=lost_after_seconds):
+                sweep.lost.append((job, outcome, lost_message_silent(silent, outcome)))
+            else:
+                sweep.unknown.append((job, outcome))
+    return sweep
+
+
+def silent_for(job: JobSnapshot, now: datetime) -> timedelta:
+    """How long since the cluster last gave a good answer about the job."""
+    reference = job.last_seen_at or job.started_at or now
+    return now - reference
+
+
+def lost_message_not_found() -> str:
+    return "Lost by the cluster: it no longer knows this job (HTTP 404 on status)."
+
+
+def lost_message_silent(silent: timedelta, error: ClusterError) -> str:
+    minutes = silent.total_seconds() / 60
+    return (
+        f"Lost by the cluster: no good answer about this job for {minutes:.0f} min "
+        f"(last error: {error.message})."
+    )
+
+
+def job_ids(items: Sequence[tuple[JobSnapshot, object]]) -> list[uuid.UUID]:
+    return [job.id for job, *_ in items]

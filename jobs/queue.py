@@ -1,0 +1,219 @@
+"""RQ wiring: the cycle task, the worker, the scheduler, and `lora-pipeline status`.
+
+- `cycle_task()` is what RQ runs. It takes no arguments (RQ stores and logs arguments: we enqueue
+  nothing, least of all a secret) and reads settings from the worker's environment.
+- One cycle at a time: the task holds `pipeline:cycle:lock` (expiring, owner-token) while it runs;
+  a task that finds it held returns "skipped" at once instead of waiting.
+- One scheduler enqueues: schedulers elect a leader with an expiring lock renewed every tick; a
+  second scheduler (or one restarted) stays idle while the leader lives and takes over when it dies.
+- Late cycles are skipped, not queued: the leader does not enqueue while a cycle task is still
+  waiting, and a task not started within one interval expires from the queue (RQ `ttl`).
+- Redis may be flushed or restarted at any time: the locks are taken again, the scheduler keeps
+  ticking through connection errors, and nothing durable lives in Redis (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+
+from jobs.locks import RedisLock
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "pipeline"
+CYCLE_LOCK_KEY = "pipeline:cycle:lock"
+LEADER_KEY = "pipeline:scheduler:leader"
+LAST_CYCLE_KEY = "pipeline:cycle:last"
+
+
+class RedisRequired(RuntimeError):
+    """Worker and scheduler need REDIS_URL; the embedded default runs cycles on a timer instead."""
+
+
+def redis_for(settings: Settings) -> Redis:
+    if not settings.redis_url:
+        raise RedisRequired(
+            "REDIS_URL is not set: the worker and scheduler need Redis "
+            "(without it, `lora-pipeline demo` runs cycles in-process)"
+        )
+    return Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+
+
+def cycle_timeout_seconds(settings: Settings) -> int:
+    """How long one cycle may run before RQ stops it; the cycle lock lives slightly longer."""
+    return int(max(60, 3 * settings.cycle_interval_seconds))
+
+
+def run_locked_cycle(settings: Settings, redis: Redis | None = None) -> str:
+    """Run one cycle unless another is running (then return a 'skipped' line at once)."""
+    from jobs.cycle import run_cycle
+
+    connection = redis or redis_for(settings)
+    lock = RedisLock(connection, CYCLE_LOCK_KEY, ttl_seconds=cycle_timeout_seconds(settings) + 10)
+    if not lock.acquire():
+        log.info("cycle skipped: another cycle is still running")
+        return "cycle skipped: another cycle is still running"
+    try:
+        summary = run_cycle(settings)
+    finally:
+        try:
+            lock.release()
+        except RedisError as exc:  # the lock expires by itself; the cycle's work is committed
+            log.warning("could not release the cycle lock: %s", exc)
+    try:
+        connection.set(LAST_CYCLE_KEY, json.dumps({**summary.as_dict(), "at": time.time()}), ex=86400)
+    except RedisError as exc:
+        log.warning("could not record the last cycle: %s", exc)
+    return summary.line()
+
+
+def cycle_task() -> str:
+    """The RQ job: one locked cycle with this process's settings. No arguments, on purpose."""
+    return run_locked_cycle(Settings.from_env())
+
+
+def enqueue_cycle(queue: Queue, settings: Settings) -> str | None:
+    """Enqueue one cycle unless one is already waiting; returns the RQ job id or None if skipped."""
+    if queue.count > 0:
+        log.info("cycle not enqueued: the previous one has not started yet")
+        return None
+    interval = max(1, int(settings.cycle_interval_seconds))
+    job = queue.enqueue(
+        cycle_task,
+        job_id=f"cycle-{int(time.time() * 1000)}",
+        description="processor cycle",
+        ttl=interval,  # not started within one interval: discarded (the next one is coming)
+        job_timeout=cycle_timeout_seconds(settings),
+        result_ttl=max(600, 20 * interval),
+        failure_ttl=86400,
+    )
+    return str(job.id)
+
+
+def run_scheduler(
+    settings: Settings, *, stop_event: threading.Event | None = None, install_signals: bool = True
+) -> int:
+    """`lora-pipeline scheduler`: enqueue a cycle every CYCLE_INTERVAL_SECONDS while leader."""
+    from logging_setup import configure_logging
+
+    if threading.current_thread() is threading.main_thread():
+        configure_logging(settings, "scheduler")
+    try:
+        redis = redis_for(settings)
+    except RedisRequired as exc:
+        print(f"error: {exc}")
+        return 2
+    stop = stop_event or threading.Event()
+    if install_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    queue = Queue(QUEUE_NAME, connection=redis)
+    interval = settings.cycle_interval_seconds
+    tick = min(1.0, interval / 4)
+    leader = RedisLock(redis, LEADER_KEY, ttl_seconds=max(5.0, 5 * tick))
+    was_leader = False
+    next_at = time.monotonic()
+    while not stop.is_set():
+        try:
+            is_leader = leader.hold()
+            if is_leader != was_leader:
+                log.info("scheduler is %s", "the leader" if is_leader else "standing by (another is leader)")
+                was_leader = is_leader
+            if is_leader and time.monotonic() >= next_at:
+                job_id = enqueue_cycle(queue, settings)
+                if job_id:
+                    log.info("enqueued %s", job_id)
+                # Missed ticks are skipped, not caught up: at most one cycle per interval.
+                next_at = max(next_at + interval, time.monotonic())
+        except RedisError as exc:
+            log.warning("Redis unavailable (%s); retrying", exc)
+            was_leader = False
+        stop.wait(tick)
+    with contextlib.suppress(RedisError):  # it expires by itself anyway
+        leader.release()
+    return 0
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    """`lora-pipeline worker`: an RQ worker on the cycle queue (each job in a forked work horse)."""
+    from logging_setup import configure_logging
+
+    configure_logging(settings, "worker")
+    try:
+        redis = redis_for(settings)
+    except RedisRequired as exc:
+        print(f"error: {exc}")
+        return 2
+    import jobs.cycle  # noqa: F401  imported once here so each forked horse starts warm
+
+    name = f"pipeline-{socket.gethostname()}-{os.getpid()}"
+    worker = Worker([Queue(QUEUE_NAME, connection=redis)], connection=redis, name=name)
+    worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+    return 0
+
+
+def status_report(settings: Settings) -> dict[str, Any]:
+    """Queue depth, the last cycle, jobs by status and workers seen (for `lora-pipeline status`)."""
+    from sqlalchemy import func, select
+
+    from db.models import TrainingJob
+    from db.session import make_engine
+
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as connection:
+            counts = dict(
+                connection.execute(
+                    select(TrainingJob.status, func.count()).group_by(TrainingJob.status)
+                ).tuples()
+            )
+    finally:
+        engine.dispose()
+    report: dict[str, Any] = {"jobs": counts}
+    if settings.redis_url:
+        redis = redis_for(settings)
+        queue = Queue(QUEUE_NAME, connection=redis)
+        last = redis.get(LAST_CYCLE_KEY)
+        report["queue_depth"] = queue.count
+        report["workers"] = [worker.name for worker in Worker.all(connection=redis)]
+        report["leader"] = bool(redis.exists(LEADER_KEY))
+        report["last_cycle"] = json.loads(last) if last else None
+    return report
+
+
+def print_status(settings: Settings) -> int:
+    """Exit 0 when the database (and Redis, if configured) answer; 1 otherwise."""
+    try:
+        report = status_report(settings)
+    except Exception as exc:
+        print(f"unhealthy: {type(exc).__name__}: {exc}")
+        return 1
+    jobs = ", ".join(f"{status} {count}" for status, count in sorted(report["jobs"].items())) or "none"
+    print(f"jobs: {jobs}")
+    if "queue_depth" in report:
+        last = report["last_cycle"]
+        ago = f"{time.time() - last['at']:.0f} s ago" if last else "never"
+        print(
+            f"queue depth: {report['queue_depth']}; scheduler leader: {'yes' if report['leader'] else 'no'}"
+        )
+        print(f"workers: {', '.join(report['workers']) or 'none'}")
+        print(f"last cycle: {ago}" + (f" ({_summary(last)})" if last else ""))
+    return 0
+
+
+def _summary(last: dict[str, Any]) -> str:
+    keys = ("claimed", "submitted", "polled", "points", "finished", "errors")
+    return ", ".join(f"{key} {last.get(key, 0)}" for key in keys) + f", {last.get('seconds', 0):.2f} s"

@@ -1,0 +1,84 @@
+"""Planning what a status report writes: pure, so checked without a database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from db.models import JobStatus
+from jobs.cluster_types import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
+from jobs.ingest import JobSnapshot, accrued_cost, plan_ingest
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def snapshot(**overrides: object) -> JobSnapshot:
+    values: dict = {
+        "id": uuid.uuid4(),
+        "user_id": 1,
+        "status": "running",
+        "external_job_id": "ext-1",
+        "current_step": 0,
+        "total_steps": 200,
+        "started_at": NOW - timedelta(minutes=30),
+        "gpu_config": {"type": "H100", "count": 2},
+    }
+    values.update(overrides)
+    return JobSnapshot(**values)
+
+
+def test_history_becomes_rows_and_progress_follows_the_latest_step() -> None:
+    job = snapshot()
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.RUNNING,
+        stage="training",
+        current_step=50,
+        current_epoch=1,
+        metrics_history=(
+            MetricsPoint(step=40, epoch=1, training_loss=1.5),
+            MetricsPoint(step=50, epoch=1, training_loss=1.4, learning_rate=1e-4),
+        ),
+    )
+    plan = plan_ingest(job, report, NOW)
+    assert [point.step for point in plan.points] == [40, 50]
+    assert all(point.job_id == job.id for point in plan.points)
+    assert plan.points[0].timestamp == NOW  # the cluster gave no timestamp: when we saw it
+    assert plan.progress.current_step == 50
+    assert plan.progress.progress == 25.0  # 50 of 200 steps, since the cluster gave no percentage
+    assert plan.progress.current_metrics == {"training_loss": 1.4, "learning_rate": 1e-4}
+    assert plan.progress.current_cost == Decimal("4.2000")  # 2 × $4.20/h × 0.5 h
+    assert plan.terminal is None
+
+
+def test_cluster_progress_and_metrics_win_over_derived_ones() -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.RUNNING,
+        progress=33.3,
+        current_step=10,
+        metrics=ClusterMetrics(training_loss=2.0),
+        metrics_history=(MetricsPoint(step=8, training_loss=2.2),),
+    )
+    plan = plan_ingest(snapshot(), report, NOW)
+    assert plan.progress.progress == 33.3
+    assert plan.progress.current_metrics == {"training_loss": 2.0}
+
+
+def test_terminal_report_is_marked_and_rejections_are_carried() -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.FAILED,
+        error="CUDA out of memory",
+        notes=("metrics.training_loss: dropped, not finite",),
+    )
+    plan = plan_ingest(snapshot(), report, NOW)
+    assert plan.terminal is JobStatus.FAILED
+    assert plan.notes == ("metrics.training_loss: dropped, not finite",)
+
+
+def test_cost_is_zero_before_start_and_for_an_unpriceable_gpu() -> None:
+    assert accrued_cost({"type": "H100", "count": 1}, None, NOW) == Decimal(0)
+    assert accrued_cost({"type": "TPU", "count": 1}, NOW - timedelta(hours=1), NOW) == Decimal(0)
+    assert accrued_cost({"type": "V100-32GB", "count": 1}, NOW - timedelta(hours=2), NOW) == Decimal("4.2000")
