@@ -126,7 +126,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_sim(args: argparse.Namespace) -> int:
-    from simulator.server import serve_simulator
+    from simulator.runner import serve_simulator
 
     return serve_simulator(
         host=args.host,
@@ -135,6 +135,7 @@ def cmd_cluster_sim(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,
+        quiet=args.quiet,
     )
 
 
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", default=None, help="required bearer token (default: GPU_CLUSTER_API_KEY)")
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     sim.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")
+    sim.add_argument("--quiet", action="store_true", help="do not print the listening address")
 
     add("migrate", cmd_db_upgrade, "Create or upgrade the schema (same as `db upgrade`; the container role).")
 

@@ -1,0 +1,161 @@
+"""Believable, deterministic training curves: every value is a pure function of (job seed, step).
+
+Nothing ticks: a status request computes the points it needs from the step alone, so thousands of
+simulated jobs cost nothing between polls, and the same job id always draws the same curves (a
+test or a demo can be replayed). Noise comes from a 64-bit integer hash of (seed, step, channel)
+instead of a stateful RNG for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+# Samples per second one GPU of each type sustains on a 7B LoRA step (rough, relative figures).
+GPU_SAMPLES_PER_SECOND = {"H100": 24.0, "A100-80GB": 14.0, "A100-40GB": 12.0, "V100-32GB": 6.0}
+SCALING_EXPONENT = 0.9  # n GPUs give n**0.9 x one GPU: all-reduce is not free
+_MASK = (1 << 64) - 1
+
+
+def seed_for(job_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:8], "big")
+
+
+def _mix(value: int) -> int:
+    """splitmix64: a cheap, well-spread integer hash."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
+    return value ^ (value >> 31)
+
+
+def uniform(seed: int, step: int, channel: int) -> float:
+    """A deterministic uniform number in [0, 1) for this (seed, step, channel)."""
+    return _mix(seed ^ _mix(step * 16 + channel)) / 2.0**64
+
+
+def gaussian(seed: int, step: int, channel: int) -> float:
+    """A deterministic standard normal number (Box-Muller over two hashed uniforms)."""
+    u1 = max(uniform(seed, step, channel), 1e-12)
+    u2 = uniform(seed, step, channel + 8)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@dataclass(frozen=True)
+class CurveShape:
+    """The per-job constants every point is drawn from (derived once at submit)."""
+
+    seed: int
+    total_steps: int
+    steps_per_epoch: int
+    peak_learning_rate: float
+    batch_size: int
+    samples_per_second: float  # nominal throughput of the whole GPU group
+    initial_loss: float
+    final_loss: float
+    eval_every: int
+    overfits: bool  # long runs: validation loss turns up slightly near the end
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.batch_size / self.samples_per_second
+
+    @property
+    def warmup_steps(self) -> int:
+        return max(1, round(self.total_steps * 0.05))
+
+
+def make_shape(
+    job_id: str,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    gpu_type: str,
+    gpu_count: int,
+) -> CurveShape:
+    seed = seed_for(job_id)
+    per_gpu = GPU_SAMPLES_PER_SECOND.get(gpu_type, 10.0)
+    return CurveShape(
+        seed=seed,
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        peak_learning_rate=lr,
+        batch_size=batch_size,
+        samples_per_second=per_gpu * gpu_count**SCALING_EXPONENT,
+        initial_loss=2.2 + 0.6 * uniform(seed, 0, 1),
+        final_loss=0.35 + 0.4 * uniform(seed, 0, 2),
+        eval_every=max(1, total_steps // 20),
+        overfits=epochs >= 3,
+    )
+
+
+def learning_rate(shape: CurveShape, step: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < shape.warmup_steps:
+        return shape.peak_learning_rate * (step + 1) / shape.warmup_steps
+    span = max(1, shape.total_steps - shape.warmup_steps)
+    progress = min(1.0, (step - shape.warmup_steps) / span)
+    return shape.peak_learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def _smooth_loss(shape: CurveShape, fraction: float) -> float:
+    return shape.final_loss + (shape.initial_loss - shape.final_loss) * math.exp(-5.0 * fraction)
+
+
+def training_loss(shape: CurveShape, step: int) -> float:
+    """Exponential decay with ~4% multiplicative noise and a rare spike."""
+    base = _smooth_loss(shape, step / max(1, shape.total_steps))
+    noise = 1.0 + 0.04 * gaussian(shape.seed, step, 3)
+    spike = 1.35 if uniform(shape.seed, step, 4) < 0.005 else 1.0
+    return max(0.01, base * noise * spike)
+
+
+def validation_loss(shape: CurveShape, step: int) -> float | None:
+    """Logged every ``eval_every`` steps and at the end; rises slightly late in long runs."""
+    if step % shape.eval_every != 0 and step != shape.total_steps:
+        return None
+    fraction = step / max(1, shape.total_steps)
+    value = _smooth_loss(shape, fraction) * 1.06 + 0.03
+    if shape.overfits and fraction > 0.7:
+        value += 0.6 * (fraction - 0.7) ** 2 * shape.initial_loss
+    return max(0.01, value * (1.0 + 0.01 * gaussian(shape.seed, step, 5)))
+
+
+def gradient_norm(shape: CurveShape, step: int) -> float:
+    base = 0.4 + 1.2 * _smooth_loss(shape, step / max(1, shape.total_steps)) / shape.initial_loss
+    spike = 3.0 if uniform(shape.seed, step, 6) < 0.01 else 1.0
+    return max(0.01, base * (1.0 + 0.1 * gaussian(shape.seed, step, 7)) * spike)
+
+
+def throughput(shape: CurveShape, step: int) -> float:
+    return max(0.1, shape.samples_per_second * (1.0 + 0.03 * gaussian(shape.seed, step, 9)))
+
+
+def gpu_utilization(shape: CurveShape, step: int, *, evaluating: bool) -> float:
+    centre = 62.0 if evaluating else 93.0
+    return min(100.0, max(0.0, centre + 3.0 * gaussian(shape.seed, step, 10)))
+
+
+def epoch_of(shape: CurveShape, step: int) -> int:
+    """The 1-based epoch a step belongs to (step 0, before the first, counts as epoch 1)."""
+    epochs = max(1, shape.total_steps // shape.steps_per_epoch)
+    return min(epochs, max(1, math.ceil(step / shape.steps_per_epoch)))
+
+
+def point(shape: CurveShape, step: int) -> dict[str, float | int | None]:
+    """Every metric at ``step`` (validation_loss is None between evaluations)."""
+    val = validation_loss(shape, step)
+    return {
+        "step": step,
+        "epoch": epoch_of(shape, step),
+        "training_loss": round(training_loss(shape, step), 5),
+        "validation_loss": None if val is None else round(val, 5),
+        "learning_rate": float(f"{learning_rate(shape, step):.6g}"),
+        "gradient_norm": round(gradient_norm(shape, step), 4),
+        "throughput": round(throughput(shape, step), 3),
+        "gpu_utilization": round(gpu_utilization(shape, step, evaluating=val is not None), 1),
+    }

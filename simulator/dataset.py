@@ -1,0 +1,60 @@
+"""Fetch and check the dataset a job was submitted with, as a real cluster would before training.
+
+The simulated cluster downloads the signed ``dataset_url`` it was given and counts the JSONL rows
+(that count drives the number of training steps). Any failure becomes a clear job error; the URL
+itself is never echoed, because its signature is a credential for the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+MAX_DATASET_BYTES = 256 * 1024 * 1024
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+
+
+class DatasetProblem(Exception):
+    """The dataset cannot be used; the message is the job's error, for the user."""
+
+
+def count_jsonl_rows(data: bytes) -> int:
+    """Number of JSON-object lines; blank lines are allowed. Raises DatasetProblem otherwise."""
+    rows = 0
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            raise DatasetProblem(f"the dataset is not valid JSONL: line {number} is not JSON") from None
+        if not isinstance(value, dict):
+            raise DatasetProblem(f"the dataset is not valid JSONL: line {number} is not a JSON object")
+        rows += 1
+    if rows == 0:
+        raise DatasetProblem("the dataset is empty: no training examples")
+    return rows
+
+
+async def fetch_dataset_rows(session: aiohttp.ClientSession, url: str) -> int:
+    """Download ``url`` and count its rows. Raises DatasetProblem with a user-facing message."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
+        async with session.get(url, timeout=timeout) as response:
+            if response.status != 200:
+                raise DatasetProblem(
+                    f"could not download the dataset: the dataset URL answered HTTP {response.status}"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_DATASET_BYTES:
+                    raise DatasetProblem("the dataset is larger than this cluster accepts (256 MiB)")
+                chunks.append(chunk)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DatasetProblem(f"could not download the dataset: {type(exc).__name__}") from None
+    # Parsing a large file is CPU work: keep it off the event loop that answers status polls.
+    return await asyncio.to_thread(count_jsonl_rows, b"".join(chunks))

@@ -1,0 +1,241 @@
+"""The simulated cluster's jobs: a timeline per job, read lazily from the clock.
+
+A job is a handful of timestamps; its status at any instant is computed when asked (no threads,
+no timers), so the simulator can hold thousands of running jobs on a 2-core machine. Simulated
+seconds run ``time_scale`` times faster than wall seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator import curves
+from simulator.submission import JobFaults, SubmitSpec
+
+# Simulated seconds for the phases around training.
+QUEUE_SECONDS = 4.0
+LOAD_MODEL_SECONDS = 8.0
+SAVE_SECONDS = 5.0
+# A real trainer logs every N steps: a job logs at most this many points, whatever its length.
+MAX_LOGGED_POINTS = 500
+
+
+def iso(instant: float) -> str:
+    return datetime.fromtimestamp(instant, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class SimJob:
+    """One submitted job. Mutable fields change only under the cluster's lock."""
+
+    external_job_id: str
+    spec: SubmitSpec
+    submitted_at: float
+    time_scale: float
+    dataset_rows: int | None = None
+    dataset_error: str | None = None
+    ready_at: float | None = None
+    cancelled_at: float | None = None
+    shape: curves.CurveShape | None = None
+    log_every: int = 1
+    callbacks: list[str] = field(default_factory=list)
+
+    @property
+    def faults(self) -> JobFaults:
+        return self.spec.faults
+
+    def dataset_ready(self, rows: int, now: float) -> None:
+        spec = self.spec
+        steps_per_epoch = max(1, math.ceil(rows / spec.batch_size))
+        total = steps_per_epoch * spec.epochs
+        self.dataset_rows = rows
+        self.ready_at = now
+        self.shape = curves.make_shape(
+            spec.job_id,
+            total_steps=total,
+            steps_per_epoch=steps_per_epoch,
+            epochs=spec.epochs,
+            batch_size=spec.batch_size,
+            lr=spec.learning_rate,
+            gpu_type=spec.gpu_type,
+            gpu_count=spec.gpu_count,
+        )
+        self.log_every = spec.logging_steps or max(1, math.ceil(total / MAX_LOGGED_POINTS))
+
+    # ---- the timeline (wall-clock instants) --------------------------------------------------
+
+    def _wall(self, simulated_seconds: float) -> float:
+        return simulated_seconds / self.time_scale
+
+    def start_instant(self) -> float | None:
+        if self.ready_at is None:
+            return None
+        return max(self.submitted_at + self._wall(QUEUE_SECONDS), self.ready_at)
+
+    def _train_start(self, start: float) -> float:
+        return start + self._wall(LOAD_MODEL_SECONDS)
+
+    def _instant_of_step(self, start: float, step: float) -> float:
+        assert self.shape is not None
+        return self._train_start(start) + self._wall(step * self.shape.seconds_per_step)
+
+    def _steps_at(self, start: float, now: float) -> int:
+        assert self.shape is not None
+        elapsed = max(0.0, (now - self._train_start(start)) * self.time_scale)
+        return min(self.shape.total_steps, int(elapsed / self.shape.seconds_per_step))
+
+    def _fraction_instant(self, start: float, fraction: float | None) -> float | None:
+        if fraction is None or self.shape is None:
+            return None
+        return self._instant_of_step(start, fraction * self.shape.total_steps)
+
+    def forgotten(self, now: float) -> bool:
+        """Fault injection: the cluster 'loses' the job once it reaches ``forget_at``."""
+        start = self.start_instant()
+        when = None if start is None else self._fraction_instant(start, self.faults.forget_at)
+        return when is not None and now >= when
+
+    def snapshot(self, now: float, since_step: int | None) -> dict[str, Any]:
+        """The contract's status body at wall instant ``now``."""
+        body: dict[str, Any] = {"external_job_id": self.external_job_id, "job_id": self.spec.job_id}
+        if self.dataset_error is not None:
+            end = self.ready_at or now
+            return body | _terminal("failed", self.dataset_error, self.submitted_at, end)
+        start = self.start_instant()
+        if self.cancelled_at is not None and (start is None or self.cancelled_at < start):
+            return body | _terminal("cancelled", None, None, self.cancelled_at)
+        if start is None or now < start:
+            stage = "downloading_dataset" if start is None else "queued"
+            return body | {"status": "queued", "stage": stage, "progress": 0.0, "current_step": 0}
+        assert self.shape is not None
+        shape = self.shape
+        end_of_training = self._instant_of_step(start, shape.total_steps)
+        done_at = end_of_training + self._wall(SAVE_SECONDS)
+        fail_at = self._fraction_instant(start, self.faults.fail_at)
+        stop = min(x for x in (now, self.cancelled_at, fail_at, done_at) if x is not None)
+        step = self._steps_at(start, stop)
+        body |= {
+            "started_at": iso(start),
+            "total_steps": shape.total_steps,
+            "total_epochs": self.spec.epochs,
+            "current_step": step,
+            "current_epoch": curves.epoch_of(shape, step),
+            "progress": round(100.0 * step / shape.total_steps, 2),
+            "metrics": self._metrics_at(step),
+        }
+        if since_step is not None:
+            body["metrics_history"] = self._history(since_step, step)
+        if self.cancelled_at is not None and stop == self.cancelled_at:
+            return body | _terminal("cancelled", None, start, stop)
+        if fail_at is not None and stop == fail_at:
+            message = f"CUDA error: out of memory at step {step} (simulated failure)"
+            return body | _terminal("failed", message, start, stop)
+        if stop == done_at:
+            return body | _terminal("completed", None, start, stop) | {"artifact": self._artifact()}
+        stage = "training"
+        if now < self._train_start(start):
+            stage = "loading_model"
+        elif now >= end_of_training:
+            stage = "saving_adapter"
+        return body | {"status": "running", "stage": stage, "error": None}
+
+    def _logged_steps(self, after: int, upto: int) -> list[int]:
+        assert self.shape is not None
+        first = (max(after, 0) // self.log_every + 1) * self.log_every
+        steps = list(range(first, upto + 1, self.log_every))
+        if upto == self.shape.total_steps and (not steps or steps[-1] != upto) and upto > after:
+            steps.append(upto)
+        return steps
+
+    def _metrics_at(self, step: int) -> dict[str, Any]:
+        """The latest logged point at or before ``step`` (a trainer reports what it logged)."""
+        shape = self._shape()
+        logged = step if step == shape.total_steps else step // self.log_every * self.log_every
+        if logged <= 0:
+            return {}
+        values = curves.point(shape, logged)
+        return {k: v for k, v in values.items() if k not in ("step", "epoch") and v is not None}
+
+    def _history(self, since_step: int, step: int) -> list[dict[str, Any]]:
+        shape = self._shape()
+        start = self.start_instant() or self.submitted_at
+        points = []
+        for logged in self._logged_steps(since_step, step):
+            values: dict[str, Any] = {k: v for k, v in curves.point(shape, logged).items() if v is not None}
+            values["timestamp"] = iso(self._instant_of_step(start, logged))
+            points.append(values)
+        return points
+
+    def _shape(self) -> curves.CurveShape:
+        assert self.shape is not None
+        return self.shape
+
+    def _artifact(self) -> dict[str, Any]:
+        digest = hashlib.sha256(self.external_job_id.encode()).hexdigest()
+        rank = self.spec.rank
+        return {
+            "uri": f"s3://simulated-cluster/artifacts/{self.external_job_id}/adapter_model.safetensors",
+            "size_bytes": rank * 2_621_440,
+            "checksum": f"sha256:{digest}",
+        }
+
+
+def _terminal(status: str, error: str | None, start: float | None, end: float) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, "stage": status, "error": error, "finished_at": iso(end)}
+    if start is not None:
+        body["started_at"] = iso(start)
+    if status == "completed":
+        body["progress"] = 100.0
+    return body
+
+
+class SimCluster:
+    """All jobs of one simulated cluster, keyed both ways (idempotency by our job_id)."""
+
+    def __init__(self, *, time_scale: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        if not time_scale > 0:
+            raise ValueError("time_scale must be positive")
+        self.time_scale = time_scale
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._by_external: dict[str, SimJob] = {}
+        self._by_job_id: dict[str, SimJob] = {}
+
+    def submit(self, spec: SubmitSpec) -> tuple[SimJob, bool]:
+        """The job for ``spec.job_id``, and whether it was created now (False = idempotent replay)."""
+        with self._lock:
+            existing = self._by_job_id.get(spec.job_id)
+            if existing is not None:
+                return existing, False
+            job = SimJob(
+                external_job_id=f"sim-{secrets.token_hex(8)}",
+                spec=spec,
+                submitted_at=self.clock(),
+                time_scale=self.time_scale,
+            )
+            self._by_external[job.external_job_id] = job
+            self._by_job_id[spec.job_id] = job
+            return job, True
+
+    def get(self, external_job_id: str) -> SimJob | None:
+        """The job, or None when unknown or 'forgotten' by fault injection."""
+        job = self._by_external.get(external_job_id)
+        if job is None or job.forgotten(self.clock()):
+            return None
+        return job
+
+    def cancel(self, job: SimJob) -> None:
+        with self._lock:
+            if job.cancelled_at is None:
+                job.cancelled_at = self.clock()
+
+    def __len__(self) -> int:
+        return len(self._by_external)
