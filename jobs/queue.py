@@ -175,11 +175,8 @@ def status_report(settings: Settings) -> dict[str, Any]:
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as connection:
-            counts = dict(
-                connection.execute(
-                    select(TrainingJob.status, func.count()).group_by(TrainingJob.status)
-                ).tuples()
-            )
+            rows = connection.execute(select(TrainingJob.status, func.count()).group_by(TrainingJob.status))
+            counts = {status: count for status, count in rows}
     finally:
         engine.dispose()
     report: dict[str, Any] = {"jobs": counts}
