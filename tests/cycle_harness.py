@@ -33,8 +33,10 @@ from tests.factories import make_dataset, make_job
 
 CANARY = "cluster-key-canary-7f3a9c"
 DATASET_ROWS = 64  # 8 steps per epoch at batch size 8
-# Fast enough that a default job trains in about a second, slow enough to be seen running.
-TIME_SCALE = 400.0
+# A default job (3 epochs of 8 steps on 2× A100) trains in about half a second of wall time;
+# tests that need a job to stay running for a while give it more epochs (see LONG_HYPERPARAMETERS).
+TIME_SCALE = 50.0
+LONG_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 60}  # ~3.5 s of wall time
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
