@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ from jobs.cluster_types import (
 PollMode = Literal["async", "threads"]
 DEFAULT_POLL_MODE: PollMode = "async"
 DEFAULT_POLL_CONCURRENCY = 64
+POLL_POOL_SIZE = 16  # connections per AsyncClient pool in poll_many (see _poll_async)
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
@@ -94,6 +96,7 @@ class ClusterClient:
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         poll_concurrency: int = DEFAULT_POLL_CONCURRENCY,
         poll_mode: PollMode = DEFAULT_POLL_MODE,
+        poll_pool_size: int = POLL_POOL_SIZE,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -103,6 +106,7 @@ class ClusterClient:
         self.backoff_seconds = backoff_seconds
         self.poll_concurrency = max(1, poll_concurrency)
         self.poll_mode: PollMode = poll_mode
+        self.poll_pool_size = max(1, poll_pool_size)
         self._secret = api_key
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
@@ -189,22 +193,39 @@ class ClusterClient:
             return {job: future.result() for job, future in futures.items()}
 
     async def _poll_async(self, queries: Mapping[str, int | None]) -> dict[str, PollOutcome]:
-        # An AsyncClient belongs to one event loop, so each poll_many run owns one for its duration.
-        gate = asyncio.Semaphore(self.poll_concurrency)
-        async with httpx.AsyncClient(
-            base_url=self.base_url, headers=self._headers, timeout=self._timeout, limits=self._limits
-        ) as http:
+        """Requests spread over several small AsyncClient pools.
 
-            async def one(external_job_id: str, since_step: int | None) -> PollOutcome:
-                async with gate:
-                    try:
-                        body = await self._call_async(http, _status_path(external_job_id), _since(since_step))
-                        return parse_status_report(body, external_job_id, since_step)
-                    except ClusterError as exc:
-                        return exc
+        httpcore's pool does O(requests x connections) work on every request event, so one pool
+        of 64 connections burns seconds of CPU on 1,000 polls; pools of POLL_POOL_SIZE keep that
+        cost small (measured in benchmarks/poll_concurrency.py). An AsyncClient belongs to one
+        event loop, so each poll_many run owns its pools for its duration.
+        """
+        shard_size = min(self.poll_pool_size, self.poll_concurrency)
+        shards = max(1, math.ceil(self.poll_concurrency / shard_size))
+        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
+        gates = [asyncio.Semaphore(shard_size) for _ in range(shards)]
+        clients = [
+            httpx.AsyncClient(
+                base_url=self.base_url, headers=self._headers, timeout=self._timeout, limits=limits
+            )
+            for _ in range(shards)
+        ]
 
-            jobs = list(queries.items())
-            outcomes = await asyncio.gather(*(one(job, since) for job, since in jobs))
+        async def one(index: int, external_job_id: str, since_step: int | None) -> PollOutcome:
+            async with gates[index % shards]:
+                try:
+                    path, params = _status_path(external_job_id), _since(since_step)
+                    body = await self._call_async(clients[index % shards], path, params)
+                    return parse_status_report(body, external_job_id, since_step)
+                except ClusterError as exc:
+                    return exc
+
+        jobs = list(queries.items())
+        try:
+            outcomes = await asyncio.gather(*(one(i, job, since) for i, (job, since) in enumerate(jobs)))
+        finally:
+            for client in clients:
+                await client.aclose()
         return {job: outcome for (job, _), outcome in zip(jobs, outcomes, strict=True)}
 
     # ---- one call with bounded retries ---------------------------------------------------------
