@@ -27,6 +27,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import StopRequested
 
 from jobs.locks import RedisLock
 from settings import Settings
@@ -88,7 +89,7 @@ def cycle_task() -> str:
 def enqueue_cycle(queue: Queue, settings: Settings) -> str | None:
     """Enqueue one cycle unless one is already waiting; returns the RQ job id or None if skipped."""
     if queue.count > 0:
-        log.info("cycle not enqueued: the previous one has not started yet")
+        log.debug("cycle not enqueued: the previous one has not started yet")
         return None
     interval = max(1, int(settings.cycle_interval_seconds))
     job = queue.enqueue(
@@ -148,7 +149,11 @@ def run_scheduler(
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
-    """`lora-pipeline worker`: an RQ worker on the cycle queue (each job in a forked work horse)."""
+    """`lora-pipeline worker`: an RQ worker on the cycle queue (each job in a forked work horse).
+
+    RQ's worker exits when Redis goes away; this loop starts a new one once Redis answers again,
+    so a Redis restart needs no operator. A shutdown request (SIGTERM/SIGINT) ends the loop.
+    """
     from logging_setup import configure_logging
 
     configure_logging(settings, "worker")
@@ -159,10 +164,20 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         return 2
     import jobs.cycle  # noqa: F401  imported once here so each forked horse starts warm
 
-    name = f"pipeline-{socket.gethostname()}-{os.getpid()}"
-    worker = Worker([Queue(QUEUE_NAME, connection=redis)], connection=redis, name=name)
-    worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
-    return 0
+    delay = 0.5
+    while True:
+        name = f"pipeline-{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+        try:
+            worker = Worker([Queue(QUEUE_NAME, connection=redis)], connection=redis, name=name)
+            worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+            return 0  # burst finished, or a shutdown was requested
+        except RedisError as exc:
+            log.warning("lost Redis (%s); starting a new worker in %.1f s", exc, delay)
+            try:
+                time.sleep(delay)  # RQ's signal handlers are still installed: SIGTERM ends the wait
+            except StopRequested:
+                return 0
+            delay = min(delay * 2, 10.0)
 
 
 def status_report(settings: Settings) -> dict[str, Any]:
