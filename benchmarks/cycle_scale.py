@@ -4,8 +4,8 @@
 
 Setup (not timed): a scratch database, the simulated cluster as its own process, N jobs submitted
 and marked running, one warm-up cycle. Jobs log a point every 3 steps, as a real trainer logs every
-N steps; the benchmark waits one simulated 30 s interval between cycles, so each job brings tens of
-new points per cycle (printed). Then it times:
+N steps; cycles start one simulated 30 s interval apart (start to start, as the scheduler runs
+them, in real time), so each job brings tens of new points per cycle (printed). Then it times:
 - `run_cycle` (the product): one query for the running jobs, poll_many, one COPY for all points,
   one UPDATE for all progress rows, a transaction only per finished job;
 - the same cycle done sequentially (the naive baseline): per job, poll, then load the job with the
@@ -39,8 +39,10 @@ from jobs.ingest import accrued_cost
 from settings import Settings
 
 API_KEY = "benchmark-cluster-key-0123456789"
-TIME_SCALE = 10.0  # 3 s of wall time = one 30 s cycle interval of simulated training
-INTERVAL_WALL_SECONDS = 3.0
+# Real time on purpose: compressing time (say 10x) makes a slow cycle's *next* interval 10x longer
+# in simulated training, so it would be measured with ever more points per job than production sees.
+TIME_SCALE = 1.0
+STARTUP_SECONDS = 13.0  # the simulator's queue (4 s) and model-loading (8 s) phases
 GPU = {"type": "A100-80GB", "count": 1}
 # 640 rows / batch 8 = 80 steps per epoch; 100 epochs = 8,000 steps (~75 simulated minutes);
 # a point every 3 steps (~1.7 simulated s), i.e. ~17 points per job per 30 s interval.
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between cycle starts")
     parser.add_argument("--sequential-sample", type=int, default=200, help="jobs timed for the baseline")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the cycle")
     args = parser.parse_args(argv)
@@ -162,11 +165,13 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         sessions = make_session_factory(engine)
-        time.sleep(2.0)  # past the cluster's queue and model-loading phases
+        time.sleep(STARTUP_SECONDS)  # training has begun on the cluster
+        # Cycles start one interval apart, start to start, as the scheduler enqueues them.
+        warm_started = time.monotonic()
         warm = run_cycle(settings, sessions=sessions)
-        print(f"warm-up: {warm.line()}")
-
-        time.sleep(INTERVAL_WALL_SECONDS)
+        print(f"warm-up: {warm.line()}; next cycle {args.interval:g} s after it started", flush=True)
+        time.sleep(max(0.0, warm_started + args.interval - time.monotonic()))
+        measured_started = time.monotonic()
         profiler = None
         if args.profile:
             from pyinstrument import Profiler
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         new_points = count_points(engine) - before
         print(f"measured: {summary.line()}")
 
-        time.sleep(INTERVAL_WALL_SECONDS)
+        time.sleep(max(0.0, measured_started + args.interval - time.monotonic()))
         sample = [job_id for job_id, _ in submitted[: args.sequential_sample]]
         with ClusterClient(url, API_KEY) as client:
             seq_seconds, seq_points = sequential_cycle(sessions, client, sample)

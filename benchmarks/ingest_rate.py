@@ -24,7 +24,7 @@ from benchmarks.scratch_db import scratch_database
 from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
-from jobs.metric_store import PointRow, executemany_insert, insert_points
+from jobs.metric_store import COLUMNS, PointRow, executemany_insert, insert_points
 
 
 def make_jobs(engine: Engine, count: int) -> list[uuid.UUID]:
@@ -54,11 +54,11 @@ def make_points(job_ids: list[uuid.UUID], total: int, first_step: int = 0) -> li
     per_job = max(1, total // len(job_ids))
     now = utcnow()
     rng = random.Random(7)
-    rows = []
+    rows: list[PointRow] = []
     for job_id in job_ids:
         for step in range(first_step, first_step + per_job):
             rows.append(
-                PointRow(
+                (
                     job_id,
                     now + timedelta(milliseconds=step),
                     step / 100,
@@ -76,7 +76,7 @@ def make_points(job_ids: list[uuid.UUID], total: int, first_step: int = 0) -> li
 
 def orm_row_by_row(session: Session, rows: list[PointRow]) -> int:
     for row in rows:
-        session.add(MetricPoint(**row._asdict()))
+        session.add(MetricPoint(**dict(zip(COLUMNS, row, strict=True))))
         session.flush()
     return len(rows)
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
 from jobs.cluster_types import ClusterJobStatus, JobStatusReport
 from jobs.costs import PricingError, compute_cost, hourly_rate
-from jobs.metric_store import PointRow, insert_points, point_row
+from jobs.metric_store import PointRow, insert_points, point_rows
 from jobs.transitions import transition
 
 _TERMINAL = {
@@ -117,7 +117,7 @@ def accrued_cost(gpu_config: dict[str, Any], started_at: datetime | None, now: d
 
 def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> IngestPlan:
     """Turn one validated report into rows; pure (no I/O), so it is cheap for thousands of jobs."""
-    points = [point_row(job.id, point, default_time=now) for point in report.metrics_history]
+    points = point_rows(job.id, report.metrics_history, default_time=now)
     last_point = report.metrics_history[-1] if report.metrics_history else None
     step = max(
         report.current_step or 0,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -34,35 +33,41 @@ COLUMNS = (
 )
 
 
-class PointRow(NamedTuple):
-    """One storable point, in `COLUMNS` order (what COPY writes)."""
+# One storable point, in `COLUMNS` order (what COPY writes). A plain tuple, not a NamedTuple: a
+# cycle builds tens of thousands of them and tuple() is several times cheaper to construct.
+PointRow = tuple[
+    uuid.UUID,  # job_id
+    datetime,  # timestamp
+    float | None,  # epoch
+    int,  # step
+    float | None,  # training_loss
+    float | None,  # validation_loss
+    float | None,  # learning_rate
+    float | None,  # gradient_norm
+    float | None,  # throughput
+    float | None,  # gpu_utilization
+]
 
-    job_id: uuid.UUID
-    timestamp: datetime
-    epoch: float | None
-    step: int
-    training_loss: float | None
-    validation_loss: float | None
-    learning_rate: float | None
-    gradient_norm: float | None
-    throughput: float | None
-    gpu_utilization: float | None
 
-
-def point_row(job_id: uuid.UUID, point: MetricsPoint, *, default_time: datetime) -> PointRow:
-    """A validated cluster point (jobs/cluster_parsing.py already dropped bad values) as a row."""
-    return PointRow(
-        job_id,
-        point.timestamp or default_time,
-        None if point.epoch is None else float(point.epoch),
-        point.step,
-        point.training_loss,
-        point.validation_loss,
-        point.learning_rate,
-        point.gradient_norm,
-        point.throughput,
-        point.gpu_utilization,
-    )
+def point_rows(
+    job_id: uuid.UUID, points: Iterable[MetricsPoint], *, default_time: datetime
+) -> list[PointRow]:
+    """Validated cluster points (jobs/cluster_parsing.py already dropped bad values) as rows."""
+    return [
+        (
+            job_id,
+            point.timestamp or default_time,
+            point.epoch,
+            point.step,
+            point.training_loss,
+            point.validation_loss,
+            point.learning_rate,
+            point.gradient_norm,
+            point.throughput,
+            point.gpu_utilization,
+        )
+        for point in points
+    ]
 
 
 def insert_points(session: Session, rows: Sequence[PointRow]) -> int:
@@ -122,5 +127,5 @@ def executemany_insert(session: Session, rows: Sequence[PointRow]) -> int:
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"])
-    result = session.execute(stmt, [row._asdict() for row in rows])
+    result = session.execute(stmt, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     return max(int(getattr(result, "rowcount", 0) or 0), 0)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from db.models import JobStatus
 from jobs.cluster_types import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
 from jobs.ingest import JobSnapshot, accrued_cost, plan_ingest
+from jobs.metric_store import COLUMNS
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -42,9 +43,11 @@ def test_history_becomes_rows_and_progress_follows_the_latest_step() -> None:
         ),
     )
     plan = plan_ingest(job, report, NOW)
-    assert [point.step for point in plan.points] == [40, 50]
-    assert all(point.job_id == job.id for point in plan.points)
-    assert plan.points[0].timestamp == NOW  # the cluster gave no timestamp: when we saw it
+    rows = [dict(zip(COLUMNS, point, strict=True)) for point in plan.points]
+    assert [row["step"] for row in rows] == [40, 50]
+    assert all(row["job_id"] == job.id for row in rows)
+    assert rows[0]["timestamp"] == NOW  # the cluster gave no timestamp: when we saw it
+    assert rows[1]["learning_rate"] == 1e-4
     assert plan.progress.current_step == 50
     assert plan.progress.progress == 25.0  # 50 of 200 steps, since the cluster gave no percentage
     assert plan.progress.current_metrics == {"training_loss": 1.4, "learning_rate": 1e-4}
