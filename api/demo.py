@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,6 +19,10 @@ from db.models import User
 from settings import Settings
 
 DEMO_EMAIL = "demo@pipeline.local"
+# The demo's cluster trains this many times faster than real time, and the cycle runs this often,
+# so a first job goes from queued to completed in well under a minute.
+DEMO_TIME_SCALE = 20.0
+DEMO_CYCLE_SECONDS = 2.0
 
 
 def ensure_demo_user(runtime: Runtime, data_dir: Path) -> tuple[str, str]:
@@ -47,6 +52,7 @@ def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    env.setdefault("CYCLE_INTERVAL_SECONDS", str(DEMO_CYCLE_SECONDS))
     return Settings.from_env(env, require_secrets=False)
 
 
@@ -59,6 +65,15 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     email, password = ensure_demo_user(runtime, directory)
 
     from app import create_app
+    from jobs.cycle import start_cycle_timer
+    from simulator.runner import start_simulator_in_thread
+
+    # The simulated cluster on a local port, spoken to over HTTP exactly like a real one.
+    cluster_key = secrets.token_urlsafe(24)
+    simulator = start_simulator_in_thread(api_key=cluster_key, time_scale=DEMO_TIME_SCALE)
+    settings = settings.with_overrides(gpu_cluster_api_url=simulator.url, gpu_cluster_api_key=cluster_key)
+    stop_cycles = threading.Event()
+    start_cycle_timer(settings, stop_cycles, sessions=runtime.sessions)
 
     app = create_app(settings, runtime=runtime)
     print(
@@ -67,5 +82,9 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
         f"  data in     {directory}\n",
         flush=True,
     )
-    app.run(host=host, port=port, debug=False, threaded=True)
+    try:
+        app.run(host=host, port=port, debug=False, threaded=True)
+    finally:
+        stop_cycles.set()
+        simulator.stop()
     return 0

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
@@ -69,16 +70,25 @@ def dataset_app(secret_key: str) -> Callable[..., Any]:
     return app
 
 
-@pytest.fixture
-def dataset_server(settings: Settings) -> Iterator[str]:
+@contextmanager
+def dataset_server_at(secret_key: str) -> Iterator[str]:
+    """A local server for signed dataset URLs made with `secret_key`; yields its base URL."""
     server = make_server(
-        "127.0.0.1", 0, dataset_app(settings.secret_key), _ThreadingWSGIServer, handler_class=_QuietHandler
+        "127.0.0.1", 0, dataset_app(secret_key), _ThreadingWSGIServer, handler_class=_QuietHandler
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def dataset_server(settings: Settings) -> Iterator[str]:
+    with dataset_server_at(settings.secret_key) as url:
+        yield url
 
 
 @pytest.fixture
