@@ -131,7 +131,7 @@ class JobEstimate:
             "tokens_per_step": self.tokens_per_step,
             "seconds_per_step": round(self.seconds_per_step, 4),
             "estimated_seconds": self.estimated_seconds,
-            "hourly_rate": str(self.hourly_rate),
+            "hourly_rate": str(self.hourly_rate.quantize(Decimal("0.0001"))),
             "estimated_total_cost": str(self.estimated_total_cost),
         }
 
