@@ -123,6 +123,8 @@ def test_late_point_within_the_margin_is_counted(runtime: Runtime, job_id: uuid.
         session.execute(text("DELETE FROM lora_metrics_points WHERE step = 4990"))
     _payload(runtime, job_id, runtime.redis)  # caches the sealed part
     copy_metric_points(runtime.engine, job_id, 1, first_step=4990)  # arrives out of order
+    with runtime.transaction() as session:  # ingestion updates the job row (updated_at) with it
+        session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(progress=50.0))
     assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
 
 

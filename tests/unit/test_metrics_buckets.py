@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.downsample import SERIES_NAMES
-from db.metrics_buckets import BucketSummary, bucket_width, buckets_for_budget, fold_rows, summary_payload
+from db.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from db.metrics_cache import dumps, loads
 
 
@@ -27,7 +27,7 @@ def _rows(n: int, seed: int = 3, start: int = 1) -> list[tuple[object, ...]]:
 def _fold_in(parts: list[list[tuple[object, ...]]], budget: int) -> BucketSummary:
     summary = BucketSummary(width=1, upto_step=0)
     for part in parts:
-        fold_rows(summary, part, buckets_for_budget(budget))
+        fold_rows(summary, part, summary_buckets(budget))
         summary = loads(dumps(summary))  # as if it went through Redis between requests
     return summary
 
@@ -63,6 +63,14 @@ def test_payload_within_budget_keeps_first_last_min_max() -> None:
     elapsed = payload["elapsed"]
     assert elapsed["seconds"] == sorted(elapsed["seconds"])
     assert len(elapsed["step"]) <= budget
+
+
+def test_point_count_does_not_depend_on_history_length() -> None:
+    counts = []
+    for n in (10_000, 37_000, 100_000):
+        payload = summary_payload(_fold_in([_rows(n)], 1000), 1000, None)
+        counts.append(len(payload["series"]["training_loss"]["step"]))
+    assert all(990 <= count <= 1000 for count in counts), counts
 
 
 def test_bucket_width_is_the_smallest_power_of_two_that_fits() -> None:
