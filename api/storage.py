@@ -23,11 +23,14 @@ bp = Blueprint("storage", __name__)
 def download_dataset(storage_path: str) -> Response:
     runtime = get_runtime()
     signed_path = STORAGE_PREFIX + quote(storage_path)
-    if not verify_storage_signature(
-        runtime.settings.secret_key,
-        signed_path,
-        request.args.get("expires"),
-        request.args.get("signature"),
+    signature = request.args.get("signature")
+    # hmac.compare_digest raises on non-ASCII text: such a value cannot be our hex digest anyway.
+    if (
+        signature is None
+        or not signature.isascii()
+        or not verify_storage_signature(
+            runtime.settings.secret_key, signed_path, request.args.get("expires"), signature
+        )
     ):
         return error_response(403, "Forbidden", "The download link is invalid or has expired.")
     path = storage_file(runtime.settings.data_dir, storage_path)

@@ -54,6 +54,8 @@ def test_valid_signature_downloads_without_a_session(
         lambda url: url.split("?")[0],
         lambda url: url.replace("expires=", "expires=9"),
         lambda url: url.replace(".jsonl", ".jsonl.part"),
+        lambda url: url.split("&signature=")[0] + "&signature=%C3%A9",
+        lambda url: url.replace("expires=", "expires=%C3%A9"),
     ],
 )
 def test_tampered_links_get_403_and_no_bytes(
