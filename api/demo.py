@@ -20,8 +20,8 @@ from settings import Settings
 
 DEMO_EMAIL = "demo@pipeline.local"
 # The demo's cluster trains this many times faster than real time, and the cycle runs this often,
-# so a first job goes from queued to completed in well under a minute.
-DEMO_TIME_SCALE = 20.0
+# so a small first job trains in tens of seconds: quick, yet slow enough to watch live.
+DEMO_TIME_SCALE = 5.0
 DEMO_CYCLE_SECONDS = 2.0
 
 
