@@ -4,7 +4,7 @@ A status report (from a poll today, from a signed callback in issue 8) becomes:
 - its metric points, stored once per (job_id, step) in bulk (jobs/metric_store.py);
 - one progress row: progress, epoch, step, stage, current_metrics and the accrued cost, written only
   while the job is still `running` and only if the report is not older than what is stored, so a
-  late or duplicate report can never move a job backwards or touch a finished job;
+  late or duplicate report can never move a job backwards or touch a finished job (jobs/progress.py);
 - a `metrics_rejected` event when the cluster sent values that were dropped as invalid;
 - for a terminal report, the state-machine transition (jobs/transitions.py) with the cluster's
   finish time, its error text and the artifact, in the caller's transaction.
@@ -16,21 +16,21 @@ once whichever way it came.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
 from jobs.cluster_types import ClusterJobStatus, JobStatusReport
 from jobs.costs import PricingError, compute_cost, hourly_rate
 from jobs.metric_store import PointRow, insert_points, point_rows
+from jobs.progress import ProgressRow, update_progress
 from jobs.transitions import transition
 
 _TERMINAL = {
@@ -68,21 +68,6 @@ class JobSnapshot:
             gpu_config=dict(job.gpu_config or {}),
             last_seen_at=job.last_seen_at,
         )
-
-
-@dataclass(frozen=True)
-class ProgressRow:
-    """One row of the bulk progress UPDATE."""
-
-    id: uuid.UUID
-    progress: float
-    current_epoch: int | None
-    current_step: int
-    current_stage: str | None
-    current_metrics: dict[str, float] | None
-    current_cost: Decimal
-    total_steps: int | None
-    seen_at: datetime
 
 
 @dataclass
@@ -177,92 +162,6 @@ def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, n
     if notes:
         session.execute(insert(JobEvent), notes)
     return result
-
-
-# Progress goes forward only: a report older than what is stored (a slow poll overtaken by a
-# callback, or a second cycle) matches no row and changes nothing.
-_PG_PROGRESS = text("""
-UPDATE lora_training_jobs AS j SET
-    progress = r.progress,
-    current_epoch = COALESCE(r.current_epoch, j.current_epoch),
-    current_step = r.current_step,
-    current_stage = COALESCE(r.current_stage, j.current_stage),
-    current_metrics = COALESCE(r.current_metrics, j.current_metrics),
-    current_cost = r.current_cost,
-    total_steps = COALESCE(r.total_steps, j.total_steps),
-    last_polled_at = r.seen_at,
-    last_seen_at = r.seen_at,
-    updated_at = r.seen_at
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-    id uuid, progress float8, current_epoch integer, current_step integer, current_stage text,
-    current_metrics jsonb, current_cost numeric, total_steps integer, seen_at timestamptz)
-WHERE j.id = r.id AND j.status = 'running' AND r.current_step >= j.current_step
-""")
-
-
-def update_progress(session: Session, rows: Sequence[ProgressRow]) -> int:
-    """One UPDATE for all rows (PostgreSQL: from a JSON recordset; SQLite: executemany)."""
-    if not rows:
-        return 0
-    if session.get_bind().dialect.name == "postgresql":
-        payload = json.dumps(
-            [
-                {
-                    "id": str(row.id),
-                    "progress": row.progress,
-                    "current_epoch": row.current_epoch,
-                    "current_step": row.current_step,
-                    "current_stage": row.current_stage,
-                    "current_metrics": row.current_metrics,
-                    "current_cost": str(row.current_cost),
-                    "total_steps": row.total_steps,
-                    "seen_at": row.seen_at.isoformat(),
-                }
-                for row in rows
-            ]
-        )
-        return max(int(getattr(session.execute(_PG_PROGRESS, {"rows": payload}), "rowcount", 0)), 0)
-    return _update_progress_each(session, rows)
-
-
-def _update_progress_each(session: Session, rows: Sequence[ProgressRow]) -> int:
-    table = cast(Table, TrainingJob.__table__)
-    stmt = (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.status == JobStatus.RUNNING.value,
-            table.c.current_step <= bindparam("b_step"),
-        )
-        .values(
-            progress=bindparam("b_progress"),
-            current_step=bindparam("b_step"),
-            current_cost=bindparam("b_cost"),
-            last_polled_at=bindparam("b_seen"),
-            last_seen_at=bindparam("b_seen"),
-            updated_at=bindparam("b_seen"),
-        )
-    )
-    count = 0
-    for row in rows:
-        values: dict[str, Any] = {}
-        if row.current_epoch is not None:
-            values["current_epoch"] = row.current_epoch
-        if row.current_stage is not None:
-            values["current_stage"] = row.current_stage
-        if row.current_metrics:
-            values["current_metrics"] = row.current_metrics
-        if row.total_steps:
-            values["total_steps"] = row.total_steps
-        params = {
-            "b_id": row.id,
-            "b_step": row.current_step,
-            "b_progress": row.progress,
-            "b_cost": row.current_cost,
-            "b_seen": row.seen_at,
-        }
-        count += max(int(getattr(session.execute(stmt.values(**values), params), "rowcount", 0)), 0)
-    return count
 
 
 def finish_from_report(
