@@ -178,7 +178,8 @@ class ClusterClient:
         """
         if not queries:
             return {}
-        if (mode or self.poll_mode) == "threads":
+        if (mode or self.poll_mode) == "threads" or _loop_running():
+            # asyncio.run cannot nest inside a running loop; threads work from anywhere.
             return self._poll_with_threads(queries)
         return asyncio.run(self._poll_async(queries))
 
@@ -327,6 +328,14 @@ class ClusterClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _segment(external_job_id: str) -> str:

@@ -195,3 +195,19 @@ def test_poll_many_in_threads_mode_isolates_each_outcome():
     assert isinstance(outcomes["gone"], ClusterNotFound)
     assert outcomes["bbb"].current_step == 3  # type: ignore[union-attr]
     assert outcomes["a"].current_step == 1  # type: ignore[union-attr]
+
+
+def test_poll_many_called_from_inside_an_event_loop_still_works():
+    import asyncio
+
+    recorder = Recorder(httpx.Response(200, json={"status": "running"}))
+    client = client_for(recorder)  # async mode by default
+
+    async def inside() -> dict:
+        return client.poll_many({"a": None, "b": None})
+
+    outcomes = asyncio.run(inside())
+    assert {job: outcome.status for job, outcome in outcomes.items()} == {
+        "a": ClusterJobStatus.RUNNING,
+        "b": ClusterJobStatus.RUNNING,
+    }
