@@ -139,13 +139,20 @@ def test_many_jobs_run_at_once_and_poll_many_reports_each(cluster, datasets):
     assert {r.status for r in finals} == {ClusterJobStatus.COMPLETED}
 
 
-def test_poll_many_threads_mode_gives_the_same_outcomes(cluster, datasets):
+def test_every_poll_mode_gives_the_same_outcomes(cluster, datasets):
     ids = [cluster.submit(submit_request(datasets, f"job-thr-{i}")).external_job_id for i in range(10)]
     for i in ids:
         wait_for(cluster, i, lambda r: r.is_terminal)
-    by_async = cluster.poll_many(dict.fromkeys(ids, 0), mode="async")
-    by_threads = cluster.poll_many(dict.fromkeys(ids, 0), mode="threads")
-    assert by_async == by_threads
+    queries = dict.fromkeys(ids, 0) | {"sim-missing": 3}
+    by_mode = {mode: cluster.poll_many(queries, mode=mode) for mode in ("aiohttp", "async", "threads")}
+    reports = {
+        mode: {k: v for k, v in outcomes.items() if k != "sim-missing"} for mode, outcomes in by_mode.items()
+    }
+    assert reports["aiohttp"] == reports["async"] == reports["threads"]
+    assert len(reports["aiohttp"][ids[0]].metrics_history) == 15
+    missing = {mode: outcomes["sim-missing"] for mode, outcomes in by_mode.items()}
+    assert all(isinstance(error, ClusterNotFound) for error in missing.values())
+    assert len({str(error) for error in missing.values()}) == 1, "same message whichever transport"
 
 
 def test_the_same_job_id_draws_the_same_curves_on_another_cluster(datasets: DatasetServer):

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from jobs.cluster import ClusterClient, _retry_after_seconds
+from jobs.cluster import ClusterClient
+from jobs.cluster_answers import retry_after_seconds as _retry_after_seconds
 from jobs.cluster_types import (
     ClusterConfigError,
     ClusterJobStatus,
