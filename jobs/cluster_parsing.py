@@ -215,6 +215,7 @@ def parse_status_report(body: Any, external_job_id: str, since_step: int | None)
         finished_at=_timestamp(body.get("finished_at"), "finished_at", notes),
         artifact=parse_artifact(body.get("artifact"), notes),
         notes=tuple(notes),
+        history_included=isinstance(body.get("metrics_history"), list),
     )
 
 

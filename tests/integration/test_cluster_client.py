@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from jobs.cluster import ClusterClient
@@ -59,13 +60,18 @@ def test_submit_runs_to_completion_with_artifact_and_cluster_times(cluster, data
     assert final.notes == ()
 
 
-def test_resubmitting_the_same_job_id_returns_the_same_external_id(cluster, datasets):
+def test_resubmitting_the_same_job_id_returns_the_same_external_id(cluster, datasets, simulator):
     request = submit_request(datasets, "job-idem")
     first = cluster.submit(request)
     again = cluster.submit(request)
     other = cluster.submit(submit_request(datasets, "job-other"))
     assert again.external_job_id == first.external_job_id
     assert other.external_job_id != first.external_job_id
+    stats = httpx.get(
+        f"{simulator.url}/_sim/stats", headers={"Authorization": f"Bearer {CLUSTER_KEY}"}
+    ).json()
+    assert stats["jobs"] == 2
+    assert stats["submits"] == {"job-idem": 2, "job-other": 1}
 
 
 def test_cancel_stops_a_running_job_and_is_idempotent(cluster, datasets):

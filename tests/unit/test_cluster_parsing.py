@@ -150,3 +150,9 @@ def test_a_submit_answer_with_an_unknown_status_keeps_the_id():
     assert result.external_job_id == "x"
     assert result.status is None
     assert result.notes
+
+
+def test_history_included_tells_no_history_from_no_new_points():
+    assert parse_status_report({"status": "running", "metrics_history": []}, "e", 5).history_included
+    assert not parse_status_report({"status": "running"}, "e", 5).history_included
+    assert not parse_status_report({"status": "running", "metrics_history": "x"}, "e", 5).history_included
