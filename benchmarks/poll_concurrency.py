@@ -142,7 +142,7 @@ def serve_minimal(server: str, port: int, latency_ms: float) -> None:
 def compare_servers(jobs: int, latency_ms: float) -> None:
     """Why the simulator is an asyncio server: poll the same endpoint on each, default client."""
     print(f"\nserver choice: {jobs} polls, {latency_ms:g} ms latency, client defaults")
-    print(f"{'server':<34}{'seconds':>9}{'server CPU s':>14}{'errors':>8}")
+    print(f"{'server':<40}{'seconds':>9}{'server CPU s':>14}{'errors':>8}")
     for server in ("werkzeug", "aiohttp"):
         port = _free_port()
         command = [
@@ -165,7 +165,7 @@ def compare_servers(jobs: int, latency_ms: float) -> None:
                 )
             cpu = _cpu_seconds(process.pid) - before
             threaded = " (threaded)" if server == "werkzeug" else " (asyncio)"
-            print(f"{server + threaded:<34}{elapsed:>9.2f}{cpu:>14.2f}{errors:>8}")
+            print(f"{server + threaded:<40}{elapsed:>9.2f}{cpu:>14.2f}{errors:>8}")
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         setup.close()
 
         print(f"\nstatus of {args.jobs} jobs, {args.latency_ms:g} ms added latency, {os.cpu_count()} cores")
-        print(f"{'strategy':<34}{'seconds':>9}{'vs sequential':>15}{'client CPU s':>14}{'errors':>8}")
-        print(f"{label:<34}{sequential:>9.2f}{1.0:>14.1f}x{'':>14}{0:>8}")
+        print(f"{'strategy':<40}{'seconds':>9}{'vs sequential':>15}{'client CPU s':>14}{'errors':>8}")
+        print(f"{label:<40}{sequential:>9.2f}{1.0:>14.1f}x{'':>14}{0:>8}")
         best = (float("inf"), "")
         for mode, concurrency, pool in SETTINGS:
             options = {"poll_concurrency": concurrency, "poll_pool_size": pool or concurrency}
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 else ""
             )
             name = f"{mode}, {concurrency} in flight{pools}"
-            print(f"{name:<34}{elapsed:>9.2f}{sequential / elapsed:>14.1f}x{cpu:>14.2f}{errors:>8}")
+            print(f"{name:<40}{elapsed:>9.2f}{sequential / elapsed:>14.1f}x{cpu:>14.2f}{errors:>8}")
             if errors == 0 and elapsed < best[0]:
                 best = (elapsed, name)
         default = f"{DEFAULT_POLL_MODE}, {DEFAULT_POLL_CONCURRENCY} in flight"
