@@ -31,6 +31,7 @@ from jobs.cluster_answers import RetryableFailure, interpret_answer, scrub
 from jobs.cluster_parsing import parse_cancel_result, parse_status_report, parse_submit_result
 from jobs.cluster_types import (
     CancelResult,
+    ClusterBackend,
     ClusterConfigError,
     ClusterError,
     ClusterTransient,
@@ -223,7 +224,7 @@ class ClusterClient:
         return ClusterTransient(f"cluster {kind} on {where}: {type(exc).__name__}: {detail}")
 
 
-def make_backend(settings: Any, **options: Any) -> ClusterClient:
+def make_backend(settings: Any, **options: Any) -> ClusterBackend:
     """The cluster backend chosen by GPU_CLUSTER_BACKEND: the one place a backend is built.
 
     Raises:

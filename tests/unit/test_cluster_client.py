@@ -212,3 +212,19 @@ def test_poll_many_called_from_inside_an_event_loop_still_works():
         "a": ClusterJobStatus.RUNNING,
         "b": ClusterJobStatus.RUNNING,
     }
+
+
+def test_make_backend_builds_the_http_client_and_refuses_unknown_backends():
+    from types import SimpleNamespace
+
+    from jobs.cluster import make_backend
+
+    settings = SimpleNamespace(
+        gpu_cluster_backend="http", gpu_cluster_api_url="http://cluster.test", gpu_cluster_api_key=KEY
+    )
+    backend = make_backend(settings, max_retries=0)
+    assert isinstance(backend, ClusterClient)
+    assert backend.max_retries == 0
+    backend.close()
+    with pytest.raises(ClusterConfigError, match="GPU_CLUSTER_BACKEND"):
+        make_backend(SimpleNamespace(**{**vars(settings), "gpu_cluster_backend": "slurm"}))
