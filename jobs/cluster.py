@@ -4,13 +4,14 @@ One ``ClusterClient`` per cluster holds one pooled ``httpx.Client`` with the bas
 key and explicit timeouts. Transient failures (connection errors, timeouts, 429 with Retry-After,
 5xx, garbled bodies) are retried a bounded number of times with exponential backoff, then raised as
 ``ClusterTransient``; everything else maps to the typed errors of jobs/cluster_types.py on the first
-answer. Bodies are validated field by field in jobs/cluster_parsing.py.
+answer (jobs/cluster_answers.py). Bodies are validated field by field in jobs/cluster_parsing.py.
 
 ``poll_many`` asks for many jobs' status at once with bounded concurrency, so one slow job cannot
-stall a cycle. Both strategies are implemented because the faster one was found by measuring
-(benchmarks/poll_concurrency.py), not assumed; ``DEFAULT_POLL_MODE`` is the measured winner.
+stall a cycle. Three strategies exist because the fastest was found by measuring
+(benchmarks/poll_concurrency.py), not assumed; ``DEFAULT_POLL_MODE`` is the measured winner
+(jobs/cluster_polling.py says why it is aiohttp).
 
-The API key lives only in the HTTP client's default headers. It is never part of a message, a log
+The API key lives only in the HTTP clients' default headers. It is never part of a message, a log
 line or a repr: httpx masks Authorization in its own reprs, and any text the cluster sends back is
 scrubbed of the key before it goes into an exception.
 """
@@ -18,25 +19,21 @@ scrubbed of the key before it goes into an exception.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
-import math
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
+from jobs.cluster_answers import RetryableFailure, interpret_answer, scrub
 from jobs.cluster_parsing import parse_cancel_result, parse_status_report, parse_submit_result
 from jobs.cluster_types import (
     CancelResult,
+    ClusterBackend,
     ClusterConfigError,
     ClusterError,
-    ClusterMalformed,
-    ClusterNotFound,
-    ClusterRejected,
     ClusterTransient,
     JobStatusReport,
     PollOutcome,
@@ -44,42 +41,14 @@ from jobs.cluster_types import (
     SubmitResult,
 )
 
-PollMode = Literal["async", "threads"]
-DEFAULT_POLL_MODE: PollMode = "async"
+PollMode = Literal["aiohttp", "async", "threads"]
+DEFAULT_POLL_MODE: PollMode = "aiohttp"
 DEFAULT_POLL_CONCURRENCY = 64
-POLL_POOL_SIZE = 16  # connections per AsyncClient pool in poll_many (see _poll_async)
+POLL_POOL_SIZE = 16  # connections per httpx.AsyncClient pool in the "async" mode
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 0.2
-# A Retry-After longer than this is not waited for inside a cycle: the error says when to come back.
-MAX_RETRY_WAIT_SECONDS = 5.0
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed transiently; ``error`` is raised if no attempt is left."""
-
-    def __init__(self, error: ClusterTransient, wait: float | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.wait = wait
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class ClusterClient:
@@ -107,12 +76,15 @@ class ClusterClient:
         self.poll_concurrency = max(1, poll_concurrency)
         self.poll_mode: PollMode = poll_mode
         self.poll_pool_size = max(1, poll_pool_size)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self._secret = api_key
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self._limits = httpx.Limits(
             max_connections=self.poll_concurrency, max_keepalive_connections=self.poll_concurrency
         )
+        self._injected_transport = transport is not None
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=self._headers,
@@ -156,7 +128,7 @@ class ClusterClient:
         Raises:
             ClusterNotFound (404), ClusterConfigError, ClusterTransient / ClusterMalformed.
         """
-        body = self._call("GET", _status_path(external_job_id), params=_since(since_step))
+        body = self._call("GET", self.status_path(external_job_id), params=_since(since_step))
         return parse_status_report(body, external_job_id, since_step)
 
     def cancel(self, external_job_id: str) -> CancelResult:
@@ -174,11 +146,36 @@ class ClusterClient:
         """
         if not queries:
             return {}
-        if (mode or self.poll_mode) == "threads":
+        chosen = mode or self.poll_mode
+        if chosen == "threads" or _loop_running() or self._injected_transport:
+            # asyncio.run cannot nest inside a running loop, and an injected (test) transport only
+            # serves the sync client: threads work in both cases.
             return self._poll_with_threads(queries)
-        return asyncio.run(self._poll_async(queries))
+        from jobs.cluster_polling import poll_with_aiohttp, poll_with_httpx
 
-    # ---- polling strategies ----------------------------------------------------------------------
+        sweep = poll_with_aiohttp if chosen == "aiohttp" else poll_with_httpx
+        return asyncio.run(sweep(self, queries))
+
+    # ---- shared with jobs/cluster_polling.py -----------------------------------------------------
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    @staticmethod
+    def status_path(external_job_id: str) -> str:
+        return f"/training/status/{_segment(external_job_id)}"
+
+    def interpret(
+        self, where: str, code: int, retry_after: str | None, content: bytes, **options: Any
+    ) -> Any:
+        """jobs.cluster_answers.interpret_answer with this cluster's key scrubbed from messages."""
+        return interpret_answer(where, code, retry_after, content, secret=self._secret, **options)
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secret)
+
+    # ---- threads strategy and the one-call path ----------------------------------------------------
 
     def _poll_one(self, external_job_id: str, since_step: int | None) -> PollOutcome:
         try:
@@ -192,44 +189,6 @@ class ClusterClient:
             futures = {job: pool.submit(self._poll_one, job, since) for job, since in queries.items()}
             return {job: future.result() for job, future in futures.items()}
 
-    async def _poll_async(self, queries: Mapping[str, int | None]) -> dict[str, PollOutcome]:
-        """Requests spread over several small AsyncClient pools.
-
-        httpcore's pool does O(requests x connections) work on every request event, so one pool
-        of 64 connections burns seconds of CPU on 1,000 polls; pools of POLL_POOL_SIZE keep that
-        cost small (measured in benchmarks/poll_concurrency.py). An AsyncClient belongs to one
-        event loop, so each poll_many run owns its pools for its duration.
-        """
-        shard_size = min(self.poll_pool_size, self.poll_concurrency)
-        shards = max(1, math.ceil(self.poll_concurrency / shard_size))
-        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
-        gates = [asyncio.Semaphore(shard_size) for _ in range(shards)]
-        clients = [
-            httpx.AsyncClient(
-                base_url=self.base_url, headers=self._headers, timeout=self._timeout, limits=limits
-            )
-            for _ in range(shards)
-        ]
-
-        async def one(index: int, external_job_id: str, since_step: int | None) -> PollOutcome:
-            async with gates[index % shards]:
-                try:
-                    path, params = _status_path(external_job_id), _since(since_step)
-                    body = await self._call_async(clients[index % shards], path, params)
-                    return parse_status_report(body, external_job_id, since_step)
-                except ClusterError as exc:
-                    return exc
-
-        jobs = list(queries.items())
-        try:
-            outcomes = await asyncio.gather(*(one(i, job, since) for i, (job, since) in enumerate(jobs)))
-        finally:
-            for client in clients:
-                await client.aclose()
-        return {job: outcome for (job, _), outcome in zip(jobs, outcomes, strict=True)}
-
-    # ---- one call with bounded retries ---------------------------------------------------------
-
     def _call(
         self,
         method: str,
@@ -239,101 +198,55 @@ class ClusterClient:
         params: dict[str, Any] | None = None,
         allow_empty: bool = False,
     ) -> Any:
+        where = f"{method} {path}"
         for attempt in range(self.max_retries + 1):
             try:
                 response = self._http.request(method, path, json=json_body, params=params)
-                return self._interpret(method, path, response, allow_empty=allow_empty)
+                return self.interpret(
+                    where,
+                    response.status_code,
+                    response.headers.get("Retry-After"),
+                    response.content,
+                    allow_empty=allow_empty,
+                )
             except httpx.TransportError as exc:
-                retry = _Retry(self._transport_error(method, path, exc))
-            except _Retry as exc:
-                retry = exc
-            if attempt == self.max_retries or not self._may_wait(retry):
-                raise retry.error
-            time.sleep(self._delay(attempt, retry))
+                failure = RetryableFailure(self._transport_error(where, exc))
+            except RetryableFailure as exc:
+                failure = exc
+            if attempt == self.max_retries or not failure.may_wait:
+                raise failure.error
+            time.sleep(failure.delay(attempt, self.backoff_seconds))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call_async(self, http: httpx.AsyncClient, path: str, params: dict[str, Any] | None) -> Any:
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = await http.get(path, params=params)
-                return self._interpret("GET", path, response, allow_empty=False)
-            except httpx.TransportError as exc:
-                retry = _Retry(self._transport_error("GET", path, exc))
-            except _Retry as exc:
-                retry = exc
-            if attempt == self.max_retries or not self._may_wait(retry):
-                raise retry.error
-            await asyncio.sleep(self._delay(attempt, retry))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _may_wait(self, retry: _Retry) -> bool:
-        return retry.wait is None or retry.wait <= MAX_RETRY_WAIT_SECONDS
-
-    def _delay(self, attempt: int, retry: _Retry) -> float:
-        backoff = self.backoff_seconds * (2**attempt)
-        return max(backoff, retry.wait or 0.0)
-
-    def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> ClusterTransient:
+    def _transport_error(self, where: str, exc: httpx.TransportError) -> ClusterTransient:
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not be reached"
-        detail = self._scrub(str(exc)) or type(exc).__name__
-        return ClusterTransient(f"cluster {kind} on {method} {path}: {type(exc).__name__}: {detail}")
+        detail = self.scrub(str(exc)) or type(exc).__name__
+        return ClusterTransient(f"cluster {kind} on {where}: {type(exc).__name__}: {detail}")
 
-    def _interpret(self, method: str, path: str, response: httpx.Response, *, allow_empty: bool) -> Any:
-        """The JSON body of a success; otherwise the typed error (or _Retry for transient ones)."""
-        code = response.status_code
-        where = f"{method} {path}"
-        if 200 <= code < 300:
-            if not response.content and allow_empty:
-                return None
-            try:
-                return response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise _Retry(
-                    ClusterMalformed(f"cluster answered {where} with a body that is not JSON")
-                ) from None
-        message = self._cluster_message(response)
-        suffix = f": {message}" if message else ""
-        if code in (401, 403):
-            raise ClusterConfigError(
-                f"cluster refused our credentials (HTTP {code}) on {where}; check GPU_CLUSTER_API_KEY",
-                status_code=code,
-            )
-        if code == 404:
-            raise ClusterNotFound(f"cluster does not know {where} (HTTP 404){suffix}", status_code=code)
-        if code in _TRANSIENT_STATUS or code >= 500:
-            wait = _retry_after_seconds(response.headers.get("Retry-After"))
-            error = ClusterTransient(
-                f"cluster answered HTTP {code} on {where}{suffix}", status_code=code, retry_after=wait
-            )
-            raise _Retry(error, wait)
-        raise ClusterRejected(
-            f"cluster rejected {where} (HTTP {code}){suffix}", status_code=code, cluster_message=message
-        )
 
-    def _cluster_message(self, response: httpx.Response) -> str:
-        """The cluster's own explanation (``error``/``details``/``message``), scrubbed and bounded."""
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return ""
-        if not isinstance(body, dict):
-            return ""
-        parts = [body[key] for key in ("error", "details", "message") if isinstance(body.get(key), str)]
-        return self._scrub("; ".join(part for part in parts if part))[:500]
+def make_backend(settings: Any, **options: Any) -> ClusterBackend:
+    """The cluster backend chosen by GPU_CLUSTER_BACKEND: the one place a backend is built.
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+    Raises:
+        ClusterConfigError: a backend this build does not provide.
+    """
+    backend = getattr(settings, "gpu_cluster_backend", "http") or "http"
+    if backend == "http":
+        return ClusterClient.from_settings(settings, **options)
+    raise ClusterConfigError(f"GPU_CLUSTER_BACKEND {backend!r} is not available in this build (use 'http')")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _segment(external_job_id: str) -> str:
     """The id as one URL path segment (an id with '/' or '?' must not change the route)."""
-    from urllib.parse import quote
-
     return quote(external_job_id, safe="")
-
-
-def _status_path(external_job_id: str) -> str:
-    return f"/training/status/{_segment(external_job_id)}"
 
 
 def _since(since_step: int | None) -> dict[str, Any] | None:

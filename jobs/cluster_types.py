@@ -158,6 +158,9 @@ class JobStatusReport:
     finished_at: datetime | None = None
     artifact: Artifact | None = None
     notes: tuple[str, ...] = ()
+    # True when the answer carried a metrics_history list (even an empty one): the cluster supports
+    # since_step. False means "no history offered": the caller may store the latest metrics instead.
+    history_included: bool = False
 
     @property
     def is_terminal(self) -> bool:

@@ -36,6 +36,7 @@ MAX_CONCURRENT_DOWNLOADS = 16
 class ServerState:
     api_key: str
     requests: Counter[str] = field(default_factory=Counter)
+    submits: Counter[str] = field(default_factory=Counter)  # submit calls per job_id (idempotency checks)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     session: aiohttp.ClientSession | None = None
     downloads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS))
@@ -93,6 +94,7 @@ async def submit(request: web.Request) -> web.Response:
     except SubmitInvalid as exc:
         return _error(exc.status, "invalid submission", exc.message)
     job, created = cluster.submit(spec)
+    state.submits[spec.job_id] += 1
     if created:
         task = asyncio.create_task(_prepare_dataset(state, cluster, job))
         state.tasks.add(task)
@@ -184,7 +186,12 @@ async def set_faults(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    return web.json_response({"jobs": len(request.app[CLUSTER_KEY]), "requests": dict(state.requests)})
+    body = {
+        "jobs": len(request.app[CLUSTER_KEY]),
+        "requests": dict(state.requests),
+        "submits": dict(state.submits),
+    }
+    return web.json_response(body)
 
 
 async def _open_session(app: web.Application) -> None:

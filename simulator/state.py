@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +46,6 @@ class SimJob:
     cancelled_at: float | None = None
     shape: curves.CurveShape | None = None
     log_every: int = 1
-    callbacks: list[str] = field(default_factory=list)
 
     @property
     def faults(self) -> JobFaults:
