@@ -27,7 +27,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
-from jobs.cluster_types import ClusterJobStatus, JobStatusReport
+from jobs.cluster_types import ClusterJobStatus, JobStatusReport, MetricsPoint
 from jobs.costs import PricingError, compute_cost, hourly_rate
 from jobs.metric_store import PointRow, insert_points, point_rows
 from jobs.progress import ProgressRow, update_progress
@@ -100,9 +100,30 @@ def accrued_cost(gpu_config: dict[str, Any], started_at: datetime | None, now: d
     return compute_cost(rate, started_at, now)
 
 
+def latest_point(report: JobStatusReport) -> tuple[MetricsPoint, ...]:
+    """For a cluster that sends no history (no `since_step` support): its latest values, as the
+    point of its current step. Never when a history list was sent, even empty: then the latest
+    values belong to the last logged step, already stored, not to the current one."""
+    if report.history_included or not report.current_step or report.metrics.is_empty:
+        return ()
+    values = report.metrics
+    return (
+        MetricsPoint(
+            step=report.current_step,
+            epoch=report.current_epoch,
+            training_loss=values.training_loss,
+            validation_loss=values.validation_loss,
+            learning_rate=values.learning_rate,
+            gradient_norm=values.gradient_norm,
+            throughput=values.throughput,
+            gpu_utilization=values.gpu_utilization,
+        ),
+    )
+
+
 def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> IngestPlan:
     """Turn one validated report into rows; pure (no I/O), so it is cheap for thousands of jobs."""
-    points = point_rows(job.id, report.metrics_history, default_time=now)
+    points = point_rows(job.id, report.metrics_history or latest_point(report), default_time=now)
     last_point = report.metrics_history[-1] if report.metrics_history else None
     step = max(
         report.current_step or 0,

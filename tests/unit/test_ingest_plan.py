@@ -85,3 +85,28 @@ def test_cost_is_zero_before_start_and_for_an_unpriceable_gpu() -> None:
     assert accrued_cost({"type": "H100", "count": 1}, None, NOW) == Decimal(0)
     assert accrued_cost({"type": "TPU", "count": 1}, NOW - timedelta(hours=1), NOW) == Decimal(0)
     assert accrued_cost({"type": "V100-32GB", "count": 1}, NOW - timedelta(hours=2), NOW) == Decimal("4.2000")
+
+
+def test_without_history_the_latest_values_are_stored_as_the_current_step() -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.RUNNING,
+        current_step=30,
+        current_epoch=1,
+        metrics=ClusterMetrics(training_loss=1.2, learning_rate=1e-4),
+        history_included=False,
+    )
+    (row,) = plan_ingest(snapshot(), report, NOW).points
+    point = dict(zip(COLUMNS, row, strict=True))
+    assert (point["step"], point["epoch"], point["training_loss"]) == (30, 1, 1.2)
+
+
+def test_an_empty_history_list_means_nothing_new_not_a_point_at_the_current_step() -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.RUNNING,
+        current_step=31,
+        metrics=ClusterMetrics(training_loss=1.2),  # the values of the last logged step (30)
+        history_included=True,
+    )
+    assert plan_ingest(snapshot(), report, NOW).points == []
