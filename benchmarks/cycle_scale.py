@@ -16,15 +16,12 @@ Targets (issue 4): <= 3 s for 1,000 jobs, <= 10 s for 5,000.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
 import uuid
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine, func, insert, select
@@ -36,8 +33,7 @@ from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
 from jobs.cluster import ClusterClient
-from jobs.cluster_parsing import parse_status_report
-from jobs.cluster_types import ClusterTransient, JobStatusReport, PollOutcome, SubmitRequest
+from jobs.cluster_types import JobStatusReport, SubmitRequest
 from jobs.cycle import run_cycle
 from jobs.ingest import accrued_cost
 from settings import Settings
@@ -133,40 +129,6 @@ def sequential_cycle(
     return time.perf_counter() - start, points
 
 
-class AiohttpPollClient(ClusterClient):
-    """The product's client with `poll_many` over aiohttp instead of httpx: the transport proposed to
-    the cluster helper (notes/processor-needs-cluster.md), to measure what it would change. Errors
-    are mapped coarsely (benchmark only); everything else is the product's client."""
-
-    def poll_many(self, queries: Mapping[str, int | None], *, mode: Any = None) -> dict[str, PollOutcome]:
-        import aiohttp
-
-        async def run() -> dict[str, PollOutcome]:
-            gate = asyncio.Semaphore(self.poll_concurrency)
-            connector = aiohttp.TCPConnector(limit=self.poll_concurrency)
-            headers = {"Authorization": f"Bearer {API_KEY}"}
-            async with aiohttp.ClientSession(self.base_url, connector=connector, headers=headers) as http:
-
-                async def one(external: str, since: int | None) -> PollOutcome:
-                    async with gate:
-                        params = {} if since is None else {"since_step": since}
-                        try:
-                            async with http.get(f"/training/status/{external}", params=params) as response:
-                                if response.status != 200:
-                                    return ClusterTransient(
-                                        f"HTTP {response.status}", status_code=response.status
-                                    )
-                                return parse_status_report(await response.json(), external, since)
-                        except (aiohttp.ClientError, ValueError) as exc:
-                            return ClusterTransient(type(exc).__name__)
-
-                items = list(queries.items())
-                outcomes = await asyncio.gather(*(one(external, since) for external, since in items))
-            return {external: outcome for (external, _), outcome in zip(items, outcomes, strict=True)}
-
-        return asyncio.run(run())
-
-
 def count_points(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(MetricPoint)) or 0)
@@ -179,9 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between cycle starts")
     parser.add_argument("--sequential-sample", type=int, default=200, help="jobs timed for the baseline")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the cycle")
-    parser.add_argument(
-        "--poll", choices=("client", "aiohttp"), default="client", help="poll transport for the timed cycle"
-    )
     args = parser.parse_args(argv)
 
     with (
@@ -220,12 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             profiler = Profiler(interval=0.001)
             profiler.start()
         before = count_points(engine)
-        poller = AiohttpPollClient(url, API_KEY) if args.poll == "aiohttp" else None
-        summary = run_cycle(settings, sessions=sessions, client=poller)
+        summary = run_cycle(settings, sessions=sessions)
         if profiler is not None:
             profiler.stop()
-        if poller is not None:
-            poller.close()
         new_points = count_points(engine) - before
         print(f"measured: {summary.line()}")
 
@@ -241,10 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             f"PostgreSQL, {os.cpu_count()} cores"
         )
         print(f"  new points this cycle: {new_points:,} ({new_points / max(1, summary.polled):.1f} per job)")
-        print(
-            f"  run_cycle (bulk, concurrent):   {summary.seconds:8.2f} s   errors {summary.errors}"
-            f"   (poll transport: {args.poll})"
-        )
+        print(f"  run_cycle (bulk, concurrent):   {summary.seconds:8.2f} s   errors {summary.errors}")
         print(
             f"  sequential cycle (naive):       {sequential:8.2f} s   (measured {seq_seconds:.2f} s on "
             f"{len(sample)} jobs, {seq_points / len(sample):.1f} points each, x{scale:g})"
