@@ -60,6 +60,8 @@ def update_progress(session: Session, rows: Sequence[ProgressRow]) -> int:
     if not rows:
         return 0
     if session.get_bind().dialect.name == "postgresql":
+        # A cycle stamps every row with the same instant: format each distinct one once.
+        stamps = {row.seen_at: row.seen_at.isoformat() for row in rows}
         payload = json.dumps(
             [
                 {
@@ -71,7 +73,7 @@ def update_progress(session: Session, rows: Sequence[ProgressRow]) -> int:
                     "current_metrics": row.current_metrics,
                     "current_cost": str(row.current_cost),
                     "total_steps": row.total_steps,
-                    "seen_at": row.seen_at.isoformat(),
+                    "seen_at": stamps[row.seen_at],
                 }
                 for row in rows
             ]
