@@ -2,8 +2,8 @@
 
 ``simulator`` is the cluster (``start_simulator_in_thread``); ``datasets`` is a small static file
 server standing in for our signed /storage URLs, so the cluster downloads its dataset exactly as it
-would from the web app. Import the fixtures into a test module with
-``from tests.simulated_cluster import cluster, datasets, simulator  # noqa: F401``.
+would from the web app. Re-export the fixtures a test module needs (no unused-import noise):
+``from tests import simulated_cluster`` then ``simulator = simulated_cluster.simulator``.
 """
 
 from __future__ import annotations
