@@ -164,8 +164,10 @@ def test_cluster_wide_malformed_rate_garbles_answers(cluster, simulator):
 def test_impossible_values_are_dropped_with_notes_and_the_rest_kept(cluster, datasets):
     request = submit_request(datasets, "job-bad-values", sim_malformed="bad_values")
     external_id = cluster.submit(request).external_job_id
-    time.sleep(0.6)  # into training, so there are metrics and history to spoil
-    report = cluster.status(external_id, since_step=0)
+    deadline = time.monotonic() + 10
+    while not (report := cluster.status(external_id, since_step=0)).metrics_history:
+        assert time.monotonic() < deadline, "the job never reached training"
+        time.sleep(0.05)  # wait until there are metrics and history to spoil
 
     assert report.progress is None
     assert report.current_step is None
