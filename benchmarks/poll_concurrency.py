@@ -41,6 +41,7 @@ SETTINGS: list[tuple[str, int, int | None]] = [
     ("aiohttp", 32, None),
     ("aiohttp", 64, None),
     ("aiohttp", 128, None),
+    ("aiohttp", 256, None),
     ("async", 64, None),
     ("async", 32, 16),
     ("async", 64, 16),

@@ -46,16 +46,20 @@ async def _sweep(
     client: ClusterClient, queries: Mapping[str, int | None], fetch: Fetch
 ) -> dict[str, PollOutcome]:
     gate = asyncio.Semaphore(client.poll_concurrency)
+    budget = client.poll_deadline_seconds
+    deadline = None if budget is None else asyncio.get_running_loop().time() + budget
 
     async def one(external_job_id: str, since_step: int | None) -> PollOutcome:
         path = client.status_path(external_job_id)
         query = "" if since_step is None else f"since_step={since_step}"
-        async with gate:
-            try:
+        try:
+            async with asyncio.timeout_at(deadline), gate:
                 body = await _with_retries(client, fetch, path, query)
                 return parse_status_report(body, external_job_id, since_step)
-            except ClusterError as exc:
-                return exc
+        except ClusterError as exc:
+            return exc
+        except TimeoutError:
+            return client.deadline_error(external_job_id)
 
     jobs = list(queries.items())
     outcomes = await asyncio.gather(*(one(job, since) for job, since in jobs))

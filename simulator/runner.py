@@ -78,7 +78,8 @@ def start_simulator_in_thread(
     faults = _faults(latency_ms, error_rate)
     app = build_app(cluster, api_key=api_key, faults=faults)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
+    # In-flight requests (e.g. with injected latency) are not waited for at stop: tests tear down fast.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     started = threading.Event()
     failure: list[BaseException] = []
 
@@ -93,6 +94,11 @@ def start_simulator_in_thread(
             return
         started.set()
         loop.run_forever()
+        # Requests still waiting on injected latency: cancel them so the loop closes cleanly.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=serve, name="cluster-simulator", daemon=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ CLUSTER_KEY = web.AppKey("cluster", SimCluster)
 FAULTS_KEY = web.AppKey("faults", ClusterFaults)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_CONCURRENT_DOWNLOADS = 16
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,6 +119,12 @@ async def _prepare_dataset(state: ServerState, cluster: SimCluster, job: SimJob)
             rows = await fetch_dataset_rows(state.session, job.spec.dataset_url)
         except DatasetProblem as exc:
             job.dataset_error = str(exc)
+            job.ready_at = cluster.clock()
+            return
+        except Exception as exc:  # a job must never hang in "downloading" because of a surprise
+            # The exception's text may hold the signed URL (a credential): log its type only.
+            logger.error("dataset download for %s failed: %s", job.external_job_id, type(exc).__name__)
+            job.dataset_error = f"could not download the dataset: {type(exc).__name__}"
             job.ready_at = cluster.clock()
             return
     job.dataset_ready(rows, cluster.clock())

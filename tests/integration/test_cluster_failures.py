@@ -164,8 +164,10 @@ def test_cluster_wide_malformed_rate_garbles_answers(cluster, simulator):
 def test_impossible_values_are_dropped_with_notes_and_the_rest_kept(cluster, datasets):
     request = submit_request(datasets, "job-bad-values", sim_malformed="bad_values")
     external_id = cluster.submit(request).external_job_id
-    time.sleep(0.6)  # into training, so there are metrics and history to spoil
-    report = cluster.status(external_id, since_step=0)
+    deadline = time.monotonic() + 10
+    while not (report := cluster.status(external_id, since_step=0)).metrics_history:
+        assert time.monotonic() < deadline, "the job never reached training"
+        time.sleep(0.05)  # wait until there are metrics and history to spoil
 
     assert report.progress is None
     assert report.current_step is None
@@ -240,3 +242,17 @@ def test_poll_many_isolates_a_slow_and_a_failing_job(cluster, datasets):
     assert isinstance(flaky_outcome, ClusterTransient)
     assert flaky_outcome.status_code == 500
     assert all(outcomes[i].external_job_id == i for i in good)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["aiohttp", "async", "threads"])
+def test_poll_many_returns_by_its_deadline_even_when_a_job_hangs(cluster, datasets, mode):
+    ok = cluster.submit(submit_request(datasets, "job-on-time")).external_job_id
+    hung = cluster.submit(submit_request(datasets, "job-hung", sim_latency_ms=4000)).external_job_id
+    with ClusterClient(cluster.base_url, CLUSTER_KEY, read_timeout=30, poll_deadline_seconds=0.5) as client:
+        start = time.monotonic()
+        outcomes = client.poll_many({ok: None, hung: None}, mode=mode)
+        elapsed = time.monotonic() - start
+    assert elapsed < 3.0, f"{mode}: the sweep waited for the hung job"
+    assert isinstance(outcomes[hung], ClusterTransient)
+    assert "poll deadline" in str(outcomes[hung])
+    assert not isinstance(outcomes[ok], ClusterTransient)
