@@ -41,7 +41,7 @@ def _walk(component: Any) -> list[Any]:
 def test_row_links_to_the_monitor_and_shows_what_matters() -> None:
     row = job_row(_job(), NOW)
     links = [c for c in _walk(row) if isinstance(c, dcc.Link)]
-    assert [link.href for link in links] == [f"/training/jobs/{JOB_ID}"]
+    assert [link.to_plotly_json()["props"]["href"] for link in links] == [f"/training/jobs/{JOB_ID}"]
     assert links[0].children == "support-chats"
     texts = [c.children for c in _walk(row) if isinstance(getattr(c, "children", None), str)]
     assert "2× A100-80GB" in texts
@@ -58,7 +58,10 @@ def test_cost_text_uses_final_cost_once_terminal() -> None:
 def test_empty_list_offers_to_configure_a_job() -> None:
     empty = jobs_table([], NOW)
     assert isinstance(empty, html.Div)
-    assert any(isinstance(c, dcc.Link) and c.href == "/training/configure" for c in _walk(empty))
+    assert any(
+        isinstance(c, dcc.Link) and c.to_plotly_json()["props"]["href"] == "/training/configure"
+        for c in _walk(empty)
+    )
 
 
 def test_status_filter_values() -> None:

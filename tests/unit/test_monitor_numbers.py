@@ -112,7 +112,9 @@ def test_rate_window_appends_only_newer_steps_and_keeps_the_tail() -> None:
 
 
 def test_small_helpers() -> None:
-    assert [s for s in ("queued", "initializing", "running", "completed", "failed", "cancelled") if is_active(s)] == [
+    assert [
+        s for s in ("queued", "initializing", "running", "completed", "failed", "cancelled") if is_active(s)
+    ] == [
         "queued",
         "initializing",
         "running",

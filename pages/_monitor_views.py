@@ -1,0 +1,189 @@
+"""Output values of the monitor's callbacks, from a ``JobSnapshot``: the full render and a tick.
+
+Separate from the callbacks so the page module stays declarative, and pure enough to unit-test
+without a browser: given JSON in, Dash components / strings / ``Patch`` out. A tick compares
+with ``ViewState`` (what the browser already shows) and answers ``no_update`` for anything
+unchanged, so a quiet tick is a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+from dash import Output, html, no_update
+
+from components.charts import XAxis, loss_figure, metric_panels_figure
+from components.formatters import format_relative_time, parse_timestamp
+from components.job_view import activity_log, config_table, progress_bar, status_badge
+from components.live_charts import LiveChartState, append_points_patch, live_chart_state
+from components.monitor_numbers import (
+    MonitorNumbers,
+    RateWindow,
+    is_active,
+    job_title,
+    monitor_numbers,
+    rate_window,
+    steps_per_epoch,
+)
+from pages import _monitor_ids as ids
+from pages._monitor_data import JobSnapshot
+
+HIDDEN = "d-none"
+
+
+class ViewState(TypedDict):
+    """What the browser shows now, so a tick re-sends only what changed."""
+
+    status: str
+    progress: list[Any]  # [progress, epoch, step]
+    events: list[Any]  # [count, newest id]
+
+
+class ChartOptions(TypedDict):
+    smoothing: float
+    log_y: bool
+    x_axis: XAxis
+    dark: bool
+
+
+def status_outputs(duplicate: bool) -> dict[str, Output]:
+    """The outputs every callback that learns the job's state writes (render, tick, cancel)."""
+    outs = {
+        "badge": Output(ids.BADGE, "children", allow_duplicate=duplicate),
+        "cancel_wrap": Output(ids.CANCEL_WRAP, "className", allow_duplicate=duplicate),
+        "progress": Output(ids.PROGRESS, "children", allow_duplicate=duplicate),
+        "activity": Output(ids.ACTIVITY, "children", allow_duplicate=duplicate),
+        "interval_disabled": Output(ids.INTERVAL, "disabled", allow_duplicate=duplicate),
+        "view_state": Output(ids.VIEW_STATE, "data", allow_duplicate=duplicate),
+    }
+    for name in ids.CARDS:
+        outs[f"{name}_value"] = Output(ids.card_value(name), "children", allow_duplicate=duplicate)
+        outs[f"{name}_detail"] = Output(ids.card_detail(name), "children", allow_duplicate=duplicate)
+    return outs
+
+
+def chart_outputs(duplicate: bool) -> dict[str, Output]:
+    return {
+        "loss_figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=duplicate),
+        "panels_figure": Output(ids.PANELS_GRAPH, "figure", allow_duplicate=duplicate),
+        "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=duplicate),
+        "rate_window": Output(ids.RATE_WINDOW, "data", allow_duplicate=duplicate),
+    }
+
+
+def _view_state(job: dict[str, Any], events: list[dict[str, Any]]) -> ViewState:
+    return {
+        "status": job["status"],
+        "progress": [job["progress"], job["current_epoch"], job["current_step"]],
+        "events": [len(events), events[0]["id"] if events else None],
+    }
+
+
+def _best(state: LiveChartState | None) -> tuple[int, float] | None:
+    best = state["best"] if state else None
+    return (best["step"], best["value"]) if best else None
+
+
+def status_values(
+    snap: JobSnapshot,
+    numbers: MonitorNumbers,
+    now: datetime,
+    shown: ViewState | None = None,
+) -> dict[str, Any]:
+    """Values for ``status_outputs``; with ``shown`` (a tick), unchanged parts are ``no_update``."""
+    job, events = snap.job, snap.events
+    view = _view_state(job, events)
+    status_changed = shown is None or shown["status"] != view["status"]
+    values: dict[str, Any] = {
+        "badge": status_badge(job["status"]) if status_changed else no_update,
+        "cancel_wrap": ("" if is_active(job["status"]) else HIDDEN) if status_changed else no_update,
+        "progress": progress_bar(
+            job["progress"],
+            job["current_epoch"],
+            job["total_epochs"],
+            job["current_step"],
+            job["total_steps"],
+            job["status"],
+        )
+        if status_changed or shown is None or shown["progress"] != view["progress"]
+        else no_update,
+        "activity": activity_log(events, job.get("error_message"), job.get("external_job_id"), now)
+        if shown is None or shown["events"] != view["events"] or status_changed
+        else no_update,
+        "interval_disabled": not is_active(job["status"]),
+        "view_state": view,
+    }
+    values.update(numbers)
+    return values
+
+
+def header_values(snap: JobSnapshot, now: datetime) -> dict[str, Any]:
+    """Title, subtitle and the configuration tab (they change only with a full render)."""
+    job = snap.job
+    gpu = job.get("gpu_config") or {}
+    created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
+    parts = [
+        f"{gpu.get('count', '?')}× {gpu.get('type', 'GPU')}",
+        f"preset {job.get('preset_id')}",
+        f"created {format_relative_time(created, now)}" if created else None,
+    ]
+    dataset_name = snap.dataset["name"] if snap.dataset else None
+    return {
+        "title": job_title(job, dataset_name),
+        "subtitle": [
+            html.Span(" · ".join(p for p in parts if p), className="me-2"),
+            html.Code(job["id"], className="small user-select-all monitor-job-id"),
+        ],
+        "config": config_table(job, snap.dataset),
+    }
+
+
+def full_charts(snap: JobSnapshot, options: ChartOptions) -> dict[str, Any]:
+    """Both figures from the downsampled history, the live state matching them, and the ETA window."""
+    assert snap.metrics is not None, "a full render reads the metric history"
+    spe = steps_per_epoch(snap.job)
+    smoothing, log_y, x_axis, dark = (
+        options["smoothing"],
+        options["log_y"],
+        options["x_axis"],
+        options["dark"],
+    )
+    return {
+        "loss_figure": loss_figure(
+            snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe, dark=dark
+        ),
+        "panels_figure": metric_panels_figure(snap.metrics, x_axis=x_axis, steps_per_epoch=spe, dark=dark),
+        "chart_state": live_chart_state(
+            snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
+        ),
+        "rate_window": rate_window(snap.metrics),
+    }
+
+
+def render_numbers(
+    snap: JobSnapshot, state: LiveChartState | None, window: RateWindow, now: datetime
+) -> MonitorNumbers:
+    return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
+
+
+def tick_values(
+    snap: JobSnapshot,
+    state: LiveChartState,
+    window: RateWindow | None,
+    shown: ViewState | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """One poll: Patch-append the new points and update only the texts that changed."""
+    assert snap.metrics is not None, "a tick reads the points after the page's cursor"
+    update = append_points_patch(snap.metrics, state)
+    new_window = rate_window(snap.metrics, window)
+    numbers = render_numbers(snap, update.state, new_window, now)
+    values = status_values(snap, numbers, now, shown)
+    values.update(
+        loss_figure=update.loss,
+        panels_figure=update.panels,
+        chart_state=update.state if update.state != state else no_update,
+        rate_window=new_window if new_window != window else no_update,
+    )
+    return values

@@ -1,0 +1,117 @@
+"""Shared set-up for the monitor and jobs-list browser tests: a fast-polling app and seeded jobs.
+
+UI_POLL_SECONDS is 0.5 s here so "updates automatically" and "makes no further requests" are
+observable within a couple of seconds; everything else is the production app on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from api.runtime import Runtime
+from app import create_app
+from db.base import utcnow
+from db.models import JobStatus, TrainingJob
+from settings import Settings
+from tests.conftest import free_port, sign_in_browser
+from tests.factories import add_event, add_metric_points, make_dataset, make_job
+
+POLL_SECONDS = 0.5
+DATASET_NAME = "support-chats"
+
+UPDATE_REQUESTS_JS = (
+    "return performance.getEntriesByType('resource')"
+    ".filter(e => e.name.includes('_dash-update-component')).length"
+)
+TRACE_LENGTHS_JS = (
+    "const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+    "return g && g.data ? g.data.map(t => (t.x || []).length) : null;"
+)
+
+
+def fast_app(settings: Settings, runtime: Runtime) -> Any:
+    fast = replace(settings, ui_poll_seconds=POLL_SECONDS)
+    runtime.settings = fast
+    app = create_app(fast, runtime=runtime)
+    app.server.config["TESTING"] = True
+    return app
+
+
+def start_signed_in(dash_duo: Any, app: Any, user: dict[str, Any], next_path: str = "/training/jobs") -> Any:
+    dash_duo.start_server(app, navigate=False, port=free_port())
+    sign_in_browser(dash_duo, user["email"], user["password"], next_path=next_path)
+    return dash_duo
+
+
+def seed_job(
+    runtime: Runtime,
+    user_id: int,
+    status: JobStatus,
+    *,
+    points: int = 0,
+    dataset_name: str = DATASET_NAME,
+    **overrides: Any,
+) -> str:
+    """A job in `status` with `points` metric rows, the usual events and consistent numbers."""
+    now = utcnow()
+    started = None if status in (JobStatus.QUEUED, JobStatus.INITIALIZING) else now - timedelta(seconds=120)
+    values: dict[str, Any] = {
+        "status": status,
+        "started_at": started,
+        "total_epochs": 2,
+        "total_steps": 100,
+        "current_step": points,
+        "current_epoch": 1 if points else 0,
+        "progress": float(points),
+        "current_cost": Decimal("0.0500") if started else Decimal(0),
+        "external_job_id": "ext-7f3a" if started else None,
+    }
+    if points:
+        values["current_metrics"] = metrics_at(points)
+    if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        values.update(completed_at=now, final_cost=Decimal("0.2345"), current_cost=Decimal("0.2345"))
+    values.update(overrides)
+    with runtime.transaction() as session:
+        dataset = make_dataset(session, user_id, name=dataset_name)
+        job = make_job(session, user_id, dataset.id, **values)
+        add_event(
+            session,
+            job,
+            "queued",
+            to_status="queued",
+            actor=f"user:{user_id}",
+            at=now - timedelta(seconds=200),
+        )
+        if started:
+            add_event(session, job, "status_changed", from_status="queued", to_status="running", at=started)
+        if points:
+            add_metric_points(session, job, range(1, points + 1))
+        return str(job.id)
+
+
+def metrics_at(step: int) -> dict[str, float]:
+    """`current_metrics` matching `add_metric_points` at `step`."""
+    return {
+        "training_loss": 0.5 + 1.0 / step,
+        "validation_loss": 0.6 + 1.0 / step,
+        "throughput": 3000.0 + step,
+        "gpu_utilization": 90.0,
+        "learning_rate": 2e-4,
+    }
+
+
+def advance(runtime: Runtime, job_id: str, to_step: int) -> None:
+    """What the cycle does after a poll: new points, progress, epoch, step and current metrics."""
+    with runtime.transaction() as session:
+        job = session.get(TrainingJob, uuid.UUID(job_id))
+        assert job is not None
+        first = job.current_step + 1
+        add_metric_points(session, job, range(first, to_step + 1))
+        job.current_step = to_step
+        job.progress = float(to_step)
+        job.current_epoch = 1 + (to_step >= 50)
+        job.current_metrics = metrics_at(to_step)
