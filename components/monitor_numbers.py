@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 
-from components.downsample import MetricsPayload
-from components.estimates import RECENT_INTERVALS, eta_seconds, projected_final_cost, seconds_per_step
+from components.downsample import MetricsPayload, SeriesPayload
+from components.estimates import MIN_INTERVALS, eta_seconds, projected_final_cost, seconds_per_step
 from components.formatters import (
     MISSING,
     format_duration,
@@ -26,8 +26,11 @@ from components.formatters import (
 )
 
 ACTIVE = frozenset({"queued", "initializing", "running"})
-# How many trailing (step, seconds) pairs the page keeps for the ETA (one more than intervals).
-ETA_WINDOW = RECENT_INTERVALS + 1
+# Trailing (step, seconds) pairs the page keeps for the ETA: 10 intervals. The window rides in
+# every tick response, so it is half of estimates.RECENT_INTERVALS; the median-based stall filter
+# still needs only MIN_INTERVALS, and at typical logging rates this spans the last tick or two.
+ETA_WINDOW = 11
+assert ETA_WINDOW > MIN_INTERVALS
 
 RateWindow = list[list[float]]  # [[step, seconds], ...] ascending by step; JSON-friendly
 
@@ -72,6 +75,26 @@ def elapsed_seconds(job: dict[str, Any], now: datetime) -> float | None:
     started = parse_timestamp(job["started_at"])
     end = parse_timestamp(job["completed_at"]) if job.get("completed_at") else now
     return max((end - started).total_seconds(), 0.0)
+
+
+def points_after(metrics: MetricsPayload, step: int | None) -> MetricsPayload:
+    """``metrics`` without the points at or before ``step`` (a tick that re-read its ETA window)."""
+    if step is None:
+        return metrics
+    series: dict[str, SeriesPayload] = {}
+    for name, s in metrics["series"].items():
+        keep = [i for i, st in enumerate(s["step"]) if st > step]
+        series[name] = {"step": [s["step"][i] for i in keep], "value": [s["value"][i] for i in keep]}
+    e = metrics["elapsed"]
+    keep = [i for i, st in enumerate(e["step"]) if st > step]
+    newer = [st for st in e["step"] if st > step]
+    return {
+        **metrics,
+        "total_points": len(newer),
+        "last_step": metrics["last_step"] if newer or any(s["step"] for s in series.values()) else None,
+        "series": series,
+        "elapsed": {"step": newer, "seconds": [e["seconds"][i] for i in keep]},
+    }
 
 
 def rate_window(metrics: MetricsPayload, previous: RateWindow | None = None) -> RateWindow:
@@ -166,3 +189,31 @@ def job_title(job: dict[str, Any], dataset_name: str | None) -> str:
     if name:
         return f"{name} · {dataset_name}" if dataset_name else str(name)
     return f"Training on {dataset_name}" if dataset_name else f"Job {str(job.get('id', ''))[:8]}"
+
+
+class ProgressParts(TypedDict):
+    value: float
+    label: str
+    epoch: str
+    step: str
+
+
+_PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "warning"}
+
+
+def progress_parts(job: dict[str, Any]) -> ProgressParts:
+    """The progress bar's value and texts (as ``components.job_view.progress_bar`` shows them)."""
+    value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
+    epoch, total_epochs = int(job.get("current_epoch") or 0), int(job.get("total_epochs") or 0)
+    step, total_steps = int(job.get("current_step") or 0), int(job.get("total_steps") or 0)
+    return {
+        "value": value,
+        "label": f"{value:.0f}%",
+        "epoch": f"Epoch {epoch:,} / {total_epochs:,}" if total_epochs else "Epoch —",
+        "step": f"Step {step:,} / {total_steps:,}" if total_steps else "Step —",
+    }
+
+
+def progress_style(status: str) -> tuple[str, bool]:
+    """(Bootstrap colour, striped-and-animated) of the bar: stripes move only while running."""
+    return _PROGRESS_COLORS.get(status, "primary"), status == "running"

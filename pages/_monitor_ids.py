@@ -7,7 +7,7 @@ from __future__ import annotations
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
 CHART_STATE = "mon-chart-state"  # dcc.Store: components.live_charts.LiveChartState
-RATE_WINDOW = "mon-rate-window"  # dcc.Store: recent [step, seconds] pairs for the ETA
+ETA_FROM = "mon-eta-from"  # dcc.Store: first step of the ETA window (a tick re-reads from there)
 VIEW_STATE = "mon-view-state"  # dcc.Store: {status, events_seen} to send only what changed
 INTERVAL = "mon-interval"
 
@@ -40,14 +40,24 @@ SMOOTHING = "mon-smoothing"
 Y_SCALE = "mon-y-scale"
 X_AXIS = "mon-x-axis"
 
-# Card slots: f"{CARD_PREFIX}{name}-value" / "-detail", name from CARDS.
-CARD_PREFIX = "mon-card-"
-CARDS = ("training_loss", "validation_loss", "throughput", "cost", "eta")
+# The parts a tick rewrites get short ids: each id is repeated in every tick response (5 KB budget).
+PROGRESS_BAR = "mon-pbar"  # dbc.Progress (value, label; colour/stripes on status change)
+PROGRESS_EPOCH = "mon-pep"  # "Epoch x / y"
+PROGRESS_STEP = "mon-pst"  # "Step a / b"
+
+# Card slots: value and detail text per card, keyed like components.monitor_numbers.MonitorNumbers.
+CARDS: dict[str, str] = {
+    "training_loss": "mon-tl",
+    "validation_loss": "mon-vl",
+    "throughput": "mon-tp",
+    "cost": "mon-co",
+    "eta": "mon-eta",
+}
 
 
 def card_value(name: str) -> str:
-    return f"{CARD_PREFIX}{name}-value"
+    return CARDS[name]
 
 
 def card_detail(name: str) -> str:
-    return f"{CARD_PREFIX}{name}-detail"
+    return f"{CARDS[name]}-d"

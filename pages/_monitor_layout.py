@@ -183,6 +183,21 @@ def _loss_tab() -> html.Div:
     )
 
 
+def _progress() -> html.Div:
+    """Same look as ``components.job_view.progress_bar``, with ids so a tick sends only values."""
+    return html.Div(
+        [
+            dbc.Progress(id=ids.PROGRESS_BAR, value=0, label="0%", className="monitor-progress"),
+            html.Div(
+                [html.Span(id=ids.PROGRESS_EPOCH), html.Span(id=ids.PROGRESS_STEP)],
+                className="d-flex justify-content-between small text-body-secondary mt-1",
+            ),
+        ],
+        id=ids.PROGRESS,
+        className="mb-3",
+    )
+
+
 def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
     """The whole page before data: stores, the (disabled) interval, spinner, hidden body."""
     cards = dbc.Row(
@@ -194,7 +209,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             _header(),
             _cancel_modal(),
             html.Div(id=ids.CANCEL_RESULT, **aria(live="polite")),
-            html.Div(id=ids.PROGRESS, className="mb-3"),
+            _progress(),
             cards,
             dbc.Tabs(
                 [
@@ -221,7 +236,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
         [
             dcc.Store(id=ids.JOB_ID, data=job_id),
             dcc.Store(id=ids.CHART_STATE),
-            dcc.Store(id=ids.RATE_WINDOW),
+            dcc.Store(id=ids.ETA_FROM),
             dcc.Store(id=ids.VIEW_STATE),
             dcc.Interval(id=ids.INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
             html.Div(

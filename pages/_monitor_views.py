@@ -15,7 +15,7 @@ from dash import Output, html, no_update
 
 from components.charts import XAxis, loss_figure, metric_panels_figure
 from components.formatters import format_relative_time, parse_timestamp
-from components.job_view import activity_log, config_table, progress_bar, status_badge
+from components.job_view import activity_log, config_table, status_badge
 from components.live_charts import LiveChartState, append_points_patch, live_chart_state
 from components.monitor_numbers import (
     MonitorNumbers,
@@ -23,6 +23,9 @@ from components.monitor_numbers import (
     is_active,
     job_title,
     monitor_numbers,
+    points_after,
+    progress_parts,
+    progress_style,
     rate_window,
     steps_per_epoch,
 )
@@ -36,7 +39,6 @@ class ViewState(TypedDict):
     """What the browser shows now, so a tick re-sends only what changed."""
 
     status: str
-    progress: list[Any]  # [progress, epoch, step]
     events: list[Any]  # [count, newest id]
 
 
@@ -49,17 +51,27 @@ class ChartOptions(TypedDict):
 
 def status_outputs(duplicate: bool) -> dict[str, Output]:
     """The outputs every callback that learns the job's state writes (render, tick, cancel)."""
+
+    def out(component_id: str, prop: str) -> Output:
+        return Output(component_id, prop, allow_duplicate=duplicate)
+
     outs = {
-        "badge": Output(ids.BADGE, "children", allow_duplicate=duplicate),
-        "cancel_wrap": Output(ids.CANCEL_WRAP, "className", allow_duplicate=duplicate),
-        "progress": Output(ids.PROGRESS, "children", allow_duplicate=duplicate),
-        "activity": Output(ids.ACTIVITY, "children", allow_duplicate=duplicate),
-        "interval_disabled": Output(ids.INTERVAL, "disabled", allow_duplicate=duplicate),
-        "view_state": Output(ids.VIEW_STATE, "data", allow_duplicate=duplicate),
+        "badge": out(ids.BADGE, "children"),
+        "cancel_wrap": out(ids.CANCEL_WRAP, "className"),
+        "activity": out(ids.ACTIVITY, "children"),
+        "interval_disabled": out(ids.INTERVAL, "disabled"),
+        "view_state": out(ids.VIEW_STATE, "data"),
+        "progress_value": out(ids.PROGRESS_BAR, "value"),
+        "progress_label": out(ids.PROGRESS_BAR, "label"),
+        "progress_color": out(ids.PROGRESS_BAR, "color"),
+        "progress_striped": out(ids.PROGRESS_BAR, "striped"),
+        "progress_animated": out(ids.PROGRESS_BAR, "animated"),
+        "progress_epoch": out(ids.PROGRESS_EPOCH, "children"),
+        "progress_step": out(ids.PROGRESS_STEP, "children"),
     }
     for name in ids.CARDS:
-        outs[f"{name}_value"] = Output(ids.card_value(name), "children", allow_duplicate=duplicate)
-        outs[f"{name}_detail"] = Output(ids.card_detail(name), "children", allow_duplicate=duplicate)
+        outs[f"{name}_value"] = out(ids.card_value(name), "children")
+        outs[f"{name}_detail"] = out(ids.card_detail(name), "children")
     return outs
 
 
@@ -68,16 +80,12 @@ def chart_outputs(duplicate: bool) -> dict[str, Output]:
         "loss_figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=duplicate),
         "panels_figure": Output(ids.PANELS_GRAPH, "figure", allow_duplicate=duplicate),
         "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=duplicate),
-        "rate_window": Output(ids.RATE_WINDOW, "data", allow_duplicate=duplicate),
+        "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=duplicate),
     }
 
 
 def _view_state(job: dict[str, Any], events: list[dict[str, Any]]) -> ViewState:
-    return {
-        "status": job["status"],
-        "progress": [job["progress"], job["current_epoch"], job["current_step"]],
-        "events": [len(events), events[0]["id"] if events else None],
-    }
+    return {"status": job["status"], "events": [len(events), events[0]["id"] if events else None]}
 
 
 def _best(state: LiveChartState | None) -> tuple[int, float] | None:
@@ -91,29 +99,38 @@ def status_values(
     now: datetime,
     shown: ViewState | None = None,
 ) -> dict[str, Any]:
-    """Values for ``status_outputs``; with ``shown`` (a tick), unchanged parts are ``no_update``."""
+    """Values for ``status_outputs``; with ``shown`` (a tick), unchanged parts are ``no_update``.
+
+    Progress values and card texts are a few bytes each and change on most ticks, so they are
+    always sent; the badge, the cancel button, the bar's colour and the interval follow the
+    status; the activity log is re-rendered only when an event was added.
+    """
     job, events = snap.job, snap.events
     view = _view_state(job, events)
     status_changed = shown is None or shown["status"] != view["status"]
+    events_changed = shown is None or shown["events"] != view["events"]
+    parts = progress_parts(job)
+    color, moving = progress_style(job["status"])
     values: dict[str, Any] = {
-        "badge": status_badge(job["status"]) if status_changed else no_update,
-        "cancel_wrap": ("" if is_active(job["status"]) else HIDDEN) if status_changed else no_update,
-        "progress": progress_bar(
-            job["progress"],
-            job["current_epoch"],
-            job["total_epochs"],
-            job["current_step"],
-            job["total_steps"],
-            job["status"],
-        )
-        if status_changed or shown is None or shown["progress"] != view["progress"]
-        else no_update,
-        "activity": activity_log(events, job.get("error_message"), job.get("external_job_id"), now)
-        if shown is None or shown["events"] != view["events"] or status_changed
-        else no_update,
+        "badge": status_badge(job["status"]),
+        "cancel_wrap": "" if is_active(job["status"]) else HIDDEN,
         "interval_disabled": not is_active(job["status"]),
-        "view_state": view,
+        "progress_color": color,
+        "progress_striped": moving,
+        "progress_animated": moving,
     }
+    if not status_changed:
+        values = dict.fromkeys(values, no_update)
+    values.update(
+        activity=activity_log(events, job.get("error_message"), job.get("external_job_id"), now)
+        if events_changed or status_changed
+        else no_update,
+        view_state=view if view != shown else no_update,
+        progress_value=parts["value"],
+        progress_label=parts["label"],
+        progress_epoch=parts["epoch"],
+        progress_step=parts["step"],
+    )
     values.update(numbers)
     return values
 
@@ -139,7 +156,7 @@ def header_values(snap: JobSnapshot, now: datetime) -> dict[str, Any]:
     }
 
 
-def full_charts(snap: JobSnapshot, options: ChartOptions) -> dict[str, Any]:
+def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any], RateWindow]:
     """Both figures from the downsampled history, the live state matching them, and the ETA window."""
     assert snap.metrics is not None, "a full render reads the metric history"
     spe = steps_per_epoch(snap.job)
@@ -149,7 +166,8 @@ def full_charts(snap: JobSnapshot, options: ChartOptions) -> dict[str, Any]:
         options["x_axis"],
         options["dark"],
     )
-    return {
+    window = rate_window(snap.metrics)
+    outputs = {
         "loss_figure": loss_figure(
             snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe, dark=dark
         ),
@@ -157,8 +175,9 @@ def full_charts(snap: JobSnapshot, options: ChartOptions) -> dict[str, Any]:
         "chart_state": live_chart_state(
             snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
         ),
-        "rate_window": rate_window(snap.metrics),
+        "eta_from": window[0][0] if window else None,
     }
+    return outputs, window
 
 
 def render_numbers(
@@ -167,23 +186,30 @@ def render_numbers(
     return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
 
 
+def tick_since_step(state: LiveChartState, eta_from: int | None) -> int:
+    """Where a tick reads from: the page's cursor, or earlier to re-read the ETA's window.
+
+    Re-reading ~10 points from the database is cheaper than carrying the window in every
+    response; the points the charts already have are dropped before the append.
+    """
+    cursor = -1 if state["last_step"] is None else state["last_step"]
+    return cursor if eta_from is None else min(cursor, int(eta_from))
+
+
 def tick_values(
-    snap: JobSnapshot,
-    state: LiveChartState,
-    window: RateWindow | None,
-    shown: ViewState | None,
-    now: datetime,
+    snap: JobSnapshot, state: LiveChartState, eta_from: int | None, shown: ViewState | None, now: datetime
 ) -> dict[str, Any]:
     """One poll: Patch-append the new points and update only the texts that changed."""
     assert snap.metrics is not None, "a tick reads the points after the page's cursor"
-    update = append_points_patch(snap.metrics, state)
-    new_window = rate_window(snap.metrics, window)
-    numbers = render_numbers(snap, update.state, new_window, now)
+    update = append_points_patch(points_after(snap.metrics, state["last_step"]), state)
+    window = rate_window(snap.metrics)
+    new_from = window[0][0] if window else eta_from
+    numbers = render_numbers(snap, update.state, window, now)
     values = status_values(snap, numbers, now, shown)
     values.update(
         loss_figure=update.loss,
         panels_figure=update.panels,
         chart_state=update.state if update.state != state else no_update,
-        rate_window=new_window if new_window != window else no_update,
+        eta_from=new_from if new_from != eta_from else no_update,
     )
     return values

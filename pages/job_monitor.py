@@ -33,6 +33,7 @@ from pages._monitor_views import (
     render_numbers,
     status_outputs,
     status_values,
+    tick_since_step,
     tick_values,
 )
 
@@ -89,8 +90,8 @@ def render(
         "x_axis": "elapsed" if x_axis == "elapsed" else "step",
         "dark": theme == "dark",
     }
-    charts = full_charts(snap, options)
-    numbers = render_numbers(snap, charts["chart_state"], charts["rate_window"], now)
+    charts, window = full_charts(snap, options)
+    numbers = render_numbers(snap, charts["chart_state"], window, now)
     return {
         "loading": HIDDEN,
         "not_found": None,
@@ -107,7 +108,7 @@ def render(
     state={
         "job_id": State(ids.JOB_ID, "data"),
         "chart_state": State(ids.CHART_STATE, "data"),
-        "window": State(ids.RATE_WINDOW, "data"),
+        "eta_from": State(ids.ETA_FROM, "data"),
         "shown": State(ids.VIEW_STATE, "data"),
     },
     prevent_initial_call=True,
@@ -116,18 +117,17 @@ def tick(
     _ticks: int,
     job_id: str | None,
     chart_state: LiveChartState | None,
-    window: list[list[float]] | None,
+    eta_from: int | None,
     shown: ViewState | None,
 ) -> dict[str, Any]:
     """New points since the page's cursor and the job's current numbers; stops when terminal."""
     outputs = {**status_outputs(True), **chart_outputs(True)}
     if chart_state is None:  # the first render has not landed yet: nothing to append to
         return dict.fromkeys(outputs, no_update)
-    cursor = chart_state["last_step"]
-    snap = read_job(job_id, since_step=-1 if cursor is None else cursor)
+    snap = read_job(job_id, since_step=tick_since_step(chart_state, eta_from))
     if snap is None:  # deleted or signed out mid-watch: stop polling, keep what is shown
         return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
-    return tick_values(snap, chart_state, window, shown, _now())
+    return tick_values(snap, chart_state, eta_from, shown, _now())
 
 
 @callback(
@@ -150,18 +150,15 @@ def toggle_cancel_modal(_open: int | None, _dismiss: int | None) -> bool:
     state={
         "job_id": State(ids.JOB_ID, "data"),
         "chart_state": State(ids.CHART_STATE, "data"),
-        "window": State(ids.RATE_WINDOW, "data"),
     },
     prevent_initial_call=True,
 )
-def confirm_cancel(
-    _clicks: int | None, job_id: str, chart_state: LiveChartState | None, window: list[list[float]] | None
-) -> dict[str, Any]:
+def confirm_cancel(_clicks: int | None, job_id: str, chart_state: LiveChartState | None) -> dict[str, Any]:
     """Cancel through the shared state machine, say what happened, and show the new state."""
     outcome = cancel(job_id)
     snap = read_job(job_id, with_metrics=False)
     values: dict[str, Any] = dict.fromkeys(status_outputs(True), no_update)
     if snap is not None:
         now = _now()
-        values = status_values(snap, render_numbers(snap, chart_state, window or [], now), now)
+        values = status_values(snap, render_numbers(snap, chart_state, [], now), now)
     return {**values, "modal_open": False, "result": cancel_result(outcome.ok, outcome.message)}

@@ -79,11 +79,11 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     progress = duo.find_element("#mon-progress").text
     for expected in ("20%", "Epoch 1 / 2", "Step 20 / 100"):
         assert expected in progress
-    assert duo.find_element("#mon-card-training_loss-value").text == "0.55"
-    assert duo.find_element("#mon-card-validation_loss-value").text == "0.65"
-    assert duo.find_element("#mon-card-throughput-value").text == "3,020 tok/s"
-    assert duo.find_element("#mon-card-cost-value").text.startswith("$")
-    assert "est. $1.20" in duo.find_element("#mon-card-cost-detail").text
+    assert duo.find_element("#mon-tl").text == "0.55"
+    assert duo.find_element("#mon-vl").text == "0.65"
+    assert duo.find_element("#mon-tp").text == "3,020 tok/s"
+    assert duo.find_element("#mon-co").text.startswith("$")
+    assert "est. $1.20" in duo.find_element("#mon-co-d").text
     # training (20 points) and validation (every 5th step) on one chart, plus the best marker
     _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
     lengths = _trace_lengths(duo, "mon-loss-graph")
@@ -99,7 +99,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     duo.wait_for_contains_text("#mon-progress", "Step 30 / 100", timeout=8)
     _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 30, what="appended points")
     assert _trace_lengths(duo, "mon-loss-graph")[1] == 6  # type: ignore[index]
-    assert duo.find_element("#mon-card-throughput-value").text == "3,030 tok/s"
+    assert duo.find_element("#mon-tp").text == "3,030 tok/s"
     x_range = duo.driver.execute_script(
         "return document.querySelector('#mon-loss-graph .js-plotly-plot').layout.xaxis.range"
     )
@@ -153,8 +153,8 @@ def test_mon003_finished_job_has_no_cancel_no_polling_and_config_tab(
     assert duo.find_element("#mon-badge .badge").text == "Completed"
     assert duo.find_elements("#mon-badge .badge.bg-success .bi-check-circle")
     assert "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
-    assert duo.find_element("#mon-card-cost-value").text == "$0.23"
-    assert duo.find_element("#mon-card-eta-value").text == "done"
+    assert duo.find_element("#mon-co").text == "$0.23"
+    assert duo.find_element("#mon-eta").text == "done"
     # opened already finished: the interval never starts
     time.sleep(POLL_SECONDS)
     before = duo.driver.execute_script(UPDATE_REQUESTS_JS)

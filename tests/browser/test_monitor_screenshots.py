@@ -1,0 +1,87 @@
+"""Screenshots of the monitor (running, completed) and the jobs list for docs/screenshots/.
+
+Opt-in (``PIPELINE_SCREENSHOTS=1``): the images are for people to look at, not assertions, and
+re-writing binary files on every CI run would churn the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.runtime import Runtime
+from db.models import JobStatus
+from settings import Settings
+from tests.browser.monitor_support import fast_app, seed_job, start_signed_in
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WIDTHS = {"desktop": (1400, 1000), "phone": (390, 844)}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(os.environ.get("PIPELINE_SCREENSHOTS") != "1", reason="set PIPELINE_SCREENSHOTS=1"),
+]
+
+
+def _shoot(duo: Any, name: str, width: int, height: int) -> None:
+    duo.driver.set_window_size(width, height)
+    time.sleep(0.8)  # let Plotly re-layout at the new width
+    full = duo.driver.execute_script("return document.documentElement.scrollHeight")
+    duo.driver.set_window_size(width, min(max(full, height), 3200))
+    time.sleep(0.8)
+    duo.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _set_theme(duo: Any, theme: str) -> None:
+    current = duo.driver.execute_script("return document.documentElement.getAttribute('data-bs-theme')")
+    if current != theme:
+        duo.find_element("#theme-toggle").click()
+        time.sleep(0.8)
+
+
+def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: dict[str, Any]) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    app = fast_app(settings, runtime)
+    seed_job(
+        runtime, user["id"], JobStatus.FAILED, points=40, dataset_name="legal-qa", error_message="CUDA OOM"
+    )
+    done = seed_job(
+        runtime,
+        user["id"],
+        JobStatus.COMPLETED,
+        points=300,
+        dataset_name="product-faq",
+        progress=100.0,
+        current_step=300,
+        total_steps=300,
+        total_epochs=3,
+        current_epoch=3,
+    )
+    running = seed_job(
+        runtime,
+        user["id"],
+        JobStatus.RUNNING,
+        points=180,
+        dataset_name="support-chats",
+        total_steps=400,
+        total_epochs=4,
+    )
+    seed_job(runtime, user["id"], JobStatus.QUEUED, dataset_name="support-chats-v2")
+    duo = start_signed_in(dash_duo, app, user)
+    for theme in ("light", "dark"):
+        for page, path, ready in (
+            ("jobs-list", "/training/jobs", "#jobs-table tbody tr"),
+            ("monitor-running", f"/training/jobs/{running}", "#mon-loss-graph .main-svg"),
+            ("monitor-completed", f"/training/jobs/{done}", "#mon-loss-graph .main-svg"),
+        ):
+            for label, (width, height) in WIDTHS.items():
+                duo.driver.set_window_size(width, height)
+                duo.driver.get(f"{duo.server.url}{path}")
+                duo.wait_for_element(ready, timeout=10)
+                _set_theme(duo, theme)
+                suffix = "" if theme == "light" else "-dark"
+                _shoot(duo, f"{page}-{label}{suffix}", width, height)
