@@ -1,8 +1,9 @@
 """The jobs list as a table: one row per job, linking to its monitor. Pure: JSON in, components out.
 
 Rows take the API's job JSON (``db.serialize.job_json``) plus ``dataset_name``. On a phone the
-GPU and created columns are hidden (``d-none d-md-table-cell``) rather than the table scrolling
-sideways: status, progress and cost are what someone checks from a phone.
+GPU, created and status columns are hidden (``d-none d-md-table-cell``; the badge moves under the
+job's name) rather than the table scrolling sideways: what someone checks from a phone is which
+job, its status, how far along and what it costs.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ def _progress_cell(job: dict[str, Any]) -> html.Td:
                     color={"completed": "success", "failed": "danger", "cancelled": "warning"}.get(
                         job.get("status", ""), "primary"
                     ),
-                    className="jobs-progress flex-grow-1",
+                    className="jobs-progress flex-grow-1 d-none d-sm-flex",
                 ),
-                html.Span(f"{value:.0f}%", className="small ms-2 jobs-progress__label"),
+                html.Span(f"{value:.0f}%", className="small ms-sm-2 jobs-progress__label"),
             ],
             className="d-flex align-items-center",
         )
@@ -96,10 +97,12 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
                 [
                     dcc.Link(label, href=href, className="fw-semibold jobs-row__link stretched-link"),
                     html.Div(sub, className="small text-body-secondary"),
+                    # on a phone the status column is hidden and the badge sits under the name
+                    html.Div(status_badge(job.get("status", "")), className="d-md-none mt-1"),
                 ],
                 className="position-relative",
             ),
-            html.Td(status_badge(job.get("status", ""))),
+            html.Td(status_badge(job.get("status", "")), className=WIDE_ONLY),
             html.Td(f"{gpu.get('count', '?')}× {gpu.get('type', MISSING)}", className=WIDE_ONLY),
             _progress_cell(job),
             html.Td(cost_text(job), className="text-nowrap font-monospace-nums"),
@@ -135,7 +138,7 @@ def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Di
         html.Tr(
             [
                 html.Th("Job", scope="col"),
-                html.Th("Status", scope="col"),
+                html.Th("Status", scope="col", className=WIDE_ONLY),
                 html.Th("GPU", scope="col", className=WIDE_ONLY),
                 html.Th("Progress", scope="col", className="jobs-col-progress"),
                 html.Th("Cost (spent / est.)", scope="col"),

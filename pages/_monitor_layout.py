@@ -161,7 +161,7 @@ def _loss_tab() -> html.Div:
                     dcc.Graph(
                         id=ids.LOSS_GRAPH,
                         config={"displaylogo": False, "responsive": True},
-                        className="monitor-graph",
+                        className="monitor-graph monitor-graph--loss",
                     ),
                     className="p-1",
                 ),

@@ -62,6 +62,22 @@ def make_job(
     return job
 
 
+def synthetic_metrics(step: int, total_steps: int) -> dict[str, float]:
+    """Deterministic values shaped like a real run at ``step``: decaying loss, warm-up then cosine
+    learning rate, a settling gradient norm, slightly noisy throughput and GPU utilisation."""
+    wiggle = math.sin(step * 1.7) * 0.5 + math.sin(step * 0.37) * 0.5  # in [-1, 1], no randomness
+    progress = step / max(total_steps, 1)
+    warmup = min(1.0, step / max(total_steps * 0.05, 1))
+    return {
+        "training_loss": round(2.0 * math.exp(-step / 15) + 0.3 + 0.02 * wiggle, 6),
+        "validation_loss": round(2.1 * math.exp(-step / 15) + 0.35, 6),
+        "learning_rate": round(2e-4 * warmup * (0.5 + 0.5 * math.cos(math.pi * progress)), 10),
+        "gradient_norm": round(0.8 + 1.5 * math.exp(-step / 30) + 0.1 * wiggle, 4),
+        "throughput": round(3100.0 + 60 * wiggle, 1),
+        "gpu_utilization": round(92.0 + 3 * wiggle, 1),
+    }
+
+
 def add_metric_points(
     session: Session,
     job: TrainingJob,
@@ -70,29 +86,26 @@ def add_metric_points(
     seconds_per_step: float = 2.0,
     validation_every: int = 5,
 ) -> list[MetricPoint]:
-    """Plausible metric rows for `steps` of `job` (decaying loss, validation every few steps).
+    """Metric rows for `steps` of `job` from `synthetic_metrics` (validation every few steps).
 
     Timestamps run from the job's `started_at` (or now) at `seconds_per_step`, so elapsed-time
     charts and the ETA have something real to work with.
     """
     origin = job.started_at or utcnow()
-    points = [
-        MetricPoint(
-            job_id=job.id,
-            step=step,
-            epoch=step / max(job.total_steps, 1) * max(job.total_epochs, 1),
-            timestamp=origin + timedelta(seconds=step * seconds_per_step),
-            training_loss=round(2.0 * math.exp(-step / 15) + 0.3, 6),
-            validation_loss=round(2.1 * math.exp(-step / 15) + 0.35, 6)
-            if step % validation_every == 0
-            else None,
-            learning_rate=2e-4,
-            gradient_norm=1.0 + (step % 3) * 0.1,
-            throughput=3000.0 + step,
-            gpu_utilization=90.0,
+    points = []
+    for step in steps:
+        values: dict[str, float | None] = dict(synthetic_metrics(step, job.total_steps))
+        if step % validation_every:
+            values["validation_loss"] = None
+        points.append(
+            MetricPoint(
+                job_id=job.id,
+                step=step,
+                epoch=step / max(job.total_steps, 1) * max(job.total_epochs, 1),
+                timestamp=origin + timedelta(seconds=step * seconds_per_step),
+                **values,
+            )
         )
-        for step in steps
-    ]
     session.add_all(points)
     session.flush()
     return points

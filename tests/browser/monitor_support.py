@@ -18,9 +18,10 @@ from db.base import utcnow
 from db.models import JobStatus, TrainingJob
 from settings import Settings
 from tests.conftest import free_port, sign_in_browser
-from tests.factories import add_event, add_metric_points, make_dataset, make_job
+from tests.factories import add_event, add_metric_points, make_dataset, make_job, synthetic_metrics
 
 POLL_SECONDS = 0.5
+SECONDS_PER_STEP = 2.0
 DATASET_NAME = "support-chats"
 
 UPDATE_REQUESTS_JS = (
@@ -58,20 +59,22 @@ def seed_job(
 ) -> str:
     """A job in `status` with `points` metric rows, the usual events and consistent numbers."""
     now = utcnow()
-    started = None if status in (JobStatus.QUEUED, JobStatus.INITIALIZING) else now - timedelta(seconds=120)
+    total_steps = int(overrides.get("total_steps", 100))
+    running_for = timedelta(seconds=points * SECONDS_PER_STEP + 10)
+    started = None if status in (JobStatus.QUEUED, JobStatus.INITIALIZING) else now - running_for
     values: dict[str, Any] = {
         "status": status,
         "started_at": started,
         "total_epochs": 2,
-        "total_steps": 100,
+        "total_steps": total_steps,
         "current_step": points,
         "current_epoch": 1 if points else 0,
-        "progress": float(points),
+        "progress": 100.0 * points / total_steps,
         "current_cost": Decimal("0.0500") if started else Decimal(0),
         "external_job_id": "ext-7f3a" if started else None,
     }
     if points:
-        values["current_metrics"] = metrics_at(points)
+        values["current_metrics"] = metrics_at(points, total_steps)
     if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
         values.update(completed_at=now, final_cost=Decimal("0.2345"), current_cost=Decimal("0.2345"))
     values.update(overrides)
@@ -89,19 +92,13 @@ def seed_job(
         if started:
             add_event(session, job, "status_changed", from_status="queued", to_status="running", at=started)
         if points:
-            add_metric_points(session, job, range(1, points + 1))
+            add_metric_points(session, job, range(1, points + 1), seconds_per_step=SECONDS_PER_STEP)
         return str(job.id)
 
 
-def metrics_at(step: int) -> dict[str, float]:
-    """`current_metrics` matching `add_metric_points` at `step`."""
-    return {
-        "training_loss": 0.5 + 1.0 / step,
-        "validation_loss": 0.6 + 1.0 / step,
-        "throughput": 3000.0 + step,
-        "gpu_utilization": 90.0,
-        "learning_rate": 2e-4,
-    }
+def metrics_at(step: int, total_steps: int = 100) -> dict[str, float]:
+    """`current_metrics` as the cycle stores them: the values of the point at `step`."""
+    return synthetic_metrics(step, total_steps)
 
 
 def advance(runtime: Runtime, job_id: str, to_step: int) -> None:
@@ -110,8 +107,8 @@ def advance(runtime: Runtime, job_id: str, to_step: int) -> None:
         job = session.get(TrainingJob, uuid.UUID(job_id))
         assert job is not None
         first = job.current_step + 1
-        add_metric_points(session, job, range(first, to_step + 1))
+        add_metric_points(session, job, range(first, to_step + 1), seconds_per_step=SECONDS_PER_STEP)
         job.current_step = to_step
-        job.progress = float(to_step)
+        job.progress = 100.0 * to_step / job.total_steps
         job.current_epoch = 1 + (to_step >= 50)
-        job.current_metrics = metrics_at(to_step)
+        job.current_metrics = metrics_at(to_step, job.total_steps)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from api.runtime import Runtime
+from components.formatters import format_loss, format_throughput
 from db.models import JobEvent, JobStatus, TrainingJob
 from jobs.transitions import transition
 from settings import Settings
@@ -24,6 +25,7 @@ from tests.browser.monitor_support import (
     UPDATE_REQUESTS_JS,
     advance,
     fast_app,
+    metrics_at,
     seed_job,
     start_signed_in,
 )
@@ -79,9 +81,10 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     progress = duo.find_element("#mon-progress").text
     for expected in ("20%", "Epoch 1 / 2", "Step 20 / 100"):
         assert expected in progress
-    assert duo.find_element("#mon-tl").text == "0.55"
-    assert duo.find_element("#mon-vl").text == "0.65"
-    assert duo.find_element("#mon-tp").text == "3,020 tok/s"
+    now = metrics_at(20)
+    assert duo.find_element("#mon-tl").text == format_loss(now["training_loss"])
+    assert duo.find_element("#mon-vl").text == format_loss(now["validation_loss"])
+    assert duo.find_element("#mon-tp").text == format_throughput(now["throughput"])
     assert duo.find_element("#mon-co").text.startswith("$")
     assert "est. $1.20" in duo.find_element("#mon-co-d").text
     # training (20 points) and validation (every 5th step) on one chart, plus the best marker
@@ -99,7 +102,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     duo.wait_for_contains_text("#mon-progress", "Step 30 / 100", timeout=8)
     _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 30, what="appended points")
     assert _trace_lengths(duo, "mon-loss-graph")[1] == 6  # type: ignore[index]
-    assert duo.find_element("#mon-tp").text == "3,030 tok/s"
+    assert duo.find_element("#mon-tp").text == format_throughput(metrics_at(30)["throughput"])
     x_range = duo.driver.execute_script(
         "return document.querySelector('#mon-loss-graph .js-plotly-plot').layout.xaxis.range"
     )

@@ -28,11 +28,15 @@ pytestmark = [
 
 
 def _shoot(duo: Any, name: str, width: int, height: int) -> None:
-    duo.driver.set_window_size(width, height)
-    time.sleep(0.8)  # let Plotly re-layout at the new width
-    full = duo.driver.execute_script("return document.documentElement.scrollHeight")
-    duo.driver.set_window_size(width, min(max(full, height), 3200))
-    time.sleep(0.8)
+    """The whole page: grow the window until the document fits (charts size themselves late)."""
+    for _ in range(4):
+        duo.driver.set_window_size(width, height)
+        time.sleep(1.2)  # let Plotly re-layout at the new size
+        inner = duo.driver.execute_script("return window.innerHeight")
+        full = duo.driver.execute_script("return document.documentElement.scrollHeight")
+        if full <= inner or height >= 3600:
+            break
+        height += full - inner
     duo.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
