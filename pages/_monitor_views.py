@@ -193,7 +193,8 @@ def tick_since_step(state: LiveChartState, eta_from: int | None) -> int:
     response; the points the charts already have are dropped before the append.
     """
     cursor = -1 if state["last_step"] is None else state["last_step"]
-    return cursor if eta_from is None else min(cursor, int(eta_from))
+    # since_step is exclusive and steps are integers: "> eta_from - 1" includes the window's first point
+    return cursor if eta_from is None else min(cursor, int(eta_from) - 1)
 
 
 def tick_values(
