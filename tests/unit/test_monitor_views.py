@@ -57,7 +57,7 @@ def _snap(rows: list[tuple[Any, ...]], status: str = "running", events: int = 2,
         "external_job_id": "ext-1",
         **job,
     }
-    log = [
+    log: list[dict[str, Any]] = [
         {
             "id": i,
             "at": (STARTED + timedelta(seconds=i)).isoformat(),
