@@ -61,6 +61,16 @@ def _wait_until(predicate: Any, timeout: float = 8.0, what: str = "condition") -
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _choose(duo: Any, group: str, label: str) -> None:
+    next(el for el in duo.find_elements(f"{group} label") if el.text == label).click()
+
+
+def _loss_layout(duo: Any, path: str) -> Any:
+    script = "let v = document.querySelector('#mon-loss-graph .js-plotly-plot').layout;"
+    script += "for (const k of arguments[0].split('.')) { v = v && v[k]; } return v;"
+    return duo.driver.execute_script(script, path)
+
+
 def _status(runtime: Runtime, job_id: str) -> str:
     with runtime.transaction() as session:
         return session.scalars(select(TrainingJob.status).where(TrainingJob.id == uuid.UUID(job_id))).one()
@@ -163,6 +173,12 @@ def test_mon003_finished_job_has_no_cancel_no_polling_and_config_tab(
     before = duo.driver.execute_script(UPDATE_REQUESTS_JS)
     time.sleep(POLL_SECONDS * 5)
     assert duo.driver.execute_script(UPDATE_REQUESTS_JS) == before
+
+    # chart options: log y-axis and elapsed-time x-axis redraw the finished job's chart
+    _choose(duo, "#mon-y-scale", "Log")
+    _choose(duo, "#mon-x-axis", "Elapsed time")
+    _wait_until(lambda: _loss_layout(duo, "yaxis.type") == "log", what="log axis")
+    _wait_until(lambda: _loss_layout(duo, "xaxis.title.text") == "elapsed (min)", what="elapsed axis")
 
     duo.driver.find_element("link text", "Configuration").click()
     duo.wait_for_contains_text("#mon-config", "Preset", timeout=5)
