@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from components.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
 from db import metrics_cache, metrics_sql
-from db.metrics_buckets import BucketSummary, bucket_width, buckets_for_budget, fold_rows, summary_payload
+from db.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from db.models import MetricPoint, TrainingJob
 
 if TYPE_CHECKING:
@@ -88,7 +88,17 @@ def metrics_payload(
     if last_step - first_step + 1 <= budget or session.get_bind().dialect.name != "postgresql":
         # Fits the budget as is (steps are unique), or the embedded SQLite default (small jobs).
         return build_metrics_payload(load_metric_rows(session, job.id), budget, started)
-    return summary_payload(_summary(session, job.id, budget, first_step, last_step, cache), budget, started)
+    key = metrics_cache.payload_key(
+        job.id, budget, first_step, last_step, job.updated_at.timestamp(), started
+    )
+    cached: MetricsPayload | None = metrics_cache.get_payload(cache, key)
+    if cached is not None:
+        return cached
+    payload = summary_payload(
+        _summary(session, job.id, budget, first_step, last_step, cache), budget, started
+    )
+    metrics_cache.put_payload(cache, key, payload)
+    return payload
 
 
 def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | None]:
@@ -103,10 +113,11 @@ def _summary(
     session: Session, job_id: uuid.UUID, budget: int, first_step: int, last_step: int, cache: Redis | None
 ) -> BucketSummary:
     """Sealed history from the cache (or SQL), plus the newest points read from the table."""
-    n_buckets = buckets_for_budget(budget)
+    n_buckets = summary_buckets(budget)
     seal_to = last_step - metrics_cache.SEAL_MARGIN
     summary = metrics_cache.load(cache, job_id, budget)
-    if summary is None or summary.upto_step > last_step:
+    fresh = summary is None or summary.upto_step > last_step
+    if summary is None or fresh:
         width = bucket_width(first_step, max(seal_to, first_step), n_buckets)
         if seal_to >= first_step:
             summary = metrics_sql.summarize(session, job_id, width, seal_to)
@@ -115,7 +126,8 @@ def _summary(
     tail = load_metric_rows(session, job_id, since_step=summary.upto_step)
     sealable = [row for row in tail if row[0] <= seal_to]
     fold_rows(summary, sealable, n_buckets)
-    metrics_cache.save(cache, job_id, budget, summary)
+    if fresh or len(sealable) >= metrics_cache.SAVE_EVERY_ROWS:
+        metrics_cache.save(cache, job_id, budget, summary)
     fold_rows(summary, tail[len(sealable) :], n_buckets)  # after saving: these may still change
     return summary
 

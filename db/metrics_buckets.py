@@ -118,11 +118,33 @@ def buckets_for_budget(max_points: int) -> int:
     return max(1, (max_points - 2) // 2)
 
 
-def _series_points(summary: BucketSummary, name: str) -> list[Point]:
+def summary_buckets(max_points: int) -> int:
+    """How many buckets a summary keeps: twice what the payload shows, so that regrouping them into
+    exactly `buckets_for_budget` groups gives every job (10k or 1M points) the same point count;
+    power-of-two widths alone would swing between half and all of the budget."""
+    return 2 * buckets_for_budget(max_points)
+
+
+def _groups(summary: BucketSummary, n_groups: int) -> list[list[Bucket]]:
+    ordered = [summary.buckets[index] for index in sorted(summary.buckets)]
+    if len(ordered) <= n_groups:
+        return [[bucket] for bucket in ordered]
+    size = len(ordered)
+    return [ordered[g * size // n_groups : (g + 1) * size // n_groups] for g in range(n_groups)]
+
+
+def _series_points(groups: list[list[Bucket]], summary: BucketSummary, name: str) -> list[Point]:
     points: dict[int, float] = {}
-    for index in sorted(summary.buckets):
-        bucket = summary.buckets[index].series[name]
-        for point in (bucket.low, bucket.high):
+    for group in groups:
+        low: Point | None = None
+        high: Point | None = None
+        for bucket in group:  # in step order, strict comparisons: the earliest step wins ties
+            series = bucket.series[name]
+            if series.low is not None and (low is None or series.low[1] < low[1]):
+                low = series.low
+            if series.high is not None and (high is None or series.high[1] > high[1]):
+                high = series.high
+        for point in (low, high):
             if point is not None:
                 points[point[0]] = point[1]
     for point in (summary.first.get(name), summary.last.get(name)):
@@ -131,13 +153,13 @@ def _series_points(summary: BucketSummary, name: str) -> list[Point]:
     return sorted(points.items())
 
 
-def _elapsed(summary: BucketSummary, started_at: float | None) -> tuple[list[int], list[float]]:
+def _elapsed(groups: list[list[Bucket]], started_at: float | None) -> tuple[list[int], list[float]]:
     stamps: dict[int, float] = {}
-    for index in sorted(summary.buckets):
-        bucket = summary.buckets[index]
-        for point in (bucket.first, bucket.last):
-            if point is not None:
-                stamps[point[0]] = point[1]
+    for group in groups:
+        firsts = [bucket.first for bucket in group if bucket.first is not None]
+        lasts = [bucket.last for bucket in group if bucket.last is not None]
+        for point in firsts[:1] + lasts[-1:]:
+            stamps[point[0]] = point[1]
     ordered = sorted(stamps.items())
     if not ordered:
         return [], []
@@ -151,15 +173,17 @@ def _elapsed(summary: BucketSummary, started_at: float | None) -> tuple[list[int
 
 
 def summary_payload(summary: BucketSummary, max_points: int, started_at: float | None) -> MetricsPayload:
-    """The API's MetricsPayload from a summary (each series ≤ 2·buckets + 2 ≤ max_points points)."""
+    """The API's MetricsPayload: buckets regrouped (exactly, by consecutive runs) into
+    `buckets_for_budget(max_points)` groups; each series ≤ 2·groups + 2 ≤ max_points points."""
+    groups = _groups(summary, buckets_for_budget(max_points))
     series = {}
     downsampled = False
     for name in SERIES_NAMES:
-        points = _series_points(summary, name)
+        points = _series_points(groups, summary, name)
         count = sum(bucket.series[name].count for bucket in summary.buckets.values())
         downsampled |= count > len(points)
         series[name] = {"step": [s for s, _ in points], "value": [round_significant(v) for _, v in points]}
-    steps, seconds = _elapsed(summary, started_at)
+    steps, seconds = _elapsed(groups, started_at)
     return {
         "total_points": summary.total,
         "last_step": summary.upto_step if summary.total else None,

@@ -21,12 +21,40 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 900
+PAYLOAD_TTL_SECONDS = 300
 SEAL_MARGIN = 256
+SAVE_EVERY_ROWS = 64  # re-save the summary only after this many newly sealed rows
 _VERSION = 1
 
 
 def _key(job_id: uuid.UUID, max_points: int) -> str:
     return f"pipeline:metrics-summary:v{_VERSION}:{job_id}:{max_points}"
+
+
+def payload_key(job_id: uuid.UUID, max_points: int, *parts: object) -> str:
+    """Key of a finished payload: the job, the budget and everything that would change the answer
+    (first/last step, the job row's updated_at, which the processor bumps whenever it ingests)."""
+    return f"pipeline:metrics-payload:v{_VERSION}:{job_id}:{max_points}:" + ":".join(map(str, parts))
+
+
+def get_payload(cache: Redis | None, key: str) -> Any:
+    if cache is None:
+        return None
+    try:
+        raw = cache.get(key)
+        return None if raw is None else json.loads(raw)
+    except Exception as exc:  # Redis down or a corrupt entry: compute instead
+        log.warning("metrics payload cache unavailable: %s", exc)
+        return None
+
+
+def put_payload(cache: Redis | None, key: str, payload: object) -> None:
+    if cache is None:
+        return
+    try:
+        cache.set(key, json.dumps(payload, separators=(",", ":")), ex=PAYLOAD_TTL_SECONDS)
+    except Exception as exc:
+        log.warning("metrics payload cache unavailable: %s", exc)
 
 
 def _point(value: Any) -> tuple[Any, float] | None:
@@ -60,10 +88,15 @@ def loads(raw: str | bytes) -> BucketSummary:
     data = json.loads(raw)
     summary = BucketSummary(width=int(data["width"]), upto_step=int(data["upto"]), total=int(data["total"]))
     for index, (count, first, last, series) in data["buckets"].items():
-        bucket = Bucket(count=count, first=_point(first), last=_point(last))
-        for name, (s_count, low, high) in zip(SERIES_NAMES, series, strict=True):
-            bucket.series[name] = SeriesBucket(count=s_count, low=_point(low), high=_point(high))
-        summary.buckets[int(index)] = bucket
+        summary.buckets[int(index)] = Bucket(
+            count=count,
+            first=_point(first),
+            last=_point(last),
+            series={
+                name: SeriesBucket(s_count, _point(low), _point(high))
+                for name, (s_count, low, high) in zip(SERIES_NAMES, series, strict=True)
+            },
+        )
     summary.first = {name: p for name, value in data["first"].items() if (p := _point(value))}
     summary.last = {name: p for name, value in data["last"].items() if (p := _point(value))}
     return summary
