@@ -6,7 +6,8 @@ Prefixed ``mon-`` because Dash validates all pages' layouts together: ids must b
 from __future__ import annotations
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
-CHART_STATE = "mon-chart-state"  # dcc.Store: components.live_charts.LiveChartState
+CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options (they change per render)
+CHART_OPTIONS = "mon-chart-opts"  # dcc.Store: LiveChartState["options"], written by the full render only
 ETA_FROM = "mon-eta-from"  # dcc.Store: first step of the ETA window (a tick re-reads from there)
 VIEW_STATE = "mon-view-state"  # dcc.Store: {status, events_seen} to send only what changed
 INTERVAL = "mon-interval"

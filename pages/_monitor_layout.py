@@ -236,6 +236,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
         [
             dcc.Store(id=ids.JOB_ID, data=job_id),
             dcc.Store(id=ids.CHART_STATE),
+            dcc.Store(id=ids.CHART_OPTIONS),
             dcc.Store(id=ids.ETA_FROM),
             dcc.Store(id=ids.VIEW_STATE),
             dcc.Interval(id=ids.INTERVAL, interval=int(poll_seconds * 1000), disabled=True),

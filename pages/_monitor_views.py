@@ -8,8 +8,9 @@ unchanged, so a quiet tick is a few hundred bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from dash import Output, html, no_update
 
@@ -80,6 +81,7 @@ def chart_outputs(duplicate: bool) -> dict[str, Output]:
         "loss_figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=duplicate),
         "panels_figure": Output(ids.PANELS_GRAPH, "figure", allow_duplicate=duplicate),
         "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=duplicate),
+        "chart_options": Output(ids.CHART_OPTIONS, "data", allow_duplicate=duplicate),
         "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=duplicate),
     }
 
@@ -88,7 +90,18 @@ def _view_state(job: dict[str, Any], events: list[dict[str, Any]]) -> ViewState:
     return {"status": job["status"], "events": [len(events), events[0]["id"] if events else None]}
 
 
-def _best(state: LiveChartState | None) -> tuple[int, float] | None:
+def split_state(state: LiveChartState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(cursor, options): the options are fixed between full renders, so ticks do not resend them."""
+    cursor = {key: value for key, value in state.items() if key != "options"}
+    return cursor, dict(state["options"])
+
+
+def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveChartState:
+    """The ``LiveChartState`` that ``split_state`` took apart (as the browser stores it)."""
+    return cast(LiveChartState, {**cursor, "options": dict(options)})
+
+
+def _best(state: Mapping[str, Any] | None) -> tuple[int, float] | None:
     best = state["best"] if state else None
     return (best["step"], best["value"]) if best else None
 
@@ -172,21 +185,22 @@ def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any
             snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe, dark=dark
         ),
         "panels_figure": metric_panels_figure(snap.metrics, x_axis=x_axis, steps_per_epoch=spe, dark=dark),
-        "chart_state": live_chart_state(
-            snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
-        ),
         "eta_from": window[0][0] if window else None,
     }
+    state = live_chart_state(
+        snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
+    )
+    outputs["chart_state"], outputs["chart_options"] = split_state(state)
     return outputs, window
 
 
 def render_numbers(
-    snap: JobSnapshot, state: LiveChartState | None, window: RateWindow, now: datetime
+    snap: JobSnapshot, state: Mapping[str, Any] | None, window: RateWindow, now: datetime
 ) -> MonitorNumbers:
     return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
 
 
-def tick_since_step(state: LiveChartState, eta_from: int | None) -> int:
+def tick_since_step(state: Mapping[str, Any], eta_from: int | None) -> int:
     """Where a tick reads from: the page's cursor, or earlier to re-read the ETA's window.
 
     Re-reading ~10 points from the database is cheaper than carrying the window in every
@@ -210,7 +224,8 @@ def tick_values(
     values.update(
         loss_figure=update.loss,
         panels_figure=update.panels,
-        chart_state=update.state if update.state != state else no_update,
+        chart_state=split_state(update.state)[0] if update.state != state else no_update,
+        chart_options=no_update,
         eta_from=new_from if new_from != eta_from else no_update,
     )
     return values

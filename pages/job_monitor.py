@@ -18,7 +18,6 @@ from typing import Any
 import dash
 from dash import Input, State, callback, ctx, no_update
 
-from components.live_charts import LiveChartState
 from components.smoothing import clamp_weight
 from pages import _monitor_ids as ids
 from pages._monitor_data import cancel, poll_seconds, read_job
@@ -30,6 +29,7 @@ from pages._monitor_views import (
     chart_outputs,
     full_charts,
     header_values,
+    join_state,
     render_numbers,
     status_outputs,
     status_values,
@@ -108,6 +108,7 @@ def render(
     state={
         "job_id": State(ids.JOB_ID, "data"),
         "chart_state": State(ids.CHART_STATE, "data"),
+        "chart_options": State(ids.CHART_OPTIONS, "data"),
         "eta_from": State(ids.ETA_FROM, "data"),
         "shown": State(ids.VIEW_STATE, "data"),
     },
@@ -116,18 +117,20 @@ def render(
 def tick(
     _ticks: int,
     job_id: str | None,
-    chart_state: LiveChartState | None,
+    chart_state: dict[str, Any] | None,
+    chart_options: dict[str, Any] | None,
     eta_from: int | None,
     shown: ViewState | None,
 ) -> dict[str, Any]:
     """New points since the page's cursor and the job's current numbers; stops when terminal."""
     outputs = {**status_outputs(True), **chart_outputs(True)}
-    if chart_state is None:  # the first render has not landed yet: nothing to append to
+    if chart_state is None or chart_options is None:  # the first render has not landed yet
         return dict.fromkeys(outputs, no_update)
-    snap = read_job(job_id, since_step=tick_since_step(chart_state, eta_from))
+    state = join_state(chart_state, chart_options)
+    snap = read_job(job_id, since_step=tick_since_step(state, eta_from))
     if snap is None:  # deleted or signed out mid-watch: stop polling, keep what is shown
         return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
-    return tick_values(snap, chart_state, eta_from, shown, _now())
+    return tick_values(snap, state, eta_from, shown, _now())
 
 
 @callback(
@@ -153,7 +156,7 @@ def toggle_cancel_modal(_open: int | None, _dismiss: int | None) -> bool:
     },
     prevent_initial_call=True,
 )
-def confirm_cancel(_clicks: int | None, job_id: str, chart_state: LiveChartState | None) -> dict[str, Any]:
+def confirm_cancel(_clicks: int | None, job_id: str, chart_state: dict[str, Any] | None) -> dict[str, Any]:
     """Cancel through the shared state machine, say what happened, and show the new state."""
     outcome = cancel(job_id)
     snap = read_job(job_id, with_metrics=False)

@@ -13,7 +13,14 @@ from dash import Patch, no_update
 from components.downsample import build_metrics_payload
 from components.monitor_numbers import points_after, progress_parts, progress_style
 from pages._monitor_data import JobSnapshot
-from pages._monitor_views import ChartOptions, full_charts, status_values, tick_since_step, tick_values
+from pages._monitor_views import (
+    ChartOptions,
+    full_charts,
+    join_state,
+    status_values,
+    tick_since_step,
+    tick_values,
+)
 from pages._monitor_views import render_numbers as numbers_for
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -77,11 +84,12 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
     first = _snap(_rows(1, 40))
     charts, window = full_charts(first, OPTIONS)
     shown = status_values(first, numbers_for(first, charts["chart_state"], window, NOW), NOW)["view_state"]
-    since = tick_since_step(charts["chart_state"], charts["eta_from"])
+    state = join_state(charts["chart_state"], charts["chart_options"])
+    since = tick_since_step(state, charts["eta_from"])
     assert charts["eta_from"] == 30
     assert since == 29  # re-reads the 11-point ETA window (steps 30..40), not all history
 
-    tick = tick_values(_snap(_rows(since + 1, 40)), charts["chart_state"], charts["eta_from"], shown, NOW)
+    tick = tick_values(_snap(_rows(since + 1, 40)), state, charts["eta_from"], shown, NOW)
     assert tick["loss_figure"] is no_update
     assert tick["panels_figure"] is no_update
     for unchanged in (
@@ -91,6 +99,7 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
         "activity",
         "view_state",
         "chart_state",
+        "chart_options",
         "eta_from",
     ):
         assert tick[unchanged] is no_update, unchanged
@@ -101,7 +110,8 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
 def test_a_tick_with_new_points_appends_only_points_after_the_cursor() -> None:
     first = _snap(_rows(1, 40))
     charts, _window = full_charts(first, OPTIONS)
-    state = charts["chart_state"]
+    state = join_state(charts["chart_state"], charts["chart_options"])
+    assert "options" not in charts["chart_state"]  # fixed per render: not resent by every tick
     since = tick_since_step(state, charts["eta_from"])
     tick = tick_values(_snap(_rows(since + 1, 50)), state, charts["eta_from"], None, NOW)
     assert isinstance(tick["loss_figure"], Patch)
