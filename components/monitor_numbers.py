@@ -160,7 +160,9 @@ def monitor_numbers(
     elif is_active(status):
         eta_value, eta_detail = MISSING, "starts when the job runs"
     else:
-        eta_value, eta_detail = "done", f"ran {format_duration(elapsed)}" if elapsed is not None else ""
+        # "done" only for a finished run: a failed or cancelled job stopped short of its total
+        eta_value = "done" if status == "completed" else "stopped"
+        eta_detail = f"ran {format_duration(elapsed)}" if elapsed is not None else "never started"
 
     gpu = _float(metrics.get("gpu_utilization"))
     return {

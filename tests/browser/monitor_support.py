@@ -18,7 +18,14 @@ from db.base import utcnow
 from db.models import JobStatus, TrainingJob
 from settings import Settings
 from tests.conftest import free_port, sign_in_browser
-from tests.factories import add_event, add_metric_points, make_dataset, make_job, synthetic_metrics
+from tests.factories import (
+    DEFAULT_HYPERPARAMETERS,
+    add_event,
+    add_metric_points,
+    make_dataset,
+    make_job,
+    synthetic_metrics,
+)
 
 POLL_SECONDS = 0.5
 SECONDS_PER_STEP = 2.0
@@ -78,6 +85,7 @@ def seed_job(
     if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
         values.update(completed_at=now, final_cost=Decimal("0.2345"), current_cost=Decimal("0.2345"))
     values.update(overrides)
+    values["hyperparameters"] = {**DEFAULT_HYPERPARAMETERS, "epochs": values["total_epochs"]}
     with runtime.transaction() as session:
         dataset = make_dataset(session, user_id, name=dataset_name)
         job = make_job(session, user_id, dataset.id, **values)

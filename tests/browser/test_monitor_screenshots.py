@@ -50,8 +50,13 @@ def _set_theme(duo: Any, theme: str) -> None:
 def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: dict[str, Any]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     app = fast_app(settings, runtime)
-    seed_job(
-        runtime, user["id"], JobStatus.FAILED, points=40, dataset_name="legal-qa", error_message="CUDA OOM"
+    failed = seed_job(
+        runtime,
+        user["id"],
+        JobStatus.FAILED,
+        points=40,
+        dataset_name="legal-qa",
+        error_message="CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity)",
     )
     done = seed_job(
         runtime,
@@ -89,3 +94,12 @@ def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: 
                 _set_theme(duo, theme)
                 suffix = "" if theme == "light" else "-dark"
                 _shoot(duo, f"{page}-{label}{suffix}", width, height)
+    # the other two tabs of the failed job (error message, events), light theme, desktop
+    duo.driver.set_window_size(*WIDTHS["desktop"])
+    duo.driver.get(f"{duo.server.url}/training/jobs/{failed}")
+    duo.wait_for_element("#mon-loss-graph .main-svg", timeout=10)
+    _set_theme(duo, "light")
+    for tab, name in (("Activity Log", "activity"), ("Configuration", "config")):
+        duo.driver.find_element("link text", tab).click()
+        time.sleep(0.5)
+        _shoot(duo, f"monitor-failed-{name}-desktop", *WIDTHS["desktop"])

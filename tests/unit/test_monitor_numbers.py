@@ -79,6 +79,10 @@ def test_terminal_job_shows_final_cost_and_no_eta() -> None:
     assert numbers["cost_detail"] == "final · est. $1.20"
     assert numbers["eta_value"] == "done"
     assert numbers["eta_detail"] == "ran 5m 00s"
+    cancelled = monitor_numbers({**job, "status": "cancelled"}, WINDOW, NOW, hourly_rate=RATE)
+    assert cancelled["eta_value"] == "stopped"
+    never = monitor_numbers({**job, "status": "cancelled", "started_at": None}, [], NOW, hourly_rate=RATE)
+    assert never["eta_detail"] == "never started"
 
 
 def test_queued_job_has_no_spend_and_unknowns_are_dashes_not_zeroes() -> None:
