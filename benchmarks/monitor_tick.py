@@ -76,6 +76,16 @@ def _body(key: str, entry: dict[str, Any], values: dict[str, Any], changed: str)
     }
 
 
+def callback_request(app: Any, input_id: str, prop: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The body the browser POSTs to ``/_dash-update-component`` when ``input_id.prop`` changes.
+
+    ``values`` maps ``"<id>.<prop>"`` to the current value of every input and state.
+    Used by this benchmark and by tests that call the monitor's callbacks over HTTP.
+    """
+    key, entry = _callback(app, input_id, prop)
+    return _body(key, entry, values, f"{input_id}.{prop}")
+
+
 def _post(client: Any, body: dict[str, Any]) -> tuple[int, float, dict[str, Any]]:
     start = time.perf_counter()
     response = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
@@ -139,8 +149,6 @@ def measure(
 ) -> dict[str, dict[str, float]]:
     """Full render (x5) then, per new-points level, ``ticks`` ticks; returns stats per row."""
     job_id = _seed_job(runtime, user_id, history)
-    render_key, render_entry = _callback(app, "mon-job-id", "data")
-    tick_key, tick_entry = _callback(app, "mon-interval", "n_intervals")
     values: dict[str, Any] = {
         "mon-job-id.data": str(job_id),
         "mon-smoothing.value": 0.6,
@@ -151,7 +159,7 @@ def measure(
     sizes, times = [], []
     response: dict[str, Any] = {}
     for _ in range(5):
-        size, seconds, response = _post(client, _body(render_key, render_entry, values, "mon-job-id.data"))
+        size, seconds, response = _post(client, callback_request(app, "mon-job-id", "data", values))
         sizes.append(size)
         times.append(seconds)
     rows = {"full": _stats(sizes, times)}
@@ -166,7 +174,7 @@ def measure(
             n += 1
             values["mon-interval.n_intervals"] = n
             size, seconds, response = _post(
-                client, _body(tick_key, tick_entry, values, "mon-interval.n_intervals")
+                client, callback_request(app, "mon-interval", "n_intervals", values)
             )
             sizes.append(size)
             times.append(seconds)

@@ -71,3 +71,41 @@ def test_cancel_goes_through_the_state_machine_once(
     again = cancel(job_id)
     assert not again.ok
     assert "already cancelled" in again.message
+
+
+def test_monitor_callbacks_over_http_reveal_nothing_about_another_users_job(
+    auth_client: Any, app: Any, runtime: Runtime
+) -> None:
+    """The callback endpoint is an API too: posting another user's job id gets the not-found
+    alert and a stopped interval, never the job's data (what a crafted request would try)."""
+    from benchmarks.monitor_tick import callback_request
+
+    theirs = seed_job(
+        runtime,
+        make_user(runtime, "eve@example.com"),
+        JobStatus.RUNNING,
+        points=5,
+        dataset_name="eve-secrets",
+    )
+    auth_client.get("/training/jobs")  # first request: Dash registers its callbacks
+    values = {
+        "mon-job-id.data": theirs,
+        "mon-smoothing.value": 0.6,
+        "mon-y-scale.value": "linear",
+        "mon-x-axis.value": "step",
+        "theme-store.data": "light",
+        "mon-interval.n_intervals": 1,
+        "mon-chart-state.data": {"last_step": 0},
+        "mon-chart-opts.data": {"smoothing": 0.6, "log_y": False, "x_axis": "step", "steps_per_epoch": None},
+    }
+    for input_id, prop in (("mon-job-id", "data"), ("mon-interval", "n_intervals")):
+        response = auth_client.post(
+            "/_dash-update-component", json=callback_request(app, input_id, prop, values)
+        )
+        assert response.status_code == 200
+        text = response.get_data(as_text=True)
+        assert "eve-secrets" not in text
+        assert "ext-7f3a" not in text
+        assert "training_loss" not in text
+    assert set(response.get_json()["response"]) == {"mon-interval"}  # the tick only stops itself
+    assert response.get_json()["response"]["mon-interval"] == {"disabled": True}
