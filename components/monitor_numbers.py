@@ -36,10 +36,13 @@ RateWindow = list[list[float]]  # [[step, seconds], ...] ascending by step; JSON
 
 
 class MonitorNumbers(TypedDict):
-    """Every card text, keyed by the card slot it fills (``<card>_value`` / ``<card>_detail``)."""
+    """Every card text, keyed by the card slot it fills (``<card>_value`` / ``<card>_detail``).
+
+    The training-loss card has no live detail line (its step is the progress bar's step): every
+    key here is sent on every tick, so each one has to earn its bytes.
+    """
 
     training_loss_value: str
-    training_loss_detail: str
     validation_loss_value: str
     validation_loss_detail: str
     throughput_value: str
@@ -167,7 +170,6 @@ def monitor_numbers(
     gpu = _float(metrics.get("gpu_utilization"))
     return {
         "training_loss_value": format_loss(_float(metrics.get("training_loss"))),
-        "training_loss_detail": f"step {current_step:,}" if current_step else "",
         "validation_loss_value": format_loss(_float(metrics.get("validation_loss"))),
         "validation_loss_detail": _loss_detail(best_validation, "best"),
         "throughput_value": format_throughput(_float(metrics.get("throughput"))),

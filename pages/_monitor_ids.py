@@ -56,6 +56,10 @@ CARDS: dict[str, str] = {
 }
 
 
+# Cards whose detail line changes while the job runs (the others have a fixed caption).
+LIVE_DETAILS = ("validation_loss", "throughput", "cost", "eta")
+
+
 def card_value(name: str) -> str:
     return CARDS[name]
 

@@ -22,7 +22,7 @@ CARD_SPECS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def live_card(name: str, title: str, icon: str) -> dbc.Card:
+def live_card(name: str, title: str, icon: str, caption: str = "") -> dbc.Card:
     """A KPI card (same look as ``components.job_view.metric_card``) whose texts have ids."""
     return dbc.Card(
         dbc.CardBody(
@@ -33,7 +33,9 @@ def live_card(name: str, title: str, icon: str) -> dbc.Card:
                 ),
                 html.Div("—", id=ids.card_value(name), className="metric-card__value"),
                 html.Div(
-                    "", id=ids.card_detail(name), className="metric-card__subtitle small text-body-secondary"
+                    caption,
+                    id=ids.card_detail(name),
+                    className="metric-card__subtitle small text-body-secondary",
                 ),
             ]
         ),
@@ -201,7 +203,15 @@ def _progress() -> html.Div:
 def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
     """The whole page before data: stores, the (disabled) interval, spinner, hidden body."""
     cards = dbc.Row(
-        [dbc.Col(live_card(*spec), xs=6, md=4, xl=True) for spec in CARD_SPECS],
+        [
+            dbc.Col(
+                live_card(*spec, caption="" if spec[0] in ids.LIVE_DETAILS else "latest reported"),
+                xs=6,
+                md=4,
+                xl=True,
+            )
+            for spec in CARD_SPECS
+        ],
         className="g-2 mb-3 monitor-cards",
     )
     body = html.Div(

@@ -15,6 +15,7 @@ from typing import Any, TypedDict, cast
 from dash import Output, html, no_update
 
 from components.charts import XAxis, loss_figure, metric_panels_figure
+from components.downsample import SERIES_NAMES
 from components.formatters import format_relative_time, parse_timestamp
 from components.job_view import activity_log, config_table, status_badge
 from components.live_charts import LiveChartState, append_points_patch, live_chart_state
@@ -72,6 +73,7 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
     }
     for name in ids.CARDS:
         outs[f"{name}_value"] = out(ids.card_value(name), "children")
+    for name in ids.LIVE_DETAILS:
         outs[f"{name}_detail"] = out(ids.card_detail(name), "children")
     return outs
 
@@ -91,14 +93,26 @@ def _view_state(job: dict[str, Any], events: list[dict[str, Any]]) -> ViewState:
 
 
 def split_state(state: LiveChartState) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(cursor, options): the options are fixed between full renders, so ticks do not resend them."""
-    cursor = {key: value for key, value in state.items() if key != "options"}
+    """(cursor, options) as the browser stores them; ``join_state`` is the inverse.
+
+    The options are fixed between full renders, so ticks do not resend them. Per-series cursors
+    equal to ``last_step`` (all series but validation, usually) are left out: the cursor rides
+    in every tick response and these are a sixth of it.
+    """
+    last = state["last_step"]
+    cursor: dict[str, Any] = {key: value for key, value in state.items() if key != "options"}
+    cursor["series_last_step"] = {
+        name: step for name, step in state["series_last_step"].items() if step != last
+    }
     return cursor, dict(state["options"])
 
 
 def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveChartState:
-    """The ``LiveChartState`` that ``split_state`` took apart (as the browser stores it)."""
-    return cast(LiveChartState, {**cursor, "options": dict(options)})
+    """The ``LiveChartState`` that ``split_state`` took apart."""
+    last = cursor["last_step"]
+    stored = cursor.get("series_last_step") or {}
+    series_last = {name: stored.get(name, last) for name in SERIES_NAMES}
+    return cast(LiveChartState, {**cursor, "series_last_step": series_last, "options": dict(options)})
 
 
 def _best(state: Mapping[str, Any] | None) -> tuple[int, float] | None:

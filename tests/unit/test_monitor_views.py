@@ -17,6 +17,7 @@ from pages._monitor_views import (
     ChartOptions,
     full_charts,
     join_state,
+    split_state,
     status_values,
     tick_since_step,
     tick_values,
@@ -159,3 +160,15 @@ def test_progress_parts_and_style() -> None:
     assert progress_parts({"progress": 150})["value"] == 100.0
     assert progress_style("running") == ("primary", True)
     assert progress_style("failed") == ("danger", False)
+
+
+def test_split_and_join_state_round_trip_and_drop_redundant_cursors() -> None:
+    charts, _window = full_charts(_snap(_rows(1, 42)), OPTIONS)
+    cursor, options = charts["chart_state"], charts["chart_options"]
+    assert cursor["series_last_step"] == {"validation_loss": 40}  # the others equal last_step (42)
+    state = join_state(cursor, options)
+    assert state["series_last_step"]["training_loss"] == 42
+    assert state["series_last_step"]["validation_loss"] == 40
+    assert split_state(state) == (cursor, options)
+    empty, _ = full_charts(_snap([]), OPTIONS)
+    assert join_state(empty["chart_state"], empty["chart_options"])["series_last_step"]["throughput"] is None
