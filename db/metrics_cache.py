@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger(__name__)
-TTL_SECONDS = 900
+TTL_SECONDS = 3600  # a late point older than SEAL_MARGIN steps shows up within this
 PAYLOAD_TTL_SECONDS = 300
 SEAL_MARGIN = 256
 SAVE_EVERY_ROWS = 64  # re-save the summary only after this many newly sealed rows
