@@ -90,14 +90,14 @@ def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: 
             for label, (width, height) in WIDTHS.items():
                 duo.driver.set_window_size(width, height)
                 duo.driver.get(f"{duo.server.url}{path}")
-                duo.wait_for_element(ready, timeout=10)
+                duo.wait_for_element(ready, timeout=30)
                 _set_theme(duo, theme)
                 suffix = "" if theme == "light" else "-dark"
                 _shoot(duo, f"{page}-{label}{suffix}", width, height)
     # the other two tabs of the failed job (error message, events), light theme, desktop
     duo.driver.set_window_size(*WIDTHS["desktop"])
     duo.driver.get(f"{duo.server.url}/training/jobs/{failed}")
-    duo.wait_for_element("#mon-loss-graph .main-svg", timeout=10)
+    duo.wait_for_element("#mon-loss-graph .main-svg", timeout=30)
     _set_theme(duo, "light")
     for tab, name in (("Activity Log", "activity"), ("Configuration", "config")):
         duo.driver.find_element("link text", tab).click()
