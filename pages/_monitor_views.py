@@ -205,6 +205,7 @@ def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any
         snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
     )
     outputs["chart_state"], outputs["chart_options"] = split_state(state)
+    outputs["chart_options"]["dark"] = dark  # so a tick can tell the figures are being redrawn
     return outputs, window
 
 
@@ -225,11 +226,43 @@ def tick_since_step(state: Mapping[str, Any], eta_from: int | None) -> int:
     return cursor if eta_from is None else min(cursor, int(eta_from) - 1)
 
 
+def charts_match(stored: Mapping[str, Any], wanted: ChartOptions) -> bool:
+    """Whether the drawn figures use the options the controls show now.
+
+    When they differ, the user has just changed a control and the full render is on its way:
+    a tick must not append to figures that are about to be replaced (its points would land in
+    the new figure as duplicates), so it leaves the charts alone this once.
+    """
+    return (
+        stored.get("smoothing") == wanted["smoothing"]
+        and stored.get("log_y") == wanted["log_y"]
+        and stored.get("x_axis") == wanted["x_axis"]
+        and stored.get("dark", False) == wanted["dark"]
+    )
+
+
 def tick_values(
-    snap: JobSnapshot, state: LiveChartState, eta_from: int | None, shown: ViewState | None, now: datetime
+    snap: JobSnapshot,
+    state: LiveChartState,
+    eta_from: int | None,
+    shown: ViewState | None,
+    now: datetime,
+    *,
+    redrawing: bool = False,
 ) -> dict[str, Any]:
-    """One poll: Patch-append the new points and update only the texts that changed."""
+    """One poll: Patch-append the new points and update only the texts that changed.
+
+    With ``redrawing`` (see ``charts_match``) only the texts are updated.
+    """
     assert snap.metrics is not None, "a tick reads the points after the page's cursor"
+    if redrawing:
+        numbers = render_numbers(snap, state, rate_window(snap.metrics), now)
+        return {
+            **status_values(snap, numbers, now, shown),
+            **dict.fromkeys(
+                ("loss_figure", "panels_figure", "chart_state", "chart_options", "eta_from"), no_update
+            ),
+        }
     update = append_points_patch(points_after(snap.metrics, state["last_step"]), state)
     window = rate_window(snap.metrics)
     new_from = window[0][0] if window else eta_from

@@ -27,6 +27,7 @@ from pages._monitor_views import (
     ChartOptions,
     ViewState,
     chart_outputs,
+    charts_match,
     full_charts,
     header_values,
     join_state,
@@ -51,6 +52,16 @@ def layout(job_id: str | None = None, **_query: str) -> Any:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _chart_options(smoothing: float | None, y_scale: str, x_axis: str, theme: str | None) -> ChartOptions:
+    """The chart controls' values as figure options (anything unexpected falls back to the default)."""
+    return {
+        "smoothing": clamp_weight(float(smoothing or 0.0)),
+        "log_y": y_scale == "log",
+        "x_axis": "elapsed" if x_axis == "elapsed" else "step",
+        "dark": theme == "dark",
+    }
 
 
 _PAGE_OUTPUTS = {
@@ -84,13 +95,7 @@ def render(
         missing.update(loading=HIDDEN, not_found=not_found_alert(), body=HIDDEN, interval_disabled=True)
         return missing
     now = _now()
-    options: ChartOptions = {
-        "smoothing": clamp_weight(float(smoothing or 0.0)),
-        "log_y": y_scale == "log",
-        "x_axis": "elapsed" if x_axis == "elapsed" else "step",
-        "dark": theme == "dark",
-    }
-    charts, window = full_charts(snap, options)
+    charts, window = full_charts(snap, _chart_options(smoothing, y_scale, x_axis, theme))
     numbers = render_numbers(snap, charts["chart_state"], window, now)
     return {
         "loading": HIDDEN,
@@ -111,6 +116,10 @@ def render(
         "chart_options": State(ids.CHART_OPTIONS, "data"),
         "eta_from": State(ids.ETA_FROM, "data"),
         "shown": State(ids.VIEW_STATE, "data"),
+        "smoothing": State(ids.SMOOTHING, "value"),
+        "y_scale": State(ids.Y_SCALE, "value"),
+        "x_axis": State(ids.X_AXIS, "value"),
+        "theme": State("theme-store", "data"),
     },
     prevent_initial_call=True,
 )
@@ -121,6 +130,10 @@ def tick(
     chart_options: dict[str, Any] | None,
     eta_from: int | None,
     shown: ViewState | None,
+    smoothing: float | None,
+    y_scale: str,
+    x_axis: str,
+    theme: str | None,
 ) -> dict[str, Any]:
     """New points since the page's cursor and the job's current numbers; stops when terminal."""
     outputs = {**status_outputs(True), **chart_outputs(True)}
@@ -130,7 +143,8 @@ def tick(
     snap = read_job(job_id, since_step=tick_since_step(state, eta_from))
     if snap is None:  # deleted or signed out mid-watch: stop polling, keep what is shown
         return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
-    return tick_values(snap, state, eta_from, shown, _now())
+    redrawing = not charts_match(chart_options, _chart_options(smoothing, y_scale, x_axis, theme))
+    return tick_values(snap, state, eta_from, shown, _now(), redrawing=redrawing)
 
 
 @callback(

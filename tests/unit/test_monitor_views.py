@@ -15,6 +15,7 @@ from components.monitor_numbers import points_after, progress_parts, progress_st
 from pages._monitor_data import JobSnapshot
 from pages._monitor_views import (
     ChartOptions,
+    charts_match,
     full_charts,
     join_state,
     split_state,
@@ -172,3 +173,16 @@ def test_split_and_join_state_round_trip_and_drop_redundant_cursors() -> None:
     assert split_state(state) == (cursor, options)
     empty, _ = full_charts(_snap([]), OPTIONS)
     assert join_state(empty["chart_state"], empty["chart_options"])["series_last_step"]["throughput"] is None
+
+
+def test_a_tick_during_a_redraw_leaves_the_charts_alone() -> None:
+    charts, _window = full_charts(_snap(_rows(1, 40)), OPTIONS)
+    stored = charts["chart_options"]
+    assert charts_match(stored, OPTIONS)
+    assert not charts_match(stored, {**OPTIONS, "log_y": True})
+    assert not charts_match(stored, {**OPTIONS, "dark": True})
+    state = join_state(charts["chart_state"], stored)
+    tick = tick_values(_snap(_rows(30, 50)), state, charts["eta_from"], None, NOW, redrawing=True)
+    for chart_output in ("loss_figure", "panels_figure", "chart_state", "chart_options", "eta_from"):
+        assert tick[chart_output] is no_update, chart_output
+    assert tick["progress_step"] == "Step 50 / 200"  # the texts still follow the job
