@@ -15,6 +15,7 @@ from api.errors import ApiError, error_response
 from db.errors import ServiceError, ValidationError
 
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id cannot exist and must not reach the driver
+MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes; only uploads may be large
 
 
 def current_user_id() -> int:
@@ -30,10 +31,15 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object.
 
     Raises:
-        ApiError: 415 when the body is not declared JSON, 400 when it is malformed or not an object.
+        ApiError: 415 when the body is not declared JSON, 413 beyond MAX_JSON_BYTES, 400 when it is
+            malformed or not an object.
     """
     if not request.is_json:
         raise ApiError(415, "Unsupported media type", {"body": "send Content-Type: application/json"})
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise ApiError(
+            413, "Request too large", {"body": f"JSON bodies are limited to {MAX_JSON_BYTES:,} bytes"}
+        )
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "Malformed JSON", {"body": "the body is not valid JSON"})

@@ -3,8 +3,10 @@
 
 The payload shape is `components.downsample.MetricsPayload` (columnar, per series ≤ max_points,
 first/last/min/max and every bucket's extremes kept). On PostgreSQL the bucketing runs in SQL
-(`db.metrics_sql`) so a million-point job never crosses the wire; the result is cached in Redis
-keyed by (job, last step, max_points) when Redis is configured (`db.metrics_cache`).
+(`db.metrics_sql`) so a million-point job never crosses the wire. With Redis (`db.metrics_cache`)
+two things are cached: the mergeable bucket summary of the job's sealed history (so a running
+job's reload reads only its newest rows) and the finished payload, keyed by everything that
+changes it (job, max_points, first/last step, the job row's updated_at, started_at).
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def _summary(
     n_buckets = summary_buckets(budget)
     seal_to = last_step - metrics_cache.SEAL_MARGIN
     summary = metrics_cache.load(cache, job_id, budget)
-    fresh = summary is None or summary.upto_step > last_step
-    if summary is None or fresh:
+    fresh = summary is None or summary.upto_step > last_step  # none yet, or history was removed
+    if summary is None or summary.upto_step > last_step:
         width = bucket_width(first_step, max(seal_to, first_step), n_buckets)
         if seal_to >= first_step:
             summary = metrics_sql.summarize(session, job_id, width, seal_to)

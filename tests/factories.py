@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Dataset, JobStatus, TrainingJob
+from db.models import Dataset, JobEvent, JobStatus, MetricPoint, TrainingJob
 
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 3, "rank": 16, "alpha": 32}
 
@@ -59,3 +60,60 @@ def make_job(
     session.add(job)
     session.flush()
     return job
+
+
+def synthetic_metrics(step: int, total_steps: int) -> dict[str, float]:
+    """Deterministic values shaped like a real run at ``step``: decaying loss, warm-up then cosine
+    learning rate, a settling gradient norm, slightly noisy throughput and GPU utilisation."""
+    wiggle = math.sin(step * 1.7) * 0.5 + math.sin(step * 0.37) * 0.5  # in [-1, 1], no randomness
+    progress = step / max(total_steps, 1)
+    warmup = min(1.0, step / max(total_steps * 0.05, 1))
+    return {
+        "training_loss": round(2.0 * math.exp(-step / 15) + 0.3 + 0.02 * wiggle, 6),
+        "validation_loss": round(2.1 * math.exp(-step / 15) + 0.35, 6),
+        "learning_rate": round(2e-4 * warmup * (0.5 + 0.5 * math.cos(math.pi * progress)), 10),
+        "gradient_norm": round(0.8 + 1.5 * math.exp(-step / 30) + 0.1 * wiggle, 4),
+        "throughput": round(3100.0 + 60 * wiggle, 1),
+        "gpu_utilization": round(92.0 + 3 * wiggle, 1),
+    }
+
+
+def add_metric_points(
+    session: Session,
+    job: TrainingJob,
+    steps: range | list[int],
+    *,
+    seconds_per_step: float = 2.0,
+    validation_every: int = 5,
+) -> list[MetricPoint]:
+    """Metric rows for `steps` of `job` from `synthetic_metrics` (validation every few steps).
+
+    Timestamps run from the job's `started_at` (or now) at `seconds_per_step`, so elapsed-time
+    charts and the ETA have something real to work with.
+    """
+    origin = job.started_at or utcnow()
+    points = []
+    for step in steps:
+        values: dict[str, float | None] = dict(synthetic_metrics(step, job.total_steps))
+        if step % validation_every:
+            values["validation_loss"] = None
+        points.append(
+            MetricPoint(
+                job_id=job.id,
+                step=step,
+                epoch=step / max(job.total_steps, 1) * max(job.total_epochs, 1),
+                timestamp=origin + timedelta(seconds=step * seconds_per_step),
+                **values,
+            )
+        )
+    session.add_all(points)
+    session.flush()
+    return points
+
+
+def add_event(session: Session, job: TrainingJob, kind: str, **values: Any) -> JobEvent:
+    """One activity-log row (status changes carry from_status/to_status)."""
+    event = JobEvent(job_id=job.id, kind=kind, **values)
+    session.add(event)
+    session.flush()
+    return event

@@ -164,3 +164,21 @@ def test_embedded_sqlite_gives_the_same_shape(embedded_runtime: Runtime) -> None
     assert len(loss["step"]) <= 100
     assert (loss["step"][-1], loss["value"][-1]) == (3000, 7.0)
     assert increment["series"]["training_loss"]["step"] == list(range(2991, 3001))
+
+
+def test_sql_summary_equals_python_fold_including_ties(runtime: Runtime, job_id: uuid.UUID) -> None:
+    from dataclasses import asdict
+
+    from db.metrics import load_metric_rows
+    from db.metrics_buckets import BucketSummary
+    from db.metrics_sql import summarize
+
+    copy_metric_points(runtime.engine, job_id, 20_000)
+    with runtime.transaction() as session:  # whole-percent GPU utilisation: many ties per bucket
+        session.execute(text("UPDATE lora_metrics_points SET gpu_utilization = round(gpu_utilization)"))
+        from_sql = summarize(session, job_id, 64, 19_000)
+        by_python = BucketSummary(width=64, upto_step=0)
+        for row in load_metric_rows(session, job_id):
+            if row[0] <= 19_000:
+                by_python.add_row(row)
+    assert asdict(from_sql) == asdict(by_python)

@@ -135,6 +135,7 @@ def test_another_users_dataset_is_refused(
         ({"data": "[1, 2]", "content_type": "application/json"}, 400),
         ({"data": "dataset_id=1", "content_type": "application/x-www-form-urlencoded"}, 415),
         ({"data": "x" * 100, "content_type": "text/plain"}, 415),
+        ({"data": '{"name": "' + "x" * 70_000 + '"}', "content_type": "application/json"}, 413),
     ],
 )
 def test_malformed_bodies_are_4xx(

@@ -1,0 +1,255 @@
+"""Bytes and server time of one monitor tick vs a full-figure refresh, for long-running jobs.
+
+Runs the real app in-process on a throwaway PostgreSQL database: signs in, stores N metric points
+for a running job (COPY), then POSTs to ``/_dash-update-component`` exactly what the browser
+sends — first the full render (both figures from the downsampled history: what a page that
+re-draws every tick would send each time, the baseline), then ticks, each after storing one
+poll's worth of new points (10 steps) the way the cycle does. Server time is measured around the
+in-process request (routing, login guard, service-layer queries, callback, JSON).
+
+    python -m benchmarks.monitor_tick                  # histories 1,000 and 100,000 points
+    python -m benchmarks.monitor_tick --histories 1000,100000,1000000 --ticks 30
+
+Targets (issue 6): a tick <= 5 KB and <= 50 ms, independent of history length. Rows per
+"tick+N": N new points stored before each tick (0 = a quiet tick; the cycle stores points in
+batches every CYCLE_INTERVAL_SECONDS, so most ticks are quiet). "max KB" shows the ticks that also
+carry a validation point and move the best-validation marker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import create_engine, text, update
+
+from api.accounts import create_user
+from api.runtime import Runtime
+from app import create_app
+from benchmarks.seed_metrics import copy_metric_points
+from db.migrate import upgrade
+from db.models import JobStatus, TrainingJob
+from db.session import make_engine
+from settings import Settings
+from tests.factories import make_dataset, make_job
+
+PG_ADMIN_URL = os.environ.get("PIPELINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)  # seed_metrics timestamps start here
+EMAIL, PASSWORD = "bench@example.com", "correct horse battery"
+
+
+def _callback(app: Any, input_id: str, prop: str) -> tuple[str, dict[str, Any]]:
+    for key, entry in app.callback_map.items():
+        if any(i["id"] == input_id and i["property"] == prop for i in entry["inputs"]):
+            return key, entry
+    raise LookupError(f"no callback with input {input_id}.{prop}")
+
+
+def _outputs(key: str) -> list[dict[str, str]]:
+    """The flat output list the renderer sends: ``id.prop@hash`` parts of the callback id."""
+    parts = key[2:].split("...") if key.startswith("..") else [key]
+    outputs = []
+    for part in (p.rstrip(".") for p in parts):
+        component, prop = part.rsplit(".", 1)
+        outputs.append({"id": component, "property": prop.split("@", 1)[0]})
+    return outputs
+
+
+def _body(key: str, entry: dict[str, Any], values: dict[str, Any], changed: str) -> dict[str, Any]:
+    def items(specs: list[dict[str, str]]) -> list[dict[str, Any]]:
+        return [{**s, "value": values.get(f"{s['id']}.{s['property']}")} for s in specs]
+
+    return {
+        "output": key,
+        "outputs": _outputs(key),
+        "inputs": items(entry["inputs"]),
+        "state": items(entry["state"]),
+        "changedPropIds": [changed],
+    }
+
+
+def callback_request(app: Any, input_id: str, prop: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The body the browser POSTs to ``/_dash-update-component`` when ``input_id.prop`` changes.
+
+    ``values`` maps ``"<id>.<prop>"`` to the current value of every input and state.
+    Used by this benchmark and by tests that call the monitor's callbacks over HTTP.
+    """
+    key, entry = _callback(app, input_id, prop)
+    return _body(key, entry, values, f"{input_id}.{prop}")
+
+
+def _post(client: Any, body: dict[str, Any]) -> tuple[int, float, dict[str, Any]]:
+    start = time.perf_counter()
+    response = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
+    elapsed = time.perf_counter() - start
+    if response.status_code != 200:
+        raise RuntimeError(f"callback failed: {response.status_code} {response.get_data(as_text=True)[:500]}")
+    return len(response.get_data()), elapsed, response.get_json()
+
+
+def _seed_job(runtime: Runtime, user_id: int, history: int) -> uuid.UUID:
+    with runtime.transaction() as session:
+        dataset = make_dataset(session, user_id)
+        job = make_job(
+            session,
+            user_id,
+            dataset.id,
+            status=JobStatus.RUNNING,
+            started_at=ORIGIN,
+            total_steps=history * 2,
+            total_epochs=3,
+            current_step=history,
+            progress=50.0,
+            current_metrics={"training_loss": 0.3, "throughput": 3100.0, "gpu_utilization": 93.0},
+            current_cost=Decimal("1.0000"),
+        )
+        job_id = job.id
+    copy_metric_points(runtime.engine, job_id, history, total=history * 2)
+    return job_id
+
+
+def _advance(runtime: Runtime, job_id: uuid.UUID, last_step: int, total: int, count: int) -> int:
+    copy_metric_points(runtime.engine, job_id, count, first_step=last_step + 1, total=total)
+    new_last = last_step + count
+    with runtime.transaction() as session:
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id)
+            .values(current_step=new_last, progress=100.0 * new_last / total, updated_at=datetime.now(UTC))
+        )
+    return new_last
+
+
+STORES = ("mon-chart-state", "mon-chart-opts", "mon-eta-from", "mon-view-state")
+
+
+def _state_from(response: dict[str, Any], key: str, prop: str, current: Any) -> Any:
+    return response["response"].get(key, {}).get(prop, current)
+
+
+def _stats(sizes: list[int], times: list[float]) -> dict[str, float]:
+    return {
+        "bytes": statistics.median(sizes),
+        "bytes_max": max(sizes),
+        "ms": statistics.median(times) * 1000,
+        "ms_p90": sorted(times)[int(0.9 * (len(times) - 1))] * 1000,
+    }
+
+
+def measure(
+    app: Any, client: Any, runtime: Runtime, user_id: int, history: int, ticks: int, new_points: list[int]
+) -> dict[str, dict[str, float]]:
+    """Full render (x5) then, per new-points level, ``ticks`` ticks; returns stats per row."""
+    job_id = _seed_job(runtime, user_id, history)
+    values: dict[str, Any] = {
+        "mon-job-id.data": str(job_id),
+        "mon-smoothing.value": 0.6,
+        "mon-y-scale.value": "linear",
+        "mon-x-axis.value": "step",
+        "theme-store.data": "light",
+    }
+    sizes, times = [], []
+    response: dict[str, Any] = {}
+    for _ in range(5):
+        size, seconds, response = _post(client, callback_request(app, "mon-job-id", "data", values))
+        sizes.append(size)
+        times.append(seconds)
+    rows = {"full": _stats(sizes, times)}
+    for store in STORES:
+        values[f"{store}.data"] = _state_from(response, store, "data", None)
+
+    last_step, total, n = history, history * 2, 0
+    for count in new_points:
+        sizes, times = [], []
+        for _ in range(ticks):
+            last_step = _advance(runtime, job_id, last_step, total, count) if count else last_step
+            n += 1
+            values["mon-interval.n_intervals"] = n
+            size, seconds, response = _post(
+                client, callback_request(app, "mon-interval", "n_intervals", values)
+            )
+            sizes.append(size)
+            times.append(seconds)
+            for store in STORES:
+                key = f"{store}.data"
+                values[key] = _state_from(response, store, "data", values[key])
+        assert values["mon-chart-state.data"]["last_step"] == last_step, "the cursor must follow the points"
+        rows[f"tick+{count}"] = _stats(sizes, times)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--histories", default="1000,100000", help="comma-separated stored point counts")
+    parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument(
+        "--new-points",
+        default="0,1,5,10",
+        help="points stored before each tick, one row per level (10 = logging 2 steps/s at 5 s polls)",
+    )
+    args = parser.parse_args()
+    histories = [int(h) for h in args.histories.split(",")]
+    levels = [int(n) for n in args.new_points.split(",")]
+
+    name = f"pipeline_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = Settings.from_env(
+                {"DATABASE_URL": url, "SECRET_KEY": "bench-secret-key-0123456789abcdef", "DATA_DIR": data_dir}
+            )
+            runtime = Runtime.create(settings)
+            app = create_app(settings, runtime=runtime)
+            with runtime.transaction() as session:
+                user_id = create_user(session, EMAIL, PASSWORD).id
+            client = app.server.test_client()
+            client.post(
+                "/login", data={"email": EMAIL, "password": PASSWORD}, headers={"Origin": "http://localhost"}
+            )
+            client.get("/training/jobs")  # first request: Dash registers its callbacks
+            rows = [(h, measure(app, client, runtime, user_id, h, args.ticks, levels)) for h in histories]
+            runtime.engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    print(f"monitor: one tick vs a full-figure refresh (median of {args.ticks} ticks; 5 renders)")
+    print(
+        f"{'stored':>9} {'request':>9} {'KB':>7} {'max KB':>7} {'ms':>7} {'p90 ms':>7} {'bytes vs full':>14}"
+    )
+    worst_bytes = worst_ms = 0.0
+    for history, stats in rows:
+        full = stats["full"]
+        for label, r in stats.items():
+            ratio = "baseline" if label == "full" else f"1/{full['bytes'] / r['bytes']:.0f}"
+            print(
+                f"{history:>9,} {label:>9} {r['bytes'] / 1024:>7.2f} {r['bytes_max'] / 1024:>7.2f} "
+                f"{r['ms']:>7.1f} {r['ms_p90']:>7.1f} {ratio:>14}"
+            )
+            if label != "full":
+                worst_bytes, worst_ms = max(worst_bytes, r["bytes"]), max(worst_ms, r["ms"])
+    verdict = "OK" if worst_bytes <= 5 * 1024 and worst_ms <= 50 else "OVER TARGET"
+    print(
+        f"targets: tick <= 5 KB and <= 50 ms (medians) -> worst {worst_bytes / 1024:.2f} KB, "
+        f"{worst_ms:.1f} ms: {verdict}"
+    )
+    print(json.dumps({str(h): r for h, r in rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The jobs list as a table: one row per job, linking to its monitor. Pure: JSON in, components out.
+
+Rows take the API's job JSON (``db.serialize.job_json``) plus ``dataset_name``. On a phone the
+GPU, created and status columns are hidden (``d-none d-md-table-cell``; the badge moves under the
+job's name) rather than the table scrolling sideways: what someone checks from a phone is which
+job, its status, how far along and what it costs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components.formatters import (
+    MISSING,
+    format_absolute_time,
+    format_money,
+    format_relative_time,
+    parse_timestamp,
+)
+from components.job_view import status_badge
+from components.monitor_numbers import is_active
+
+WIDE_ONLY = "d-none d-md-table-cell"
+STATUS_FILTER_ALL = "all"
+STATUS_FILTER_ACTIVE = "active"
+STATUS_FILTER_OPTIONS: list[dict[str, str]] = [
+    {"label": "All statuses", "value": STATUS_FILTER_ALL},
+    {"label": "Active (queued, initializing, running)", "value": STATUS_FILTER_ACTIVE},
+    *(
+        {"label": s.capitalize(), "value": s}
+        for s in ("queued", "initializing", "running", "completed", "failed", "cancelled")
+    ),
+]
+ACTIVE_FILTER_STATUSES = ("queued", "initializing", "running")
+
+
+def statuses_for_filter(value: str | None) -> list[str]:
+    """The status list a filter choice means (empty = every status)."""
+    if not value or value == STATUS_FILTER_ALL:
+        return []
+    if value == STATUS_FILTER_ACTIVE:
+        return list(ACTIVE_FILTER_STATUSES)
+    return [value]
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def cost_text(job: dict[str, Any]) -> str:
+    """``$0.42 / $1.20``: spent (final once terminal) over the estimate, or just what is known."""
+    spent = _money(job.get("final_cost")) if not is_active(job.get("status", "")) else None
+    spent = spent if spent is not None else _money(job.get("current_cost"))
+    estimate = _money(job.get("estimated_total_cost"))
+    if estimate is None:
+        return format_money(spent)
+    return f"{format_money(spent)} / {format_money(estimate)}"
+
+
+def _progress_cell(job: dict[str, Any]) -> html.Td:
+    value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
+    return html.Td(
+        html.Div(
+            [
+                dbc.Progress(
+                    value=value,
+                    color={"completed": "success", "failed": "danger", "cancelled": "warning"}.get(
+                        job.get("status", ""), "primary"
+                    ),
+                    className="jobs-progress flex-grow-1 d-none d-sm-flex",
+                ),
+                html.Span(f"{value:.0f}%", className="small ms-sm-2 jobs-progress__label"),
+            ],
+            className="d-flex align-items-center",
+        )
+    )
+
+
+def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
+    """One job: name/dataset (the link to its monitor), status, GPU, progress, cost, created."""
+    href = f"/training/jobs/{job['id']}"
+    label = job.get("name") or job.get("dataset_name") or f"Job {job['id'][:8]}"
+    sub = job.get("dataset_name") if job.get("name") else f"{job['id'][:8]}"
+    gpu = job.get("gpu_config") or {}
+    created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
+    return html.Tr(
+        [
+            html.Td(
+                [
+                    dcc.Link(label, href=href, className="fw-semibold jobs-row__link stretched-link"),
+                    html.Div(sub, className="small text-body-secondary"),
+                    # on a phone the status column is hidden and the badge sits under the name
+                    html.Div(status_badge(job.get("status", "")), className="d-md-none mt-1"),
+                ],
+                className="position-relative",
+            ),
+            html.Td(status_badge(job.get("status", "")), className=WIDE_ONLY),
+            html.Td(f"{gpu.get('count', '?')}× {gpu.get('type', MISSING)}", className=WIDE_ONLY),
+            _progress_cell(job),
+            html.Td(cost_text(job), className="text-nowrap font-monospace-nums"),
+            html.Td(
+                html.Time(
+                    format_relative_time(created, now),
+                    dateTime=created.isoformat(),
+                    title=format_absolute_time(created),
+                )
+                if created
+                else MISSING,
+                className=f"{WIDE_ONLY} text-nowrap",
+            ),
+        ],
+        className="jobs-row",
+        **{"data-job-id": job["id"]},
+    )
+
+
+def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Div:
+    """The table, or an empty state that says what to do next."""
+    if not jobs:
+        return html.Div(
+            [
+                html.P("No training jobs here yet.", className="mb-2"),
+                dcc.Link(
+                    "Configure a new job", href="/training/configure", className="btn btn-primary btn-sm"
+                ),
+            ],
+            className="text-center text-body-secondary py-5 jobs-empty",
+        )
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th("Job", scope="col"),
+                html.Th("Status", scope="col", className=WIDE_ONLY),
+                html.Th("GPU", scope="col", className=WIDE_ONLY),
+                html.Th("Progress", scope="col", className="jobs-col-progress"),
+                html.Th("Cost (spent / est.)", scope="col"),
+                html.Th("Created", scope="col", className=WIDE_ONLY),
+            ]
+        )
+    )
+    return dbc.Table(
+        [head, html.Tbody([job_row(job, now) for job in jobs])],
+        hover=True,
+        responsive=True,
+        className="align-middle jobs-table mb-0",
+    )

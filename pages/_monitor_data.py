@@ -1,0 +1,112 @@
+"""What the monitor reads and does, through the shared service layer (db/), as plain JSON dicts.
+
+The page never queries tables itself: the JSON API and the monitor call the same functions
+(`get_job_for_user`, `metrics_payload`, `job_events`, `cancel_user_job`), so they cannot disagree
+about what a user may see or do. Each function opens one short transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask_login import current_user
+
+from api.runtime import get_runtime
+from components.downsample import MetricsPayload
+from db.errors import InvalidState, NotFound
+from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
+from db.serialize import dataset_json, event_json, job_json
+from db.training_jobs import cancel_user_job, get_job_for_user, job_events
+from jobs.costs import PricingError, hourly_rate
+
+DEFAULT_POLL_SECONDS = 5.0
+
+
+def poll_seconds() -> float:
+    """UI_POLL_SECONDS of this app; the default when Dash builds layouts outside a request."""
+    try:
+        return get_runtime().settings.ui_poll_seconds
+    except (RuntimeError, KeyError):
+        return DEFAULT_POLL_SECONDS
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """One read of a job: its JSON, its events (newest first) and, when asked, metric points."""
+
+    job: dict[str, Any]
+    events: list[dict[str, Any]]
+    metrics: MetricsPayload | None
+    dataset: dict[str, Any] | None
+    hourly_rate: Decimal | None
+
+
+def signed_in_user_id() -> int | None:
+    """The session's user id; None outside a signed-in request (the guard normally prevents that)."""
+    return int(current_user.id) if current_user and current_user.is_authenticated else None
+
+
+def _rate(gpu_config: dict[str, Any]) -> Decimal | None:
+    try:
+        return hourly_rate(gpu_config.get("type"), gpu_config.get("count"))
+    except PricingError:
+        return None  # creation refuses unknown GPUs; a legacy row just shows no projection
+
+
+def read_job(
+    job_id: str | None,
+    *,
+    since_step: int | None = None,
+    with_metrics: bool = True,
+    with_dataset: bool = False,
+) -> JobSnapshot | None:
+    """The signed-in user's job, or None when it does not exist or is someone else's.
+
+    ``since_step`` asks only for newer points (a tick); without it, the downsampled history
+    (at most ``DEFAULT_MAX_POINTS`` per series, extremes kept) for a full render.
+    """
+    user_id = signed_in_user_id()
+    if user_id is None or not job_id:
+        return None
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        job = get_job_for_user(session, user_id, job_id)
+        if job is None:
+            return None
+        metrics = (
+            metrics_payload(
+                session, job, max_points=DEFAULT_MAX_POINTS, since_step=since_step, cache=runtime.redis
+            )
+            if with_metrics
+            else None
+        )
+        return JobSnapshot(
+            job=job_json(job),
+            events=[event_json(event) for event in job_events(session, job.id)],
+            metrics=metrics,
+            dataset=dataset_json(job.dataset) if with_dataset and job.dataset is not None else None,
+            hourly_rate=_rate(dict(job.gpu_config or {})),
+        )
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    ok: bool
+    message: str
+
+
+def cancel(job_id: str) -> CancelOutcome:
+    """Cancel through the shared state machine; the message is what the user reads."""
+    user_id = signed_in_user_id()
+    if user_id is None:
+        return CancelOutcome(False, "Your session has ended; sign in again to cancel.")
+    try:
+        with get_runtime().transaction() as session:
+            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}")
+    except NotFound:
+        return CancelOutcome(False, "This job no longer exists in your account.")
+    except InvalidState as exc:
+        return CancelOutcome(False, str(exc.details))
+    return CancelOutcome(True, "Job cancelled. Compute stops now; you are billed only for the time used.")

@@ -1,0 +1,278 @@
+"""Output values of the monitor's callbacks, from a ``JobSnapshot``: the full render and a tick.
+
+Separate from the callbacks so the page module stays declarative, and pure enough to unit-test
+without a browser: given JSON in, Dash components / strings / ``Patch`` out. A tick compares
+with ``ViewState`` (what the browser already shows) and answers ``no_update`` for anything
+unchanged, so a quiet tick is a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypedDict, cast
+
+from dash import Output, html, no_update
+
+from components.charts import XAxis, loss_figure, metric_panels_figure
+from components.downsample import SERIES_NAMES
+from components.formatters import format_relative_time, parse_timestamp
+from components.job_view import activity_log, config_table, status_badge
+from components.live_charts import LiveChartState, append_points_patch, live_chart_state
+from components.monitor_numbers import (
+    MonitorNumbers,
+    RateWindow,
+    is_active,
+    job_title,
+    monitor_numbers,
+    points_after,
+    progress_parts,
+    progress_style,
+    rate_window,
+    steps_per_epoch,
+)
+from pages import _monitor_ids as ids
+from pages._monitor_data import JobSnapshot
+
+HIDDEN = "d-none"
+
+
+class ViewState(TypedDict):
+    """What the browser shows now, so a tick re-sends only what changed."""
+
+    status: str
+    events: list[Any]  # [count, newest id]
+
+
+class ChartOptions(TypedDict):
+    smoothing: float
+    log_y: bool
+    x_axis: XAxis
+    dark: bool
+
+
+def status_outputs(duplicate: bool) -> dict[str, Output]:
+    """The outputs every callback that learns the job's state writes (render, tick, cancel)."""
+
+    def out(component_id: str, prop: str) -> Output:
+        return Output(component_id, prop, allow_duplicate=duplicate)
+
+    outs = {
+        "badge": out(ids.BADGE, "children"),
+        "cancel_wrap": out(ids.CANCEL_WRAP, "className"),
+        "activity": out(ids.ACTIVITY, "children"),
+        "interval_disabled": out(ids.INTERVAL, "disabled"),
+        "view_state": out(ids.VIEW_STATE, "data"),
+        "progress_value": out(ids.PROGRESS_BAR, "value"),
+        "progress_label": out(ids.PROGRESS_BAR, "label"),
+        "progress_color": out(ids.PROGRESS_BAR, "color"),
+        "progress_striped": out(ids.PROGRESS_BAR, "striped"),
+        "progress_animated": out(ids.PROGRESS_BAR, "animated"),
+        "progress_epoch": out(ids.PROGRESS_EPOCH, "children"),
+        "progress_step": out(ids.PROGRESS_STEP, "children"),
+    }
+    for name in ids.CARDS:
+        outs[f"{name}_value"] = out(ids.card_value(name), "children")
+    for name in ids.LIVE_DETAILS:
+        outs[f"{name}_detail"] = out(ids.card_detail(name), "children")
+    return outs
+
+
+def chart_outputs(duplicate: bool) -> dict[str, Output]:
+    return {
+        "loss_figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=duplicate),
+        "panels_figure": Output(ids.PANELS_GRAPH, "figure", allow_duplicate=duplicate),
+        "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=duplicate),
+        "chart_options": Output(ids.CHART_OPTIONS, "data", allow_duplicate=duplicate),
+        "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=duplicate),
+    }
+
+
+def _view_state(job: dict[str, Any], events: list[dict[str, Any]]) -> ViewState:
+    return {"status": job["status"], "events": [len(events), events[0]["id"] if events else None]}
+
+
+def split_state(state: LiveChartState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(cursor, options) as the browser stores them; ``join_state`` is the inverse.
+
+    The options are fixed between full renders, so ticks do not resend them. Per-series cursors
+    equal to ``last_step`` (all series but validation, usually) are left out: the cursor rides
+    in every tick response and these are a sixth of it.
+    """
+    last = state["last_step"]
+    cursor: dict[str, Any] = {key: value for key, value in state.items() if key != "options"}
+    cursor["series_last_step"] = {
+        name: step for name, step in state["series_last_step"].items() if step != last
+    }
+    return cursor, dict(state["options"])
+
+
+def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveChartState:
+    """The ``LiveChartState`` that ``split_state`` took apart."""
+    last = cursor["last_step"]
+    stored = cursor.get("series_last_step") or {}
+    series_last = {name: stored.get(name, last) for name in SERIES_NAMES}
+    return cast(LiveChartState, {**cursor, "series_last_step": series_last, "options": dict(options)})
+
+
+def _best(state: Mapping[str, Any] | None) -> tuple[int, float] | None:
+    best = state["best"] if state else None
+    return (best["step"], best["value"]) if best else None
+
+
+def status_values(
+    snap: JobSnapshot,
+    numbers: MonitorNumbers,
+    now: datetime,
+    shown: ViewState | None = None,
+) -> dict[str, Any]:
+    """Values for ``status_outputs``; with ``shown`` (a tick), unchanged parts are ``no_update``.
+
+    Progress values and card texts are a few bytes each and change on most ticks, so they are
+    always sent; the badge, the cancel button, the bar's colour and the interval follow the
+    status; the activity log is re-rendered only when an event was added.
+    """
+    job, events = snap.job, snap.events
+    view = _view_state(job, events)
+    status_changed = shown is None or shown["status"] != view["status"]
+    events_changed = shown is None or shown["events"] != view["events"]
+    parts = progress_parts(job)
+    color, moving = progress_style(job["status"])
+    values: dict[str, Any] = {
+        "badge": status_badge(job["status"]),
+        "cancel_wrap": "" if is_active(job["status"]) else HIDDEN,
+        "interval_disabled": not is_active(job["status"]),
+        "progress_color": color,
+        "progress_striped": moving,
+        "progress_animated": moving,
+    }
+    if not status_changed:
+        values = dict.fromkeys(values, no_update)
+    values.update(
+        activity=activity_log(events, job.get("error_message"), job.get("external_job_id"), now)
+        if events_changed or status_changed
+        else no_update,
+        view_state=view if view != shown else no_update,
+        progress_value=parts["value"],
+        progress_label=parts["label"],
+        progress_epoch=parts["epoch"],
+        progress_step=parts["step"],
+    )
+    values.update(numbers)
+    return values
+
+
+def header_values(snap: JobSnapshot, now: datetime) -> dict[str, Any]:
+    """Title, subtitle and the configuration tab (they change only with a full render)."""
+    job = snap.job
+    gpu = job.get("gpu_config") or {}
+    created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
+    parts = [
+        f"{gpu.get('count', '?')}× {gpu.get('type', 'GPU')}",
+        f"preset {job.get('preset_id')}",
+        f"created {format_relative_time(created, now)}" if created else None,
+    ]
+    dataset_name = snap.dataset["name"] if snap.dataset else None
+    return {
+        "title": job_title(job, dataset_name),
+        "subtitle": [
+            html.Span(" · ".join(p for p in parts if p), className="me-2"),
+            html.Code(job["id"], className="small user-select-all monitor-job-id"),
+        ],
+        "config": config_table(job, snap.dataset),
+    }
+
+
+def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any], RateWindow]:
+    """Both figures from the downsampled history, the live state matching them, and the ETA window."""
+    assert snap.metrics is not None, "a full render reads the metric history"
+    spe = steps_per_epoch(snap.job)
+    smoothing, log_y, x_axis, dark = (
+        options["smoothing"],
+        options["log_y"],
+        options["x_axis"],
+        options["dark"],
+    )
+    window = rate_window(snap.metrics)
+    outputs = {
+        "loss_figure": loss_figure(
+            snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe, dark=dark
+        ),
+        "panels_figure": metric_panels_figure(snap.metrics, x_axis=x_axis, steps_per_epoch=spe, dark=dark),
+        "eta_from": window[0][0] if window else None,
+    }
+    state = live_chart_state(
+        snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
+    )
+    outputs["chart_state"], outputs["chart_options"] = split_state(state)
+    outputs["chart_options"]["dark"] = dark  # so a tick can tell the figures are being redrawn
+    return outputs, window
+
+
+def render_numbers(
+    snap: JobSnapshot, state: Mapping[str, Any] | None, window: RateWindow, now: datetime
+) -> MonitorNumbers:
+    return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
+
+
+def tick_since_step(state: Mapping[str, Any], eta_from: int | None) -> int:
+    """Where a tick reads from: the page's cursor, or earlier to re-read the ETA's window.
+
+    Re-reading ~10 points from the database is cheaper than carrying the window in every
+    response; the points the charts already have are dropped before the append.
+    """
+    cursor = -1 if state["last_step"] is None else state["last_step"]
+    # since_step is exclusive and steps are integers: "> eta_from - 1" includes the window's first point
+    return cursor if eta_from is None else min(cursor, int(eta_from) - 1)
+
+
+def charts_match(stored: Mapping[str, Any], wanted: ChartOptions) -> bool:
+    """Whether the drawn figures use the options the controls show now.
+
+    When they differ, the user has just changed a control and the full render is on its way:
+    a tick must not append to figures that are about to be replaced (its points would land in
+    the new figure as duplicates), so it leaves the charts alone this once.
+    """
+    return (
+        stored.get("smoothing") == wanted["smoothing"]
+        and stored.get("log_y") == wanted["log_y"]
+        and stored.get("x_axis") == wanted["x_axis"]
+        and stored.get("dark", False) == wanted["dark"]
+    )
+
+
+def tick_values(
+    snap: JobSnapshot,
+    state: LiveChartState,
+    eta_from: int | None,
+    shown: ViewState | None,
+    now: datetime,
+    *,
+    redrawing: bool = False,
+) -> dict[str, Any]:
+    """One poll: Patch-append the new points and update only the texts that changed.
+
+    With ``redrawing`` (see ``charts_match``) only the texts are updated.
+    """
+    assert snap.metrics is not None, "a tick reads the points after the page's cursor"
+    if redrawing:
+        numbers = render_numbers(snap, state, rate_window(snap.metrics), now)
+        return {
+            **status_values(snap, numbers, now, shown),
+            **dict.fromkeys(
+                ("loss_figure", "panels_figure", "chart_state", "chart_options", "eta_from"), no_update
+            ),
+        }
+    update = append_points_patch(points_after(snap.metrics, state["last_step"]), state)
+    window = rate_window(snap.metrics)
+    new_from = window[0][0] if window else eta_from
+    numbers = render_numbers(snap, update.state, window, now)
+    values = status_values(snap, numbers, now, shown)
+    values.update(
+        loss_figure=update.loss,
+        panels_figure=update.panels,
+        chart_state=split_state(update.state)[0] if update.state != state else no_update,
+        chart_options=no_update,
+        eta_from=new_from if new_from != eta_from else no_update,
+    )
+    return values

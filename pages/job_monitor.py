@@ -1,0 +1,181 @@
+"""`/training/jobs/<job_id>`: the live training monitor.
+
+Three data callbacks, all thin (read through ``_monitor_data``, build in ``_monitor_views``):
+
+* ``render`` — first load and whenever a chart option or the theme changes: everything, with the
+  downsampled history (≤ 1000 points per series) drawn once.
+* ``tick`` — every UI_POLL_SECONDS while the job is active: only points after the page's cursor
+  (``since_step``), appended with ``Patch`` so zoom survives; texts that changed; the interval
+  disables itself once the job is terminal (and ``render`` starts it disabled for finished jobs).
+* ``confirm_cancel`` — the modal's confirm button: the shared cancel, then the new state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dash
+from dash import Input, State, callback, ctx, no_update
+
+from components.smoothing import clamp_weight
+from pages import _monitor_ids as ids
+from pages._monitor_data import cancel, poll_seconds, read_job
+from pages._monitor_layout import cancel_result, not_found_alert, skeleton
+from pages._monitor_views import (
+    HIDDEN,
+    ChartOptions,
+    ViewState,
+    chart_outputs,
+    charts_match,
+    full_charts,
+    header_values,
+    join_state,
+    render_numbers,
+    status_outputs,
+    status_values,
+    tick_since_step,
+    tick_values,
+)
+
+dash.register_page(
+    __name__,
+    path_template="/training/jobs/<job_id>",
+    title="Training job · PIPELINE",  # never the job's name: a wrong id must leak nothing
+    name="Job monitor",
+)
+
+
+def layout(job_id: str | None = None, **_query: str) -> Any:
+    return skeleton(job_id, poll_seconds())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chart_options(smoothing: float | None, y_scale: str, x_axis: str, theme: str | None) -> ChartOptions:
+    """The chart controls' values as figure options (anything unexpected falls back to the default)."""
+    return {
+        "smoothing": clamp_weight(float(smoothing or 0.0)),
+        "log_y": y_scale == "log",
+        "x_axis": "elapsed" if x_axis == "elapsed" else "step",
+        "dark": theme == "dark",
+    }
+
+
+_PAGE_OUTPUTS = {
+    "loading": dash.Output(ids.LOADING, "className"),
+    "not_found": dash.Output(ids.NOT_FOUND, "children"),
+    "body": dash.Output(ids.BODY, "className"),
+    "title": dash.Output(ids.TITLE, "children"),
+    "subtitle": dash.Output(ids.SUBTITLE, "children"),
+    "config": dash.Output(ids.CONFIG, "children"),
+}
+
+
+@callback(
+    output={**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs(False)},
+    inputs={
+        "job_id": Input(ids.JOB_ID, "data"),
+        "smoothing": Input(ids.SMOOTHING, "value"),
+        "y_scale": Input(ids.Y_SCALE, "value"),
+        "x_axis": Input(ids.X_AXIS, "value"),
+        "theme": Input("theme-store", "data"),
+    },
+)
+def render(
+    job_id: str | None, smoothing: float | None, y_scale: str, x_axis: str, theme: str | None
+) -> dict[str, Any]:
+    """The whole page for the signed-in user's job, or the not-found alert (nothing else)."""
+    snap = read_job(job_id, with_dataset=True)
+    outputs = {**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs(False)}
+    if snap is None:
+        missing: dict[str, Any] = dict.fromkeys(outputs, no_update)
+        missing.update(loading=HIDDEN, not_found=not_found_alert(), body=HIDDEN, interval_disabled=True)
+        return missing
+    now = _now()
+    charts, window = full_charts(snap, _chart_options(smoothing, y_scale, x_axis, theme))
+    numbers = render_numbers(snap, charts["chart_state"], window, now)
+    return {
+        "loading": HIDDEN,
+        "not_found": None,
+        "body": "",
+        **header_values(snap, now),
+        **status_values(snap, numbers, now),
+        **charts,
+    }
+
+
+@callback(
+    output={**status_outputs(True), **chart_outputs(True)},
+    inputs={"_ticks": Input(ids.INTERVAL, "n_intervals")},
+    state={
+        "job_id": State(ids.JOB_ID, "data"),
+        "chart_state": State(ids.CHART_STATE, "data"),
+        "chart_options": State(ids.CHART_OPTIONS, "data"),
+        "eta_from": State(ids.ETA_FROM, "data"),
+        "shown": State(ids.VIEW_STATE, "data"),
+        "smoothing": State(ids.SMOOTHING, "value"),
+        "y_scale": State(ids.Y_SCALE, "value"),
+        "x_axis": State(ids.X_AXIS, "value"),
+        "theme": State("theme-store", "data"),
+    },
+    prevent_initial_call=True,
+)
+def tick(
+    _ticks: int,
+    job_id: str | None,
+    chart_state: dict[str, Any] | None,
+    chart_options: dict[str, Any] | None,
+    eta_from: int | None,
+    shown: ViewState | None,
+    smoothing: float | None,
+    y_scale: str,
+    x_axis: str,
+    theme: str | None,
+) -> dict[str, Any]:
+    """New points since the page's cursor and the job's current numbers; stops when terminal."""
+    outputs = {**status_outputs(True), **chart_outputs(True)}
+    if chart_state is None or chart_options is None:  # the first render has not landed yet
+        return dict.fromkeys(outputs, no_update)
+    state = join_state(chart_state, chart_options)
+    snap = read_job(job_id, since_step=tick_since_step(state, eta_from))
+    if snap is None:  # deleted or signed out mid-watch: stop polling, keep what is shown
+        return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
+    redrawing = not charts_match(chart_options, _chart_options(smoothing, y_scale, x_axis, theme))
+    return tick_values(snap, state, eta_from, shown, _now(), redrawing=redrawing)
+
+
+@callback(
+    dash.Output(ids.CANCEL_MODAL, "is_open"),
+    Input(ids.CANCEL_OPEN, "n_clicks"),
+    Input(ids.CANCEL_DISMISS, "n_clicks"),
+    prevent_initial_call=True,
+)
+def toggle_cancel_modal(_open: int | None, _dismiss: int | None) -> bool:
+    return ctx.triggered_id == ids.CANCEL_OPEN
+
+
+@callback(
+    output={
+        "modal_open": dash.Output(ids.CANCEL_MODAL, "is_open", allow_duplicate=True),
+        "result": dash.Output(ids.CANCEL_RESULT, "children"),
+        **status_outputs(True),
+    },
+    inputs={"_clicks": Input(ids.CANCEL_CONFIRM, "n_clicks")},
+    state={
+        "job_id": State(ids.JOB_ID, "data"),
+        "chart_state": State(ids.CHART_STATE, "data"),
+    },
+    prevent_initial_call=True,
+)
+def confirm_cancel(_clicks: int | None, job_id: str, chart_state: dict[str, Any] | None) -> dict[str, Any]:
+    """Cancel through the shared state machine, say what happened, and show the new state."""
+    outcome = cancel(job_id)
+    snap = read_job(job_id, with_metrics=False)
+    values: dict[str, Any] = dict.fromkeys(status_outputs(True), no_update)
+    if snap is not None:
+        now = _now()
+        values = status_values(snap, render_numbers(snap, chart_state, [], now), now)
+    return {**values, "modal_open": False, "result": cancel_result(outcome.ok, outcome.message)}

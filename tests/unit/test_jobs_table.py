@@ -1,0 +1,71 @@
+"""The jobs list table: a row per job linking to its monitor, badge, cost text, status filter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dash import dcc, html
+
+from components.jobs_table import cost_text, job_row, jobs_table, statuses_for_filter
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+JOB_ID = "0b7e4f7a-1111-4222-8333-944445555666"
+
+
+def _job(**overrides: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "id": JOB_ID,
+        "name": None,
+        "dataset_name": "support-chats",
+        "status": "running",
+        "progress": 42.4,
+        "gpu_config": {"type": "A100-80GB", "count": 2},
+        "current_cost": "0.4200",
+        "final_cost": None,
+        "estimated_total_cost": "1.2000",
+        "created_at": "2026-11-29T11:55:00+00:00",
+    }
+    job.update(overrides)
+    return job
+
+
+def _walk(component: Any) -> list[Any]:
+    if isinstance(component, list | tuple):
+        return [c for child in component for c in _walk(child)]
+    if not hasattr(component, "to_plotly_json"):
+        return []
+    return [component, *_walk(getattr(component, "children", None))]
+
+
+def test_row_links_to_the_monitor_and_shows_what_matters() -> None:
+    row = job_row(_job(), NOW)
+    links = [c for c in _walk(row) if isinstance(c, dcc.Link)]
+    assert [link.to_plotly_json()["props"]["href"] for link in links] == [f"/training/jobs/{JOB_ID}"]
+    assert links[0].children == "support-chats"
+    texts = [c.children for c in _walk(row) if isinstance(getattr(c, "children", None), str)]
+    assert "2× A100-80GB" in texts
+    assert "$0.42 / $1.20" in texts
+    assert "42%" in texts
+    assert "5 min ago" in texts
+
+
+def test_cost_text_uses_final_cost_once_terminal() -> None:
+    assert cost_text(_job(status="completed", final_cost="1.1000", current_cost="1.1000")) == "$1.10 / $1.20"
+    assert cost_text(_job(estimated_total_cost=None)) == "$0.42"
+
+
+def test_empty_list_offers_to_configure_a_job() -> None:
+    empty = jobs_table([], NOW)
+    assert isinstance(empty, html.Div)
+    assert any(
+        isinstance(c, dcc.Link) and c.to_plotly_json()["props"]["href"] == "/training/configure"
+        for c in _walk(empty)
+    )
+
+
+def test_status_filter_values() -> None:
+    assert statuses_for_filter("all") == []
+    assert statuses_for_filter(None) == []
+    assert statuses_for_filter("active") == ["queued", "initializing", "running"]
+    assert statuses_for_filter("failed") == ["failed"]
