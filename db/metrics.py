@@ -1,0 +1,145 @@
+"""Reading a job's stored metric points: the downsampled series for charts and the API, the
+`since_step` increment for live pages, and the full CSV export.
+
+The payload shape is `components.downsample.MetricsPayload` (columnar, per series ≤ max_points,
+first/last/min/max and every bucket's extremes kept). On PostgreSQL the bucketing runs in SQL
+(`db.metrics_sql`) so a million-point job never crosses the wire; the result is cached in Redis
+keyed by (job, last step, max_points) when Redis is configured (`db.metrics_cache`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from components.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
+from db import metrics_cache, metrics_sql
+from db.metrics_buckets import BucketSummary, bucket_width, buckets_for_budget, fold_rows, summary_payload
+from db.models import MetricPoint, TrainingJob
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+DEFAULT_MAX_POINTS = 1000
+MIN_MAX_POINTS = 4
+MAX_MAX_POINTS = 10_000
+CSV_COLUMNS = ("step", "timestamp", "epoch", *SERIES_NAMES)
+CSV_BATCH_ROWS = 5000
+
+_ROW_COLUMNS = (
+    MetricPoint.step,
+    MetricPoint.timestamp,
+    *(getattr(MetricPoint, name) for name in SERIES_NAMES),
+)
+
+
+def last_stored_step(session: Session, job_id: uuid.UUID) -> int | None:
+    """Highest stored step (an index-only lookup on (job_id, step))."""
+    return session.scalar(select(func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id))
+
+
+def load_metric_rows(
+    session: Session, job_id: uuid.UUID, *, since_step: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Rows `(step, epoch_seconds, *SERIES_NAMES)` ordered by step, optionally only after `since_step`."""
+    query = select(*_ROW_COLUMNS).where(MetricPoint.job_id == job_id).order_by(MetricPoint.step)
+    if since_step is not None:
+        query = query.where(MetricPoint.step > since_step)
+    rows = session.execute(query).all()
+    return [(row[0], row[1].timestamp() if row[1] is not None else None, *row[2:]) for row in rows]
+
+
+def clamp_max_points(max_points: int | None) -> int:
+    if max_points is None:
+        return DEFAULT_MAX_POINTS
+    return max(MIN_MAX_POINTS, min(int(max_points), MAX_MAX_POINTS))
+
+
+def metrics_payload(
+    session: Session,
+    job: TrainingJob,
+    *,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    since_step: int | None = None,
+    cache: Redis | None = None,
+) -> MetricsPayload:
+    """The job's series, each at most `max_points` points, keeping spikes, minima and the latest point.
+
+    With `since_step`, only points with step > since_step (for a page that already holds the
+    rest); consecutive calls passing the previous `last_step` see every point once, no gap and no
+    duplicate. `last_step` is None when there is nothing new. The caller has checked ownership.
+    """
+    budget = clamp_max_points(max_points)
+    started = job.started_at.timestamp() if job.started_at is not None else None
+    if since_step is not None:
+        # The newest few points: a (job_id, step) index range scan, cheap at any history length.
+        return build_metrics_payload(
+            load_metric_rows(session, job.id, since_step=since_step), budget, started
+        )
+    first_step, last_step = step_range(session, job.id)
+    if first_step is None or last_step is None:
+        return empty_metrics_payload()
+    if last_step - first_step + 1 <= budget or session.get_bind().dialect.name != "postgresql":
+        # Fits the budget as is (steps are unique), or the embedded SQLite default (small jobs).
+        return build_metrics_payload(load_metric_rows(session, job.id), budget, started)
+    return summary_payload(_summary(session, job.id, budget, first_step, last_step, cache), budget, started)
+
+
+def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | None]:
+    """(first, last) stored step: two index-only probes of (job_id, step)."""
+    row = session.execute(
+        select(func.min(MetricPoint.step), func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id)
+    ).one()
+    return row[0], row[1]
+
+
+def _summary(
+    session: Session, job_id: uuid.UUID, budget: int, first_step: int, last_step: int, cache: Redis | None
+) -> BucketSummary:
+    """Sealed history from the cache (or SQL), plus the newest points read from the table."""
+    n_buckets = buckets_for_budget(budget)
+    seal_to = last_step - metrics_cache.SEAL_MARGIN
+    summary = metrics_cache.load(cache, job_id, budget)
+    if summary is None or summary.upto_step > last_step:
+        width = bucket_width(first_step, max(seal_to, first_step), n_buckets)
+        if seal_to >= first_step:
+            summary = metrics_sql.summarize(session, job_id, width, seal_to)
+        else:
+            summary = BucketSummary(width=width, upto_step=first_step - 1)
+    tail = load_metric_rows(session, job_id, since_step=summary.upto_step)
+    sealable = [row for row in tail if row[0] <= seal_to]
+    fold_rows(summary, sealable, n_buckets)
+    metrics_cache.save(cache, job_id, budget, summary)
+    fold_rows(summary, tail[len(sealable) :], n_buckets)  # after saving: these may still change
+    return summary
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def iter_metrics_csv(engine: Engine, job_id: uuid.UUID, *, batch_rows: int = CSV_BATCH_ROWS) -> Iterator[str]:
+    """Every stored point as CSV text chunks, in step order, read with a server-side cursor.
+
+    Opens its own connection because a streamed HTTP response outlives the request's session.
+    """
+    columns = (MetricPoint.step, MetricPoint.timestamp, MetricPoint.epoch, *_ROW_COLUMNS[2:])
+    query = select(*columns).where(MetricPoint.job_id == job_id).order_by(MetricPoint.step)
+    yield _csv_line(CSV_COLUMNS)
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
+        for partition in result.partitions():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            for row in partition:
+                stamp = row[1].isoformat() if row[1] is not None else ""
+                writer.writerow((row[0], stamp, *("" if v is None else repr(v) for v in row[2:])))
+            yield buffer.getvalue()

@@ -1,0 +1,99 @@
+"""A user's notifications: the list (unread first), the unread count for the navbar bell, marking read.
+
+Notifications are written by the state machine (jobs/transitions.py); this module only reads and
+marks them, always scoped to the acting user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.errors import NotFound
+from db.models import Notification
+from db.session import rows_affected
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    total: int
+    unread_count: int
+    limit: int
+    offset: int
+    latest_id: int | None  # pass back as `since` to get only newer ones
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    query = select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    return int(session.scalar(query) or 0)
+
+
+def list_notifications(
+    session: Session,
+    user_id: int,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    since_id: int | None = None,
+    unread_only: bool = False,
+) -> NotificationPage:
+    """Unread first, then newest first. `since_id` keeps only notifications created after that one
+    (ids only grow), so a poller sends the `latest_id` it saw and receives only what is new."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    offset = max(0, offset)
+    conditions = [Notification.user_id == user_id]
+    if since_id is not None:
+        conditions.append(Notification.id > since_id)
+    if unread_only:
+        conditions.append(Notification.read_at.is_(None))
+    total = int(session.scalar(select(func.count()).where(*conditions)) or 0)
+    items = session.scalars(
+        select(Notification)
+        .where(*conditions)
+        .order_by(Notification.read_at.is_not(None), Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    latest = session.scalar(select(func.max(Notification.id)).where(Notification.user_id == user_id))
+    return NotificationPage(
+        items=list(items),
+        total=total,
+        unread_count=unread_count(session, user_id),
+        limit=limit,
+        offset=offset,
+        latest_id=latest,
+    )
+
+
+def mark_read(session: Session, user_id: int, notification_id: int) -> Notification:
+    """Mark one notification read (idempotent: the first read time is kept).
+
+    Raises:
+        NotFound: no such notification for this user.
+    """
+    notification = session.scalar(
+        select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
+    )
+    if notification is None:
+        raise NotFound("Notification not found", f"No notification {notification_id} in your account.")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        session.flush()
+    return notification
+
+
+def mark_all_read(session: Session, user_id: int) -> int:
+    """Mark every unread notification of the user read; returns how many changed."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rows_affected(result)

@@ -1,0 +1,228 @@
+"""Training jobs as a user sees them: estimate, create, read, list, cancel, and the detail document.
+
+One service layer for the JSON API and the Dash pages (DESIGN.md §2), so both give the same answers
+and the same refusals. Functions take the caller's session and the acting user's id; a job that is
+not the user's is reported exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.errors import InvalidState, NotFound, ValidationError
+from db.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
+from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
+from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, TrainingJob
+from db.serialize import cost_record_json, event_json, job_json
+from jobs.transitions import TransitionRefused, cancel_job, record_event
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+MAX_PAGE_SIZE = 100
+EVENTS_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[TrainingJob]
+    total: int
+    limit: int
+    offset: int
+
+
+def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID | None:
+    """A UUID from a path segment or form value; None for anything that is not one."""
+    if isinstance(job_id, uuid.UUID):
+        return job_id
+    try:
+        return uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+
+
+def get_job_for_user(session: Session, user_id: int, job_id: uuid.UUID | str) -> TrainingJob | None:
+    """The job if it exists and is `user_id`'s; None otherwise (including a malformed id)."""
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        return None
+    return session.scalar(select(TrainingJob).where(TrainingJob.id == parsed, TrainingJob.user_id == user_id))
+
+
+def _ready_dataset(session: Session, user_id: int, dataset_id: int) -> Dataset:
+    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.user_id == user_id))
+    if dataset is None:
+        raise ValidationError({"dataset_id": f"no dataset {dataset_id} in your account"})
+    if dataset.status != DatasetStatus.READY.value:
+        raise ValidationError({"dataset_id": f"dataset {dataset_id} is {dataset.status}, not ready"})
+    return dataset
+
+
+def estimate_job(session: Session, user_id: int, payload: Mapping[str, Any]) -> tuple[JobConfig, JobEstimate]:
+    """Validate a job request and price it against the user's dataset, storing nothing.
+
+    Raises:
+        ValidationError: per-field errors (hyperparameters, GPU, a dataset that is not yours or not ready).
+    """
+    config = resolve_job_config(payload)
+    dataset = _ready_dataset(session, user_id, config.dataset_id)
+    return config, estimate_job_config(config, dataset.total_training_pairs, dataset.total_tokens)
+
+
+def create_job(
+    session: Session, user_id: int, payload: Mapping[str, Any], *, actor: str
+) -> tuple[TrainingJob, JobEstimate]:
+    """Create a `queued` job with its totals, estimated cost and a `queued` event (caller commits).
+
+    Raises:
+        ValidationError: as `estimate_job`; nothing is added to the session then.
+    """
+    config, estimate = estimate_job(session, user_id, payload)
+    now = utcnow()
+    hyperparameters = dict(config.hyperparameters)
+    if config.name:
+        hyperparameters["name"] = config.name  # where notifications look for the job's label
+    job = TrainingJob(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        dataset_id=config.dataset_id,
+        preset_id=config.preset_id,
+        hyperparameters=hyperparameters,
+        gpu_config=dict(config.gpu_config),
+        status=JobStatus.QUEUED.value,
+        progress=0.0,
+        total_epochs=estimate.total_epochs,
+        total_steps=estimate.total_steps,
+        estimated_total_cost=estimate.estimated_total_cost,
+        budget_limit=config.budget_limit,
+        queued_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    record_event(
+        session,
+        job.id,
+        "queued",
+        actor=actor,
+        to_status=JobStatus.QUEUED.value,
+        at=now,
+        details={"estimate": estimate.as_dict()},
+    )
+    session.flush()
+    return job, estimate
+
+
+def parse_statuses(statuses: Iterable[str] | str | None) -> list[str]:
+    """Status filter values (comma-separated or a list), each checked against JobStatus."""
+    if statuses is None:
+        return []
+    values = statuses.split(",") if isinstance(statuses, str) else list(statuses)
+    cleaned = [value.strip() for value in values if value and value.strip()]
+    unknown = [value for value in cleaned if value not in {status.value for status in JobStatus}]
+    if unknown:
+        choices = ", ".join(status.value for status in JobStatus)
+        raise ValidationError({"status": f"unknown status {', '.join(unknown)}; use {choices}"})
+    return cleaned
+
+
+def list_jobs(
+    session: Session,
+    user_id: int,
+    *,
+    statuses: Iterable[str] | str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> JobPage:
+    """The user's jobs, newest first, optionally only those in `statuses`.
+
+    Raises:
+        ValidationError: an unknown status (field `status`).
+    """
+    wanted = parse_statuses(statuses)
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    offset = max(0, offset)
+    conditions = [TrainingJob.user_id == user_id]
+    if wanted:
+        conditions.append(TrainingJob.status.in_(wanted))
+    total = int(session.scalar(select(func.count()).select_from(TrainingJob).where(*conditions)) or 0)
+    items = session.scalars(
+        select(TrainingJob)
+        .where(*conditions)
+        .order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return JobPage(items=list(items), total=total, limit=limit, offset=offset)
+
+
+def cancel_user_job(session: Session, user_id: int, job_id: uuid.UUID | str, *, actor: str) -> TrainingJob:
+    """Cancel the user's active job (the state machine writes event, notification and final cost).
+
+    Raises:
+        NotFound: no such job for this user.
+        InvalidState: the job is already completed, failed or cancelled.
+    """
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        raise NotFound("Job not found", f"No job {job_id} in your account.")
+    try:
+        job = cancel_job(session, user_id, parsed, actor=actor)
+    except TransitionRefused as exc:
+        raise InvalidState("Job cannot be cancelled", str(exc)) from None
+    if job is None:
+        raise NotFound("Job not found", f"No job {job_id} in your account.")
+    return job
+
+
+def job_events(session: Session, job_id: uuid.UUID, *, limit: int = EVENTS_LIMIT) -> list[JobEvent]:
+    """The activity log, newest first (the most recent `limit` entries)."""
+    return list(
+        session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id)
+            .order_by(JobEvent.at.desc(), JobEvent.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def job_cost_records(session: Session, job_id: uuid.UUID) -> list[CostRecord]:
+    return list(
+        session.scalars(
+            select(CostRecord).where(CostRecord.job_id == job_id).order_by(CostRecord.recorded_at)
+        ).all()
+    )
+
+
+def job_detail(
+    session: Session,
+    user_id: int,
+    job_id: uuid.UUID | str,
+    *,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    since_step: int | None = None,
+    cache: Redis | None = None,
+) -> dict[str, Any]:
+    """The seed's `GET /api/jobs/<id>` data: `{job, metrics, cost_records, events}`.
+
+    Raises:
+        NotFound: no such job for this user.
+    """
+    job = get_job_for_user(session, user_id, job_id)
+    if job is None:
+        raise NotFound("Job not found", f"No job {job_id} in your account.")
+    return {
+        "job": job_json(job),
+        "metrics": metrics_payload(session, job, max_points=max_points, since_step=since_step, cache=cache),
+        "cost_records": [cost_record_json(record) for record in job_cost_records(session, job.id)],
+        "events": [event_json(event) for event in job_events(session, job.id)],
+    }
