@@ -28,24 +28,24 @@ class FieldSpec(NamedTuple):
     label: str
     error_key: str  # the service layer's error path, e.g. ``hyperparameters.rank``
     help: str
-    step: str = "any"
+    integer: bool = False  # only picks the phone keyboard; the service judges whole numbers
 
 
 HYPERPARAMETER_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("learning_rate", "Learning rate", "hyperparameters.learning_rate", "e.g. 0.0002", "any"),
-    FieldSpec("batch_size", "Batch size", "hyperparameters.batch_size", "Pairs per step", "1"),
-    FieldSpec("epochs", "Epochs", "hyperparameters.epochs", "Passes over the dataset", "1"),
-    FieldSpec("rank", "LoRA rank", "hyperparameters.rank", "Adapter rank r", "1"),
-    FieldSpec("alpha", "LoRA alpha", "hyperparameters.alpha", "Scaling; often 2 × rank", "any"),
-    FieldSpec("dropout", "Dropout", "hyperparameters.dropout", "0 to <1", "any"),
-    FieldSpec("max_seq_length", "Max sequence length", "hyperparameters.max_seq_length", "Tokens", "1"),
+    FieldSpec("learning_rate", "Learning rate", "hyperparameters.learning_rate", "e.g. 0.0002"),
+    FieldSpec("batch_size", "Batch size", "hyperparameters.batch_size", "Pairs per step", True),
+    FieldSpec("epochs", "Epochs", "hyperparameters.epochs", "Passes over the dataset", True),
+    FieldSpec("rank", "LoRA rank", "hyperparameters.rank", "Adapter rank r", True),
+    FieldSpec("alpha", "LoRA alpha", "hyperparameters.alpha", "Scaling; often 2 × rank"),
+    FieldSpec("dropout", "Dropout", "hyperparameters.dropout", "0 to 0.9"),
+    FieldSpec("max_seq_length", "Max sequence length", "hyperparameters.max_seq_length", "Tokens", True),
 )
 DATASET_FIELD = FieldSpec("dataset_id", "Dataset", "dataset_id", "")
 PRESET_FIELD = FieldSpec("preset_id", "Preset", "preset_id", "")
 GPU_TYPE_FIELD = FieldSpec("gpu_type", "GPU type", "gpu_config.type", "")
-GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to {MAX_GPU_COUNT}", "1")
+GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to {MAX_GPU_COUNT}", True)
 NAME_FIELD = FieldSpec("name", "Job name", "name", "Optional; shown in lists and notifications")
-BUDGET_FIELD = FieldSpec("budget_limit", "Budget limit ($)", "budget_limit", "Optional spending cap", "0.01")
+BUDGET_FIELD = FieldSpec("budget_limit", "Budget limit ($)", "budget_limit", "Optional spending cap")
 
 # Every field that can carry an error, in the order the page lays them out.
 ALL_FIELDS: tuple[FieldSpec, ...] = (
@@ -180,29 +180,38 @@ def form_payload(values: Mapping[str, Any], preset_id: str | None) -> dict[str, 
     return payload
 
 
-def number_field(spec: FieldSpec, value: Any = None, placeholder: Any = None) -> dbc.Col:
-    """A labelled number input with its feedback slot; the label is its accessible name."""
+def number_input(spec: FieldSpec, value: Any = None, placeholder: Any = None) -> dbc.Input:
+    """A number control that reports every keystroke (no debounce: a submit right after typing
+    must see the typed value) and never lets the browser's own step/min checks turn a value into
+    "empty": ``step="any"`` and no min/max, so 8.5 reaches the service and gets its message."""
+    return dbc.Input(
+        id=field_id(spec.name),
+        type="number",
+        step="any",
+        value=value,
+        placeholder=str(placeholder) if placeholder is not None else None,
+        inputmode="numeric" if spec.integer else "decimal",
+        name=spec.name,
+    )
+
+
+def labelled_field(spec: FieldSpec, control: Any, **col: Any) -> dbc.Col:
+    """Label, control, feedback slot and help text; the label is the control's accessible name."""
     return dbc.Col(
         [
             dbc.Label(spec.label, html_for=dom_id(field_id(spec.name)), className="small fw-semibold mb-1"),
-            dbc.Input(
-                id=field_id(spec.name),
-                type="number",
-                step=spec.step,
-                value=value,
-                placeholder=str(placeholder) if placeholder is not None else None,
-                inputmode="decimal" if spec.step == "any" else "numeric",
-                debounce=300,
-                name=spec.name,
-            ),
+            control,
             dbc.FormFeedback(id=feedback_id(spec.name), type="invalid"),
             dbc.FormText(spec.help) if spec.help else None,
         ],
-        xs=6,
-        md=4,
-        xl=3,
         className="mb-3",
+        **col,
     )
+
+
+def number_field(spec: FieldSpec, value: Any = None, placeholder: Any = None) -> dbc.Col:
+    """A hyperparameter's column in the form grid: two per row on phones, up to four when wide."""
+    return labelled_field(spec, number_input(spec, value, placeholder), xs=6, md=4, xl=3)
 
 
 def _money(value: Any) -> Decimal | None:

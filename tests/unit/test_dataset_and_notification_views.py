@@ -141,14 +141,14 @@ def test_unread_notification_links_to_its_action_and_has_a_named_mark_read_butto
     assert link.href == "/training/jobs/abc"
     button = _by_id(item, mark_read_id(1))
     assert button.to_plotly_json()["props"]["aria-label"] == "Mark “Training completed” as read"
-    assert "notification--unread" in item.className
+    assert "notification--unread" in item.to_plotly_json()["props"]["className"]
     assert "5 min ago" in _text(item)
 
 
 def test_read_notification_has_no_button() -> None:
     item = notification_item(_notification(read_at=NOW.isoformat()), NOW)
     assert _by_id(item, mark_read_id(1)) is None
-    assert "notification--unread" not in item.className
+    assert "notification--unread" not in item.to_plotly_json()["props"]["className"]
 
 
 @pytest.mark.parametrize(

@@ -178,5 +178,6 @@ def test_estimate_with_a_problem_shows_dashes_never_stale_figures() -> None:
 def test_general_errors_alert_lists_several_and_is_absent_for_none() -> None:
     assert general_errors_alert([]) is None
     alert = general_errors_alert(["a: x", "b: y"])
+    assert alert is not None
     assert isinstance(alert.children, html.Ul)
     assert _text(alert) == "a: x b: y"

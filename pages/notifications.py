@@ -1,0 +1,100 @@
+"""`/notifications`: the user's notifications, unread first, with mark read / mark all read.
+
+Reads and marks go through db.notifications (the service behind `/api/notifications`). Marking
+also refreshes the navbar bell at once instead of waiting for its next poll.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, callback, ctx, html
+
+from components.aria import aria
+from components.notification_view import MARK_READ_TYPE, bell_children, notifications_list
+from pages._notification_bell import BELL_LINK  # registers the navbar bell's callback
+from pages._notifications_read import mark_all, mark_one, user_notifications
+from pages._signed_in import require_user_id, signed_in_user_id
+
+dash.register_page(__name__, path="/notifications", name="Notifications", title="Notifications · PIPELINE")
+
+LIST = "notifications-list"
+MARK_ALL = "notifications-mark-all"
+SUMMARY = "notifications-summary"
+
+
+def _summary(unread: int, total: int) -> str:
+    if total == 0:
+        return ""
+    return f"{unread:,} unread of {total:,}" if unread else f"All {total:,} read"
+
+
+def layout(**_query: str) -> html.Div:
+    user_id = signed_in_user_id()
+    items, unread, total = user_notifications(user_id) if user_id is not None else ([], 0, 0)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H1("Notifications", className="h3 mb-0"),
+                            html.Div(
+                                _summary(unread, total), id=SUMMARY, className="small text-body-secondary"
+                            ),
+                        ]
+                    ),
+                    html.Button(
+                        [html.I(className="bi bi-check2-all me-1", **aria(hidden=True)), "Mark all read"],
+                        id=MARK_ALL,
+                        type="button",
+                        className="btn btn-outline-primary btn-sm",
+                        disabled=unread == 0,
+                    ),
+                ],
+                className="d-flex flex-wrap justify-content-between align-items-center gap-2 mb-3",
+            ),
+            html.Div(notifications_list(items), id=LIST, **aria(live="polite")),
+        ],
+        className="notifications-page",
+    )
+
+
+def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any]]:
+    items, unread, total = user_notifications(user_id)
+    return notifications_list(items), _summary(unread, total), unread == 0, bell_children(unread)
+
+
+@callback(
+    Output(LIST, "children"),
+    Output(SUMMARY, "children"),
+    Output(MARK_ALL, "disabled"),
+    Output(BELL_LINK, "children", allow_duplicate=True),
+    Input({"type": MARK_READ_TYPE, "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def mark_notification_read(_clicks: list[int | None]) -> tuple[Any, ...]:
+    """Mark the clicked one read; a re-rendered list (no click) changes nothing."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return (dash.no_update,) * 4
+    user_id = require_user_id()
+    mark_one(user_id, int(trigger["id"]))
+    return _refreshed(user_id)
+
+
+@callback(
+    Output(LIST, "children", allow_duplicate=True),
+    Output(SUMMARY, "children", allow_duplicate=True),
+    Output(MARK_ALL, "disabled", allow_duplicate=True),
+    Output(BELL_LINK, "children", allow_duplicate=True),
+    Input(MARK_ALL, "n_clicks"),
+    prevent_initial_call=True,
+)
+def mark_all_notifications_read(n_clicks: int | None) -> tuple[Any, ...]:
+    if not n_clicks:
+        return (dash.no_update,) * 4
+    user_id = require_user_id()
+    mark_all(user_id)
+    return _refreshed(user_id)
