@@ -64,9 +64,7 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
     unread = not item.get("read_at")
     title = str(item.get("title", ""))
     url = _safe_action_url(item.get("action_url"))
-    heading: Any = (
-        html.A(title, href=url, className="notification__title stretched-link-none") if url else title
-    )
+    heading: Any = html.A(title, href=url, className="notification__title") if url else title
     at = parse_timestamp(item["created_at"]) if item.get("created_at") else None
     priority = str(item.get("priority") or "normal")
     meta: list[Any] = []
@@ -81,11 +79,11 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
             [_icon("bi-check2", "me-1"), "Mark read"],
             id=mark_read_id(int(item["id"])),
             type="button",
-            className="btn btn-sm btn-outline-secondary text-nowrap",
+            className="btn btn-sm btn-outline-primary text-nowrap",
             **aria(f"Mark “{title}” as read"),
         )
         if unread
-        else html.Span("Read", className="small text-body-secondary")
+        else html.Span("Read", className="small text-body-secondary d-none d-sm-inline")
     )
     return html.Li(
         [

@@ -6,8 +6,14 @@ from typing import Any
 
 from api.runtime import get_runtime
 from db.errors import NotFound
-from db.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read
+from db.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read, unread_count
 from db.serialize import notification_json
+
+
+def unread_for(user_id: int) -> int:
+    """The bell's number: one indexed COUNT (user_id, read_at)."""
+    with get_runtime().transaction() as session:
+        return unread_count(session, user_id)
 
 
 def user_notifications(user_id: int) -> tuple[list[dict[str, Any]], int, int]:

@@ -1,7 +1,10 @@
-"""`/notifications`: the user's notifications, unread first, with mark read / mark all read.
+"""`/notifications`: the user's notifications, unread first, with mark read / mark all read,
+and the callback of the navbar bell (the bell itself sits in app.py's shell, on every page).
 
 Reads and marks go through db.notifications (the service behind `/api/notifications`). Marking
-also refreshes the navbar bell at once instead of waiting for its next poll.
+also refreshes the bell at once instead of waiting for its next poll. The bell's callback lives
+here, not in a private module, because Dash executes page modules afresh for each app it builds
+while a module-level `@callback` in an ordinary import registers only for the first app.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ import dash
 from dash import ALL, Input, Output, callback, ctx, html
 
 from components.aria import aria
-from components.notification_view import MARK_READ_TYPE, bell_children, notifications_list
-from pages._notification_bell import BELL_LINK  # registers the navbar bell's callback
-from pages._notifications_read import mark_all, mark_one, user_notifications
+from components.notification_view import (
+    BELL_INTERVAL,
+    BELL_LINK,
+    MARK_READ_TYPE,
+    bell_children,
+    notifications_list,
+)
+from pages._notifications_read import mark_all, mark_one, unread_for, user_notifications
 from pages._signed_in import require_user_id, signed_in_user_id
 
 dash.register_page(__name__, path="/notifications", name="Notifications", title="Notifications · PIPELINE")
@@ -98,3 +106,9 @@ def mark_all_notifications_read(n_clicks: int | None) -> tuple[Any, ...]:
     user_id = require_user_id()
     mark_all(user_id)
     return _refreshed(user_id)
+
+
+@callback(Output(BELL_LINK, "children"), Input(BELL_INTERVAL, "n_intervals"))
+def refresh_bell(_n: int | None) -> list[Any]:
+    """Every UI poll, on every page: one indexed COUNT of the user's unread notifications."""
+    return bell_children(unread_for(require_user_id()))

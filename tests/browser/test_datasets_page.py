@@ -48,11 +48,9 @@ def test_ds001_valid_upload_is_stored_and_listed_with_pairs_and_tokens(
     other = make_user(runtime, "mallory@example.com")
     with runtime.transaction() as session:
         make_dataset(session, other, name="mallory-secret")
-    records = [{"prompt": f"Question {i}?", "completion": f"Answer number {i}."} for i in range(120)]
-    records.append(
-        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
-    )
-    records.pop()  # one format per file: keep it prompt/completion only
+    records: list[Any] = [
+        {"prompt": f"Question {i}?", "completion": f"Answer number {i}."} for i in range(120)
+    ]
     path = _write_jsonl(tmp_path / "support-chats.jsonl", records)
 
     dash_duo = signed_in_duo
