@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 from components.aria import aria
 from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
@@ -111,6 +111,39 @@ def _created_cell(value: Any, now: datetime) -> html.Td:
     )
 
 
+def _actions(dataset: Mapping[str, Any], name: str) -> list[Any]:
+    """Train on it (ready datasets only) and delete; icon-only on narrow screens, named for all."""
+    dataset_id = int(dataset["id"])
+    actions: list[Any] = []
+    if dataset.get("status") == "ready":
+        actions.append(
+            dcc.Link(
+                [
+                    html.I(className="bi bi-play-fill", **aria(hidden=True)),
+                    html.Span(" Train", className="d-none d-lg-inline"),
+                ],
+                href=f"/training/configure?dataset={dataset_id}",
+                className="btn btn-sm btn-outline-primary me-2",
+                title=f"Train a job on {name}",
+                id=f"dataset-train-{dataset_id}",
+            )
+        )
+    actions.append(
+        html.Button(
+            [
+                html.I(className="bi bi-trash", **aria(hidden=True)),
+                html.Span(" Delete", className="d-none d-lg-inline"),
+            ],
+            id=delete_button_id(dataset_id),
+            type="button",
+            className="btn btn-sm btn-outline-danger",
+            title=f"Delete dataset {name}",
+            **aria(f"Delete dataset {name}"),
+        )
+    )
+    return actions
+
+
 def _row(dataset: Mapping[str, Any], now: datetime) -> html.Tr:
     name = str(dataset.get("name", ""))
     return html.Tr(
@@ -123,20 +156,7 @@ def _row(dataset: Mapping[str, Any], now: datetime) -> html.Tr:
             html.Td(format_file_size(dataset.get("file_size")), className="text-end d-none d-md-table-cell"),
             html.Td(_status_badge(str(dataset.get("status", "")))),
             _created_cell(dataset.get("created_at"), now),
-            html.Td(
-                html.Button(
-                    [
-                        html.I(className="bi bi-trash", **aria(hidden=True)),
-                        html.Span(" Delete", className="d-none d-lg-inline"),
-                    ],
-                    id=delete_button_id(int(dataset["id"])),
-                    type="button",
-                    className="btn btn-sm btn-outline-danger",
-                    title=f"Delete dataset {name}",
-                    **aria(f"Delete dataset {name}"),
-                ),
-                className="text-end",
-            ),
+            html.Td(_actions(dataset, name), className="text-end text-nowrap"),
         ],
         className="dataset-row",
     )

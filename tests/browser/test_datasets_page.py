@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
+from app import create_app
 from components.dataset_view import delete_button_id
 from components.job_form import dom_id
 from db.models import Dataset, JobStatus
+from settings import Settings
 from tests.browser.screens import save_screenshots
-from tests.conftest import make_user
+from tests.conftest import free_port, make_user, sign_in_browser
 from tests.factories import make_dataset, make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -74,6 +77,13 @@ def test_ds001_valid_upload_is_stored_and_listed_with_pairs_and_tokens(
     assert "Ready" in row.text
     assert len(_stored_files(runtime)) == 1
     save_screenshots(dash_duo, "datasets")
+
+    # "Train" leads to the new-job form with this dataset chosen.
+    with runtime.transaction() as session:
+        dataset_id = session.scalars(select(Dataset.id).where(Dataset.user_id == user["id"])).one()
+    dash_duo.find_element(f"#dataset-train-{dataset_id}").click()
+    dash_duo.wait_for_element("#configure-estimate", timeout=10)
+    assert dash_duo.driver.current_url.endswith(f"/training/configure?dataset={dataset_id}")
     assert dash_duo.get_logs() == []
 
 
@@ -102,6 +112,35 @@ def test_ds002_invalid_upload_shows_bad_lines_and_stores_nothing(
     assert _stored_files(runtime) == []
     assert dash_duo.find_element("#datasets-empty")  # the list is unchanged: still empty
     save_screenshots(dash_duo, "datasets-invalid")
+    assert dash_duo.get_logs() == []
+
+
+@pytest.fixture
+def small_limit_app(settings: Settings, runtime: Runtime) -> Any:
+    """MAX_UPLOAD_BYTES of 200 KB: the page's own limit is what fits after base64 (~102 KB)."""
+    small = replace(settings, max_upload_bytes=200 * 1024)
+    dash_app = create_app(small, runtime=replace(runtime, settings=small))
+    dash_app.server.config["TESTING"] = True
+    return dash_app
+
+
+def test_ds005_too_large_file_is_refused_in_the_browser_with_the_limit(
+    dash_duo: Any, small_limit_app: Any, user: dict[str, Any], runtime: Runtime, tmp_path: Path
+) -> None:
+    dash_duo.start_server(small_limit_app, navigate=False, port=free_port())
+    sign_in_browser(dash_duo, user["email"], user["password"])
+    line = {"prompt": "p" * 500, "completion": "c" * 500}
+    path = _write_jsonl(tmp_path / "huge.jsonl", [line] * 150)  # ~150 KB
+    _open(dash_duo)
+    assert "up to 102.0 KB" in dash_duo.find_element("#datasets-upload").text
+    _upload(dash_duo, path)
+    message = dash_duo.wait_for_element("#upload-too-large", timeout=10).text
+    size_kb = path.stat().st_size / 1024
+    assert f"“huge.jsonl” is {size_kb:.1f} KB, over this page's limit of 102.0 KB" in message
+    assert "Nothing was uploaded" in message
+    with runtime.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Dataset)) == 0
+    assert "d-none" in dash_duo.find_element("#datasets-upload-progress").get_attribute("class")
     assert dash_duo.get_logs() == []
 
 
