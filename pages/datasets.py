@@ -37,6 +37,11 @@ CANCEL = "datasets-delete-cancel"
 TARGET = "datasets-delete-target"
 
 
+def _data(**values: object) -> dict[str, Any]:
+    """``data-*`` attributes (Dash takes them only as ``**{"data-x": ...}``), typed once here."""
+    return {f"data-{key.replace('_', '-')}": str(value) for key, value in values.items()}
+
+
 def _upload_card(limit: int) -> dbc.Card:
     zone = dcc.Upload(
         html.Div(
@@ -88,9 +93,7 @@ def _upload_card(limit: int) -> dbc.Card:
                     dbc.FormText("Optional."),
                     # The limit rides on the page for assets/forms_upload.js (dcc.Upload drops an
                     # oversized file without a word; the script says why instead).
-                    html.Div(
-                        zone, className="mt-3", id="datasets-upload-limit", **{"data-max-bytes": str(limit)}
-                    ),
+                    html.Div(zone, className="mt-3", id="datasets-upload-limit", **_data(max_bytes=limit)),
                     progress,
                     html.Div(id=RESULT, className="mt-3", **aria(live="polite")),
                 ]
