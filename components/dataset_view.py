@@ -103,11 +103,11 @@ def _status_badge(status: str) -> dbc.Badge:
 
 def _created_cell(value: Any, now: datetime) -> html.Td:
     if not value:
-        return html.Td(MISSING)
+        return html.Td(MISSING, className="d-none d-sm-table-cell")
     at = parse_timestamp(value)
     return html.Td(
         html.Time(format_relative_time(at, now), dateTime=at.isoformat(), title=format_absolute_time(at)),
-        className="text-nowrap",
+        className="text-nowrap d-none d-sm-table-cell",
     )
 
 
@@ -179,7 +179,7 @@ def datasets_table(datasets: Sequence[Mapping[str, Any]], now: datetime | None =
                 html.Th("Tokens", scope="col", className="text-end d-none d-sm-table-cell"),
                 html.Th("Size", scope="col", className="text-end d-none d-md-table-cell"),
                 html.Th("Status", scope="col"),
-                html.Th("Created", scope="col"),
+                html.Th("Created", scope="col", className="d-none d-sm-table-cell"),
                 html.Th(html.Span("Actions", className="visually-hidden"), scope="col"),
             ]
         )
