@@ -218,14 +218,17 @@ def confirm_delete(n_clicks: int | None, dataset_id: int | None) -> tuple[Any, A
     if not n_clicks or dataset_id is None:
         return dash.no_update, dash.no_update, False
     user_id = require_user_id()
+    name: str | None = None
     try:
         with get_runtime().transaction() as session:
             dataset = get_dataset_for_user(session, user_id, int(dataset_id))
-            name = dataset.name if dataset is not None else f"#{dataset_id}"
+            name = dataset.name if dataset is not None else None
             delete_dataset(session, user_id, int(dataset_id), data_dir=get_runtime().settings.data_dir)
     except ServiceError as exc:
+        # Name the dataset only when it is the user's (a missing one is just "not found").
+        title = f"{exc.message}: “{name}” was not deleted. " if name else f"{exc.message}. "
         message = dbc.Alert(
-            [html.Strong(f"{exc.message}. "), str(exc.details)],
+            [html.Strong(title), str(exc.details)],
             color="warning",
             dismissable=True,
             id="datasets-delete-refused",

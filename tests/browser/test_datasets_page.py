@@ -167,8 +167,10 @@ def test_ds003_delete_is_refused_while_a_job_uses_the_dataset(
     assert "in-use" in dash_duo.find_element("#datasets-delete-body").text
     dash_duo.find_element("#datasets-delete-confirm").click()
     refused = dash_duo.wait_for_element("#datasets-delete-refused", timeout=10)
-    assert "Dataset in use" in refused.text
+    assert "Dataset in use: “in-use” was not deleted." in refused.text
     assert "1 job(s) use this dataset (1 active)" in refused.text
+    WebDriverWait(dash_duo.driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".modal.show"))
+    save_screenshots(dash_duo, "datasets-delete-refused")
 
     _click_delete(dash_duo, spare_id)
     dash_duo.find_element("#datasets-delete-confirm").click()
