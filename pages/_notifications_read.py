@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from api.runtime import get_runtime
@@ -16,11 +17,29 @@ def unread_for(user_id: int) -> int:
         return unread_count(session, user_id)
 
 
-def user_notifications(user_id: int) -> tuple[list[dict[str, Any]], int, int]:
-    """(first page unread-first in the API's shape, unread count, total)."""
+@dataclass(frozen=True)
+class NotificationsView:
+    items: list[dict[str, Any]]  # first page, unread first, in the API's shape
+    unread: int
+    total: int
+    latest_id: int | None
+
+    @property
+    def fingerprint(self) -> list[Any]:
+        """What changes when the list would look different: a new one, a read, a deletion."""
+        return [self.latest_id, self.unread, self.total]
+
+
+def user_notifications(user_id: int, *, limit: int = MAX_PAGE_SIZE) -> NotificationsView:
     with get_runtime().transaction() as session:
-        page = list_notifications(session, user_id, limit=MAX_PAGE_SIZE)
-        return [notification_json(n) for n in page.items], page.unread_count, page.total
+        page = list_notifications(session, user_id, limit=limit)
+        items = [notification_json(n) for n in page.items]
+        return NotificationsView(items, page.unread_count, page.total, page.latest_id)
+
+
+def notifications_fingerprint(user_id: int) -> list[Any]:
+    """The poll's cheap check: counts and newest id, fetching one row instead of the page."""
+    return user_notifications(user_id, limit=1).fingerprint
 
 
 def mark_one(user_id: int, notification_id: int) -> bool:

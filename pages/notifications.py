@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, callback, ctx, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from components.aria import aria
 from components.notification_view import (
@@ -22,7 +22,13 @@ from components.notification_view import (
     bell_children,
     notifications_list,
 )
-from pages._notifications_read import mark_all, mark_one, unread_for, user_notifications
+from pages._notifications_read import (
+    mark_all,
+    mark_one,
+    notifications_fingerprint,
+    unread_for,
+    user_notifications,
+)
 from pages._signed_in import require_user_id, signed_in_user_id
 
 dash.register_page(__name__, path="/notifications", name="Notifications", title="Notifications · PIPELINE")
@@ -30,6 +36,7 @@ dash.register_page(__name__, path="/notifications", name="Notifications", title=
 LIST = "notifications-list"
 MARK_ALL = "notifications-mark-all"
 SUMMARY = "notifications-summary"
+SEEN = "notifications-seen"  # fingerprint of what the list shows; the poll redraws only on change
 
 
 def _summary(unread: int, total: int) -> str:
@@ -40,9 +47,11 @@ def _summary(unread: int, total: int) -> str:
 
 def layout(**_query: str) -> html.Div:
     user_id = signed_in_user_id()
-    items, unread, total = user_notifications(user_id) if user_id is not None else ([], 0, 0)
+    view = user_notifications(user_id) if user_id is not None else None
+    items, unread, total = (view.items, view.unread, view.total) if view else ([], 0, 0)
     return html.Div(
         [
+            dcc.Store(id=SEEN, data=view.fingerprint if view else None),
             html.Div(
                 [
                     html.Div(
@@ -69,9 +78,15 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any]]:
-    items, unread, total = user_notifications(user_id)
-    return notifications_list(items), _summary(unread, total), unread == 0, bell_children(unread)
+def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any], list[Any]]:
+    view = user_notifications(user_id)
+    return (
+        notifications_list(view.items),
+        _summary(view.unread, view.total),
+        view.unread == 0,
+        bell_children(view.unread),
+        view.fingerprint,
+    )
 
 
 @callback(
@@ -79,6 +94,7 @@ def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any]]:
     Output(SUMMARY, "children"),
     Output(MARK_ALL, "disabled"),
     Output(BELL_LINK, "children", allow_duplicate=True),
+    Output(SEEN, "data"),
     Input({"type": MARK_READ_TYPE, "id": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
@@ -86,7 +102,7 @@ def mark_notification_read(_clicks: list[int | None]) -> tuple[Any, ...]:
     """Mark the clicked one read; a re-rendered list (no click) changes nothing."""
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
-        return (dash.no_update,) * 4
+        return (dash.no_update,) * 5
     user_id = require_user_id()
     mark_one(user_id, int(trigger["id"]))
     return _refreshed(user_id)
@@ -97,12 +113,13 @@ def mark_notification_read(_clicks: list[int | None]) -> tuple[Any, ...]:
     Output(SUMMARY, "children", allow_duplicate=True),
     Output(MARK_ALL, "disabled", allow_duplicate=True),
     Output(BELL_LINK, "children", allow_duplicate=True),
+    Output(SEEN, "data", allow_duplicate=True),
     Input(MARK_ALL, "n_clicks"),
     prevent_initial_call=True,
 )
 def mark_all_notifications_read(n_clicks: int | None) -> tuple[Any, ...]:
     if not n_clicks:
-        return (dash.no_update,) * 4
+        return (dash.no_update,) * 5
     user_id = require_user_id()
     mark_all(user_id)
     return _refreshed(user_id)
@@ -112,3 +129,26 @@ def mark_all_notifications_read(n_clicks: int | None) -> tuple[Any, ...]:
 def refresh_bell(_n: int | None) -> list[Any]:
     """Every UI poll, on every page: one indexed COUNT of the user's unread notifications."""
     return bell_children(unread_for(require_user_id()))
+
+
+@callback(
+    Output(LIST, "children", allow_duplicate=True),
+    Output(SUMMARY, "children", allow_duplicate=True),
+    Output(MARK_ALL, "disabled", allow_duplicate=True),
+    Output(SEEN, "data", allow_duplicate=True),
+    Input(BELL_INTERVAL, "n_intervals"),
+    State(SEEN, "data"),
+    prevent_initial_call=True,
+)
+def follow_new_notifications(_n: int | None, seen: list[Any] | None) -> tuple[Any, ...]:
+    """On this page, the bell's poll also brings in new notifications; unchanged → nothing sent."""
+    user_id = require_user_id()
+    if notifications_fingerprint(user_id) == seen:
+        return (dash.no_update,) * 4
+    view = user_notifications(user_id)
+    return (
+        notifications_list(view.items),
+        _summary(view.unread, view.total),
+        view.unread == 0,
+        view.fingerprint,
+    )

@@ -123,11 +123,17 @@ def test_ntf001_unread_first_mark_read_updates_the_bell(
     assert dash_duo.get_logs() == []
 
 
-def test_ntf002_bell_refreshes_periodically(bell_duo: Any, runtime: Runtime, user: dict[str, Any]) -> None:
+def test_ntf002_bell_and_open_list_follow_new_notifications(
+    bell_duo: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
     dash_duo = bell_duo
+    dash_duo.driver.get(f"{dash_duo.server.url}/notifications")
+    dash_duo.wait_for_element("#notifications-empty")
     _wait_bell(dash_duo, "")
     _notify(runtime, user["id"], "Training completed", 0)
-    _wait_bell(dash_duo, "1")  # no reload: the next poll picks it up
+    _wait_bell(dash_duo, "1")  # no reload: the next poll picks it up, on any page
+    WebDriverWait(dash_duo.driver, 10).until(lambda _d: _titles(dash_duo) == ["Training completed"])
+    assert dash_duo.find_element("#notifications-summary").text == "1 unread of 1"
     for i in range(120):
         _notify(runtime, user["id"], f"Job {i} completed", 0)
     _wait_bell(dash_duo, "99+")
