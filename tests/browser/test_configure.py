@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from api.runtime import Runtime
 from components.job_form import dom_id, feedback_id, field_id
 from db.job_config import estimate_job_config, resolve_job_config
 from db.models import JobEvent, JobStatus, TrainingJob
+from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
 from tests.conftest import make_user
 from tests.factories import make_dataset
@@ -36,8 +38,9 @@ def _feedback(dash_duo: Any, name: str) -> Any:
 
 
 def _type(dash_duo: Any, name: str, text: str) -> None:
+    """Replace the field's text in one edit (select all, type): no intermediate empty value."""
     element = _field(dash_duo, name)
-    dash_duo.clear_input(element)
+    element.send_keys(Keys.CONTROL, "a")
     element.send_keys(text)
 
 
@@ -86,6 +89,7 @@ def test_cfg001_live_estimate_follows_the_form_and_presets(
     )
     assert _field(dash_duo, "rank").get_attribute("value") == "64"
     assert Select(_field(dash_duo, "gpu_type")).first_selected_option.get_attribute("value") == "H100"
+    assert unnamed_controls(dash_duo) == []
     assert dash_duo.get_logs() == []
 
 

@@ -18,6 +18,7 @@ from components.dataset_view import delete_button_id
 from components.job_form import dom_id
 from db.models import Dataset, JobStatus
 from settings import Settings
+from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
 from tests.conftest import free_port, make_user, sign_in_browser
 from tests.factories import make_dataset, make_job
@@ -76,6 +77,7 @@ def test_ds001_valid_upload_is_stored_and_listed_with_pairs_and_tokens(
     assert f"{tokens:,}" in row.text
     assert "Ready" in row.text
     assert len(_stored_files(runtime)) == 1
+    assert unnamed_controls(dash_duo) == []
     save_screenshots(dash_duo, "datasets")
 
     # "Train" leads to the new-job form with this dataset chosen.

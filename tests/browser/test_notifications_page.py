@@ -19,6 +19,7 @@ from components.notification_view import mark_read_id
 from db.base import utcnow
 from db.models import Notification
 from settings import Settings
+from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
 from tests.conftest import free_port, make_user, sign_in_browser
 
@@ -103,6 +104,7 @@ def test_ntf001_unread_first_mark_read_updates_the_bell(
     link = dash_duo.driver.find_element(By.LINK_TEXT, "Training completed")
     assert link.get_attribute("href").endswith("/training/jobs/00000000-0000-0000-0000-000000000001")
     save_screenshots(dash_duo, "notifications")
+    assert unnamed_controls(dash_duo) == []
 
     dash_duo.driver.find_element(By.XPATH, f"//*[@id='{dom_id(mark_read_id(older))}']").click()
     _wait_bell(dash_duo, "1")
