@@ -55,10 +55,10 @@ def copy_metric_points(
     try:
         driver = raw.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor:  # type: ignore[attr-defined]
-            with cursor.copy(f"COPY lora_metrics_points ({COPY_COLUMNS}) FROM STDIN") as copy:
-                while chunk := data.read(1 << 20):
-                    copy.write(chunk)
+        cursor = driver.cursor()
+        with cursor, cursor.copy(f"COPY lora_metrics_points ({COPY_COLUMNS}) FROM STDIN") as copy:
+            while chunk := data.read(1 << 20):
+                copy.write(chunk)
         raw.commit()
     finally:
         raw.close()

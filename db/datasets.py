@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.dataset_files import DATASETS_BUCKET, new_storage_path, storage_file, validate_and_store
-from db.errors import Conflict, NotFound, ValidationError
+from db.errors import BIGINT_MAX, Conflict, NotFound, ValidationError
 from db.models import ACTIVE_STATUSES, Dataset, DatasetStatus, TrainingJob
 
 NAME_LIMIT = 200
@@ -75,6 +75,8 @@ def create_dataset(
 
 def get_dataset_for_user(session: Session, user_id: int, dataset_id: int) -> Dataset | None:
     """The dataset if it exists and belongs to `user_id`; None otherwise (callers answer 404)."""
+    if not 0 < dataset_id <= BIGINT_MAX:
+        return None
     return session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.user_id == user_id))
 
 
@@ -103,9 +105,11 @@ def delete_dataset(session: Session, user_id: int, dataset_id: int, *, data_dir:
         NotFound: no such dataset for this user.
         Conflict: jobs use it (details say how many are active).
     """
-    dataset = session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.user_id == user_id).with_for_update()
-    )
+    dataset = None
+    if 0 < dataset_id <= BIGINT_MAX:
+        dataset = session.scalar(
+            select(Dataset).where(Dataset.id == dataset_id, Dataset.user_id == user_id).with_for_update()
+        )
     if dataset is None:
         raise NotFound("Dataset not found", f"No dataset {dataset_id} in your account.")
     statuses = session.scalars(select(TrainingJob.status).where(TrainingJob.dataset_id == dataset.id)).all()

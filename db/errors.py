@@ -7,6 +7,8 @@ same per-field text the API returns.
 
 from __future__ import annotations
 
+BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger id cannot exist and must not reach the driver
+
 
 class ServiceError(Exception):
     """Base class: `message` is safe to show the user; `details` carries structured specifics."""

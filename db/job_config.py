@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from db.errors import ValidationError
+from db.errors import BIGINT_MAX, ValidationError
 from jobs.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, PricingError, hourly_rate
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -131,7 +131,7 @@ class JobEstimate:
             "tokens_per_step": self.tokens_per_step,
             "seconds_per_step": round(self.seconds_per_step, 4),
             "estimated_seconds": self.estimated_seconds,
-            "hourly_rate": str(self.hourly_rate),
+            "hourly_rate": str(self.hourly_rate.quantize(Decimal("0.0001"))),
             "estimated_total_cost": str(self.estimated_total_cost),
         }
 
@@ -174,7 +174,7 @@ def _unknown(prefix: str, given: Mapping[str, Any], allowed: frozenset[str], err
 
 
 def _dataset_id(value: Any, errors: dict[str, str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= BIGINT_MAX:
         errors["dataset_id"] = "required: the id of one of your ready datasets"
         return 0
     return value

@@ -3,8 +3,10 @@
 
 The payload shape is `components.downsample.MetricsPayload` (columnar, per series ≤ max_points,
 first/last/min/max and every bucket's extremes kept). On PostgreSQL the bucketing runs in SQL
-(`db.metrics_sql`) so a million-point job never crosses the wire; the result is cached in Redis
-keyed by (job, last step, max_points) when Redis is configured (`db.metrics_cache`).
+(`db.metrics_sql`) so a million-point job never crosses the wire. With Redis (`db.metrics_cache`)
+two things are cached: the mergeable bucket summary of the job's sealed history (so a running
+job's reload reads only its newest rows) and the finished payload, keyed by everything that
+changes it (job, max_points, first/last step, the job row's updated_at, started_at).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from components.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
 from db import metrics_cache, metrics_sql
-from db.metrics_buckets import BucketSummary, bucket_width, buckets_for_budget, fold_rows, summary_payload
+from db.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from db.models import MetricPoint, TrainingJob
 
 if TYPE_CHECKING:
@@ -88,7 +90,17 @@ def metrics_payload(
     if last_step - first_step + 1 <= budget or session.get_bind().dialect.name != "postgresql":
         # Fits the budget as is (steps are unique), or the embedded SQLite default (small jobs).
         return build_metrics_payload(load_metric_rows(session, job.id), budget, started)
-    return summary_payload(_summary(session, job.id, budget, first_step, last_step, cache), budget, started)
+    key = metrics_cache.payload_key(
+        job.id, budget, first_step, last_step, job.updated_at.timestamp(), started
+    )
+    cached: MetricsPayload | None = metrics_cache.get_payload(cache, key)
+    if cached is not None:
+        return cached
+    payload = summary_payload(
+        _summary(session, job.id, budget, first_step, last_step, cache), budget, started
+    )
+    metrics_cache.put_payload(cache, key, payload)
+    return payload
 
 
 def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | None]:
@@ -103,9 +115,10 @@ def _summary(
     session: Session, job_id: uuid.UUID, budget: int, first_step: int, last_step: int, cache: Redis | None
 ) -> BucketSummary:
     """Sealed history from the cache (or SQL), plus the newest points read from the table."""
-    n_buckets = buckets_for_budget(budget)
+    n_buckets = summary_buckets(budget)
     seal_to = last_step - metrics_cache.SEAL_MARGIN
     summary = metrics_cache.load(cache, job_id, budget)
+    fresh = summary is None or summary.upto_step > last_step  # none yet, or history was removed
     if summary is None or summary.upto_step > last_step:
         width = bucket_width(first_step, max(seal_to, first_step), n_buckets)
         if seal_to >= first_step:
@@ -115,7 +128,8 @@ def _summary(
     tail = load_metric_rows(session, job_id, since_step=summary.upto_step)
     sealable = [row for row in tail if row[0] <= seal_to]
     fold_rows(summary, sealable, n_buckets)
-    metrics_cache.save(cache, job_id, budget, summary)
+    if fresh or len(sealable) >= metrics_cache.SAVE_EVERY_ROWS:
+        metrics_cache.save(cache, job_id, budget, summary)
     fold_rows(summary, tail[len(sealable) :], n_buckets)  # after saving: these may still change
     return summary
 

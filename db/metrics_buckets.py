@@ -1,12 +1,13 @@
 """Step-aligned min/max buckets: the mergeable summary behind the downsampled metrics payload.
 
 Buckets are `step // width` with `width` a power of two, so doubling the width merges neighbour
-pairs exactly, and folding new points into a bucket is exact too (min/max/first/last/count are
-associative). That is what lets a cached summary absorb only the newest points of a running job
-and still equal the summary computed from scratch (tested). Ties keep the earliest step.
+pairs exactly, and folding new points into the last bucket is exact too (count/min/max/first/last
+are associative). That is what lets a cached summary absorb only the newest points of a running
+job and still equal the summary computed from scratch (tested). Ties keep the earliest step.
 
-Pure Python, no I/O: `db.metrics_sql` fills a summary from PostgreSQL, `db.metrics_cache` keeps it
-in Redis.
+The summary is columnar (one flat list per field, bucket order) so that it serialises to packed
+arrays and loads from Redis in well under a millisecond. Pure Python, no I/O: `db.metrics_sql`
+fills it from PostgreSQL, `db.metrics_cache` keeps it in Redis.
 """
 
 from __future__ import annotations
@@ -19,90 +20,102 @@ from typing import Any
 from components.downsample import SERIES_NAMES, MetricsPayload, round_significant
 
 Point = tuple[int, float]  # (step, value)
+NAN = math.nan
+N_SERIES = len(SERIES_NAMES)
 
 
-@dataclass
-class SeriesBucket:
-    count: int = 0
-    low: Point | None = None  # (step, value) of the minimum, earliest on ties
-    high: Point | None = None
-
-    def add(self, step: int, value: float) -> None:
-        self.count += 1
-        if self.low is None or value < self.low[1]:
-            self.low = (step, value)
-        if self.high is None or value > self.high[1]:
-            self.high = (step, value)
-
-    def absorb(self, later: SeriesBucket) -> None:
-        """Merge a bucket covering later steps (ties keep ours: the earlier step)."""
-        self.count += later.count
-        if later.low is not None and (self.low is None or later.low[1] < self.low[1]):
-            self.low = later.low
-        if later.high is not None and (self.high is None or later.high[1] > self.high[1]):
-            self.high = later.high
-
-
-@dataclass
-class Bucket:
-    count: int = 0
-    first: tuple[int, float] | None = None  # (step, epoch seconds) of the earliest row
-    last: tuple[int, float] | None = None
-    series: dict[str, SeriesBucket] = field(default_factory=lambda: {n: SeriesBucket() for n in SERIES_NAMES})
-
-    def absorb(self, later: Bucket) -> None:
-        self.count += later.count
-        if self.first is None:
-            self.first = later.first
-        if later.last is not None:
-            self.last = later.last
-        for name in SERIES_NAMES:
-            self.series[name].absorb(later.series[name])
+def _per_series() -> list[list[Any]]:
+    return [[] for _ in SERIES_NAMES]
 
 
 @dataclass
 class BucketSummary:
-    """Everything needed to draw a job's history: buckets plus each series' first and last point."""
+    """Everything needed to draw a job's history. Per bucket (parallel lists, ascending index):
+    row count, first/last row (step, epoch seconds; NaN seconds when unknown), and per series its
+    count and the (step, value) of its minimum and maximum (step -1 and NaN when it has none)."""
 
     width: int
     upto_step: int  # every stored point with step <= upto_step is folded in
     total: int = 0
-    buckets: dict[int, Bucket] = field(default_factory=dict)
+    index: list[int] = field(default_factory=list)
+    count: list[int] = field(default_factory=list)
+    first_step: list[int] = field(default_factory=list)
+    first_ts: list[float] = field(default_factory=list)
+    last_step: list[int] = field(default_factory=list)
+    last_ts: list[float] = field(default_factory=list)
+    s_count: list[list[int]] = field(default_factory=_per_series)
+    lo_step: list[list[int]] = field(default_factory=_per_series)
+    lo_val: list[list[float]] = field(default_factory=_per_series)
+    hi_step: list[list[int]] = field(default_factory=_per_series)
+    hi_val: list[list[float]] = field(default_factory=_per_series)
     first: dict[str, Point] = field(default_factory=dict)
     last: dict[str, Point] = field(default_factory=dict)
+
+    def append_bucket(
+        self, index: int, count: int, first: tuple[int, float], last: tuple[int, float]
+    ) -> None:
+        self.index.append(index)
+        self.count.append(count)
+        self.first_step.append(first[0])
+        self.first_ts.append(first[1])
+        self.last_step.append(last[0])
+        self.last_ts.append(last[1])
+        for s in range(N_SERIES):
+            self.s_count[s].append(0)
+            self.lo_step[s].append(-1)
+            self.lo_val[s].append(NAN)
+            self.hi_step[s].append(-1)
+            self.hi_val[s].append(NAN)
 
     def add_row(self, row: Sequence[Any]) -> None:
         """Fold one `(step, epoch_seconds, *SERIES_NAMES)` row with step > upto_step (ascending order)."""
         step = int(row[0])
-        bucket = self.buckets.setdefault(step // self.width, Bucket())
-        bucket.count += 1
+        stamp = NAN if row[1] is None else float(row[1])
+        bucket = step // self.width
+        if not self.index or bucket > self.index[-1]:
+            self.append_bucket(bucket, 0, (step, stamp), (step, stamp))
+        self.count[-1] += 1
+        self.last_step[-1] = step
+        self.last_ts[-1] = stamp
         self.total += 1
-        if row[1] is not None:
-            if bucket.first is None:
-                bucket.first = (step, float(row[1]))
-            bucket.last = (step, float(row[1]))
-        for offset, name in enumerate(SERIES_NAMES):
-            value = row[2 + offset]
+        for s, name in enumerate(SERIES_NAMES):
+            value = row[2 + s]
             if value is None or not math.isfinite(value):
                 continue
-            bucket.series[name].add(step, float(value))
-            self.first.setdefault(name, (step, float(value)))
-            self.last[name] = (step, float(value))
+            value = float(value)
+            if self.s_count[s][-1] == 0 or value < self.lo_val[s][-1]:
+                self.lo_step[s][-1], self.lo_val[s][-1] = step, value
+            if self.s_count[s][-1] == 0 or value > self.hi_val[s][-1]:
+                self.hi_step[s][-1], self.hi_val[s][-1] = step, value
+            self.s_count[s][-1] += 1
+            self.first.setdefault(name, (step, value))
+            self.last[name] = (step, value)
         self.upto_step = max(self.upto_step, step)
 
     def widen(self, width: int) -> None:
         """Re-bucket at a larger power-of-two width by merging neighbours (exact)."""
         if width <= self.width:
             return
-        merged: dict[int, Bucket] = {}
-        for index in sorted(self.buckets):
-            target = merged.get(index * self.width // width)
-            if target is None:
-                merged[index * self.width // width] = self.buckets[index]
-            else:
-                target.absorb(self.buckets[index])
-        self.buckets = merged
-        self.width = width
+        merged = BucketSummary(
+            width=width, upto_step=self.upto_step, total=self.total, first=self.first, last=self.last
+        )
+        for i, index in enumerate(self.index):
+            target = index * self.width // width
+            if not merged.index or merged.index[-1] != target:
+                first = (self.first_step[i], self.first_ts[i])
+                merged.append_bucket(target, 0, first, (self.last_step[i], self.last_ts[i]))
+            merged.count[-1] += self.count[i]
+            merged.last_step[-1], merged.last_ts[-1] = self.last_step[i], self.last_ts[i]
+            for s in range(N_SERIES):
+                if self.s_count[s][i] == 0:
+                    continue
+                empty = merged.s_count[s][-1] == 0
+                if empty or self.lo_val[s][i] < merged.lo_val[s][-1]:
+                    merged.lo_step[s][-1], merged.lo_val[s][-1] = self.lo_step[s][i], self.lo_val[s][i]
+                if empty or self.hi_val[s][i] > merged.hi_val[s][-1]:
+                    merged.hi_step[s][-1], merged.hi_val[s][-1] = self.hi_step[s][i], self.hi_val[s][i]
+                merged.s_count[s][-1] += self.s_count[s][i]
+        self.__dict__.update(merged.__dict__)
 
 
 def bucket_width(first_step: int, last_step: int, n_buckets: int) -> int:
@@ -118,26 +131,53 @@ def buckets_for_budget(max_points: int) -> int:
     return max(1, (max_points - 2) // 2)
 
 
-def _series_points(summary: BucketSummary, name: str) -> list[Point]:
+def summary_buckets(max_points: int) -> int:
+    """How many buckets a summary keeps: twice what the payload shows, so that regrouping them into
+    exactly `buckets_for_budget` groups gives every job (10k or 1M points) the same point count;
+    power-of-two widths alone would swing between half and all of the budget."""
+    return 2 * buckets_for_budget(max_points)
+
+
+def _group_bounds(n: int, n_groups: int) -> list[tuple[int, int]]:
+    if n <= n_groups:
+        return [(i, i + 1) for i in range(n)]
+    return [(g * n // n_groups, (g + 1) * n // n_groups) for g in range(n_groups)]
+
+
+def _series_points(summary: BucketSummary, bounds: list[tuple[int, int]], s: int) -> list[Point]:
+    counts, lo_val, hi_val = summary.s_count[s], summary.lo_val[s], summary.hi_val[s]
+    lo_step, hi_step = summary.lo_step[s], summary.hi_step[s]
     points: dict[int, float] = {}
-    for index in sorted(summary.buckets):
-        bucket = summary.buckets[index].series[name]
-        for point in (bucket.low, bucket.high):
-            if point is not None:
-                points[point[0]] = point[1]
+    for start, stop in bounds:
+        low = high = -1
+        for i in range(start, stop):  # strict comparisons in step order: the earliest step wins ties
+            if counts[i] == 0:
+                continue
+            if low < 0 or lo_val[i] < lo_val[low]:
+                low = i
+            if high < 0 or hi_val[i] > hi_val[high]:
+                high = i
+        if low >= 0:
+            points[lo_step[low]] = lo_val[low]
+            points[hi_step[high]] = hi_val[high]
+    name = SERIES_NAMES[s]
     for point in (summary.first.get(name), summary.last.get(name)):
         if point is not None:
             points[point[0]] = point[1]
     return sorted(points.items())
 
 
-def _elapsed(summary: BucketSummary, started_at: float | None) -> tuple[list[int], list[float]]:
+def _elapsed(
+    summary: BucketSummary, bounds: list[tuple[int, int]], started_at: float | None
+) -> tuple[list[int], list[float]]:
     stamps: dict[int, float] = {}
-    for index in sorted(summary.buckets):
-        bucket = summary.buckets[index]
-        for point in (bucket.first, bucket.last):
-            if point is not None:
-                stamps[point[0]] = point[1]
+    for start, stop in bounds:
+        firsts = [i for i in range(start, stop) if not math.isnan(summary.first_ts[i])]
+        lasts = [i for i in range(start, stop) if not math.isnan(summary.last_ts[i])]
+        if firsts:
+            stamps[summary.first_step[firsts[0]]] = summary.first_ts[firsts[0]]
+        if lasts:
+            stamps[summary.last_step[lasts[-1]]] = summary.last_ts[lasts[-1]]
     ordered = sorted(stamps.items())
     if not ordered:
         return [], []
@@ -151,15 +191,16 @@ def _elapsed(summary: BucketSummary, started_at: float | None) -> tuple[list[int
 
 
 def summary_payload(summary: BucketSummary, max_points: int, started_at: float | None) -> MetricsPayload:
-    """The API's MetricsPayload from a summary (each series ≤ 2·buckets + 2 ≤ max_points points)."""
+    """The API's MetricsPayload: buckets regrouped (exactly, by consecutive runs) into
+    `buckets_for_budget(max_points)` groups; each series ≤ 2·groups + 2 ≤ max_points points."""
+    bounds = _group_bounds(len(summary.index), buckets_for_budget(max_points))
     series = {}
     downsampled = False
-    for name in SERIES_NAMES:
-        points = _series_points(summary, name)
-        count = sum(bucket.series[name].count for bucket in summary.buckets.values())
-        downsampled |= count > len(points)
-        series[name] = {"step": [s for s, _ in points], "value": [round_significant(v) for _, v in points]}
-    steps, seconds = _elapsed(summary, started_at)
+    for s, name in enumerate(SERIES_NAMES):
+        points = _series_points(summary, bounds, s)
+        downsampled |= sum(summary.s_count[s]) > len(points)
+        series[name] = {"step": [p[0] for p in points], "value": [round_significant(p[1]) for p in points]}
+    steps, seconds = _elapsed(summary, bounds, started_at)
     return {
         "total_points": summary.total,
         "last_step": summary.upto_step if summary.total else None,
@@ -173,6 +214,5 @@ def fold_rows(summary: BucketSummary, rows: Iterable[Sequence[Any]], n_buckets: 
     """Fold ascending rows newer than the summary, widening buckets as the step range grows."""
     for row in rows:
         summary.add_row(row)
-    if summary.buckets:
-        first = min(summary.buckets) * summary.width
-        summary.widen(bucket_width(first, summary.upto_step, n_buckets))
+    if summary.index:
+        summary.widen(bucket_width(summary.index[0] * summary.width, summary.upto_step, n_buckets))

@@ -10,62 +10,121 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
+import sys
 import uuid
+from array import array
 from typing import TYPE_CHECKING, Any
 
 from components.downsample import SERIES_NAMES
-from db.metrics_buckets import Bucket, BucketSummary, SeriesBucket
+from db.metrics_buckets import BucketSummary
 
 if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger(__name__)
-TTL_SECONDS = 900
+TTL_SECONDS = 3600  # a late point older than SEAL_MARGIN steps shows up within this
+PAYLOAD_TTL_SECONDS = 300
 SEAL_MARGIN = 256
-_VERSION = 1
+SAVE_EVERY_ROWS = 64  # re-save the summary only after this many newly sealed rows
+_VERSION = 2
 
 
 def _key(job_id: uuid.UUID, max_points: int) -> str:
     return f"pipeline:metrics-summary:v{_VERSION}:{job_id}:{max_points}"
 
 
-def _point(value: Any) -> tuple[Any, float] | None:
-    return None if value is None else (int(value[0]), float(value[1]))
+def payload_key(job_id: uuid.UUID, max_points: int, *parts: object) -> str:
+    """Key of a finished payload: the job, the budget and everything that would change the answer
+    (first/last step, the job row's updated_at, which the processor bumps whenever it ingests)."""
+    return f"pipeline:metrics-payload:v{_VERSION}:{job_id}:{max_points}:" + ":".join(map(str, parts))
 
 
-def dumps(summary: BucketSummary) -> str:
-    buckets = {
-        str(index): [
-            bucket.count,
-            bucket.first,
-            bucket.last,
-            [[s.count, s.low, s.high] for s in (bucket.series[name] for name in SERIES_NAMES)],
-        ]
-        for index, bucket in summary.buckets.items()
-    }
-    return json.dumps(
+def get_payload(cache: Redis | None, key: str) -> Any:
+    if cache is None:
+        return None
+    try:
+        raw = cache.get(key)
+        return None if raw is None else json.loads(raw)
+    except Exception as exc:  # Redis down or a corrupt entry: compute instead
+        log.warning("metrics payload cache unavailable: %s", exc)
+        return None
+
+
+def put_payload(cache: Redis | None, key: str, payload: object) -> None:
+    if cache is None:
+        return
+    try:
+        cache.set(key, json.dumps(payload, separators=(",", ":")), ex=PAYLOAD_TTL_SECONDS)
+    except Exception as exc:
+        log.warning("metrics payload cache unavailable: %s", exc)
+
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("index", "q"),
+    ("count", "q"),
+    ("first_step", "q"),
+    ("first_ts", "d"),
+    ("last_step", "q"),
+    ("last_ts", "d"),
+)
+_SERIES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("s_count", "q"),
+    ("lo_step", "q"),
+    ("lo_val", "d"),
+    ("hi_step", "q"),
+    ("hi_val", "d"),
+)
+
+
+def dumps(summary: BucketSummary) -> bytes:
+    """A small JSON header, then every column as packed 8-byte machine values (no pickle: data only)."""
+    header = json.dumps(
         {
             "width": summary.width,
             "upto": summary.upto_step,
             "total": summary.total,
-            "buckets": buckets,
+            "n": len(summary.index),
             "first": summary.first,
             "last": summary.last,
+            "byteorder": sys.byteorder,
         },
         separators=(",", ":"),
+    ).encode()
+    parts = [struct.pack("<I", len(header)), header]
+    parts += [array(code, getattr(summary, name)).tobytes() for name, code in _COLUMNS]
+    for name, code in _SERIES_COLUMNS:
+        parts += [array(code, column).tobytes() for column in getattr(summary, name)]
+    return b"".join(parts)
+
+
+def loads(raw: bytes) -> BucketSummary:
+    """Inverse of `dumps`. Raises ValueError on anything that is not a summary of this version."""
+    (header_length,) = struct.unpack_from("<I", raw)
+    header = json.loads(raw[4 : 4 + header_length])
+    if header["byteorder"] != sys.byteorder:
+        raise ValueError("summary written on a machine of another byte order")
+    n = int(header["n"])
+    offset = 4 + header_length
+    if len(raw) != offset + 8 * n * (len(_COLUMNS) + len(_SERIES_COLUMNS) * len(SERIES_NAMES)):
+        raise ValueError("summary has the wrong length")
+
+    def column(code: str) -> list[Any]:
+        nonlocal offset
+        values = array(code)
+        values.frombytes(raw[offset : offset + 8 * n])
+        offset += 8 * n
+        return values.tolist()
+
+    summary = BucketSummary(
+        width=int(header["width"]), upto_step=int(header["upto"]), total=int(header["total"])
     )
-
-
-def loads(raw: str | bytes) -> BucketSummary:
-    data = json.loads(raw)
-    summary = BucketSummary(width=int(data["width"]), upto_step=int(data["upto"]), total=int(data["total"]))
-    for index, (count, first, last, series) in data["buckets"].items():
-        bucket = Bucket(count=count, first=_point(first), last=_point(last))
-        for name, (s_count, low, high) in zip(SERIES_NAMES, series, strict=True):
-            bucket.series[name] = SeriesBucket(count=s_count, low=_point(low), high=_point(high))
-        summary.buckets[int(index)] = bucket
-    summary.first = {name: p for name, value in data["first"].items() if (p := _point(value))}
-    summary.last = {name: p for name, value in data["last"].items() if (p := _point(value))}
+    for name, code in _COLUMNS:
+        setattr(summary, name, column(code))
+    for name, code in _SERIES_COLUMNS:
+        setattr(summary, name, [column(code) for _ in SERIES_NAMES])
+    summary.first = {name: (int(p[0]), float(p[1])) for name, p in header["first"].items()}
+    summary.last = {name: (int(p[0]), float(p[1])) for name, p in header["last"].items()}
     return summary
 
 
@@ -77,11 +136,11 @@ def load(cache: Redis | None, job_id: uuid.UUID, max_points: int) -> BucketSumma
     except Exception as exc:  # any Redis failure means "no cache", never a failed request
         log.warning("metrics summary cache unavailable: %s", exc)
         return None
-    if raw is None:
+    if not isinstance(raw, bytes):  # missing (or a client with decode_responses, which cannot hold it)
         return None
     try:
         return loads(raw)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
         log.warning("discarding unreadable metrics summary for %s: %s", job_id, exc)
         return None
 

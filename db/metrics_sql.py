@@ -1,12 +1,15 @@
 """PostgreSQL side of metric downsampling: bucket a job's history without shipping it to Python.
 
-Two scans of the job's rows, both in the database:
-1. `GROUP BY step / width` with plain min/max/count per series (plain float aggregates run ~8×
-   faster than the `min(ARRAY[value, step])` trick that would find the argmin in one pass);
-2. the rows holding those extremes (and each bucket's first/last step, for elapsed time), found
-   with `= ANY(:values)` lists, which PostgreSQL ≥ 14 evaluates as hash lookups.
-Only ~1–100k candidate rows cross the wire instead of a million; Python keeps, per bucket and
-series, the earliest row whose value equals the bucket's min or max.
+Two statements do the work in the database:
+1. group the job's rows by `step / width` with plain count/min/max per series (plain float
+   aggregates run ~8× faster than the `min(ARRAY[value, step])` trick that would find the argmin
+   directly; even one FILTER clause per series costs more than the rest of the query);
+2. join the rows to those bucket extremes (passed back as arrays; a hash join on the bucket
+   number) and take `min(step) FILTER (WHERE value = bucket_min)`: the earliest step holding each
+   extreme. Ties and low-cardinality values (GPU utilisation in whole percent) cost nothing extra:
+   one row per bucket comes back, never the matching rows themselves.
+Small indexed lookups then read the timestamps at the buckets' first/last steps and each series'
+first and last point (searched only inside the first/last bucket that has the series).
 """
 
 from __future__ import annotations
@@ -14,45 +17,96 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, Select, any_, bindparam, cast, extract, func, or_, select, text
+from sqlalchemy import Float, Select, any_, bindparam, cast, extract, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, INTEGER
 from sqlalchemy.orm import Session
 
 from components.downsample import SERIES_NAMES
-from db.metrics_buckets import Bucket, BucketSummary
+from db.metrics_buckets import NAN, BucketSummary
 from db.models import MetricPoint
 
 _POINTS = MetricPoint.__table__.c
+# Columns of the bucket query after (b, n, first_step, last_step), per series in this order.
+_PER_SERIES = 3  # count, min, max
 
 
-def _phase1(job_id: uuid.UUID, width: int, upto_step: int) -> Select[Any]:
-    """Per bucket: row count, first/last step, then count/min/max of every series."""
+def _bucket_query(job_id: uuid.UUID, width: int, upto_step: int) -> Select[Any]:
     columns: list[Any] = [_POINTS.step // width, func.count(), func.min(_POINTS.step), func.max(_POINTS.step)]
     for name in SERIES_NAMES:
-        columns += [func.count(_POINTS[name]), func.min(_POINTS[name]), func.max(_POINTS[name])]
+        value = _POINTS[name]
+        columns += [func.count(value), func.min(value), func.max(value)]
     return (
         select(*columns)
         .where(_POINTS.job_id == job_id, _POINTS.step <= upto_step)
         .group_by(text("1"))  # the bucket expression; repeating it would bind `width` twice
+        .order_by(text("1"))
     )
 
 
-def _phase2(job_id: uuid.UUID, upto_step: int, steps: list[int], values: list[list[float]]) -> Select[Any]:
-    """Rows that are a bucket's first/last step or hold one of the bucket extremes."""
-    matches = [_POINTS.step == any_(bindparam("steps", steps, type_=ARRAY(INTEGER)))]
-    for index, name in enumerate(SERIES_NAMES):
-        if values[index]:
-            found = bindparam(f"v{index}", values[index], type_=ARRAY(DOUBLE_PRECISION))
-            matches.append(_POINTS[name] == any_(found))
+def _argmin_query(
+    job_id: uuid.UUID, width: int, upto_step: int, buckets: list[int], extremes: list[list[float | None]]
+) -> Select[Any]:
+    """Per bucket, the earliest step whose value equals the bucket's min (then max) of each series."""
+    arrays = [bindparam("buckets", buckets, type_=ARRAY(INTEGER))]
+    arrays += [bindparam(f"x{i}", values, type_=ARRAY(DOUBLE_PRECISION)) for i, values in enumerate(extremes)]
+    names = ["b", *(f"x{i}" for i in range(len(extremes)))]
+    agg = func.unnest(*arrays).table_valued(*names).render_derived(name="agg")
+    flags = [(_POINTS[SERIES_NAMES[i // 2]] == agg.c[f"x{i}"]).label(f"f{i}") for i in range(len(extremes))]
+    matched = (
+        select(agg.c.b, _POINTS.step, *flags)
+        .select_from(MetricPoint.__table__.join(agg, agg.c.b == _POINTS.step // width))
+        .where(_POINTS.job_id == job_id, _POINTS.step <= upto_step)
+        .subquery()
+    )
     return (
         select(
-            _POINTS.step,
-            cast(extract("epoch", _POINTS.timestamp), Float),
-            *(_POINTS[name] for name in SERIES_NAMES),
+            matched.c.b, *(func.min(matched.c.step).filter(matched.c[f"f{i}"]) for i in range(len(extremes)))
         )
-        .where(_POINTS.job_id == job_id, _POINTS.step <= upto_step, or_(*matches))
-        .order_by(_POINTS.step)
+        .group_by(matched.c.b)
+        .order_by(matched.c.b)
     )
+
+
+def _rows_at(session: Session, job_id: uuid.UUID, steps: list[int]) -> dict[int, Any]:
+    query = select(
+        _POINTS.step,
+        cast(extract("epoch", _POINTS.timestamp), Float),
+        *(_POINTS[name] for name in SERIES_NAMES),
+    ).where(_POINTS.job_id == job_id, _POINTS.step == any_(bindparam("steps", steps, type_=ARRAY(INTEGER))))
+    return {int(row[0]): row for row in session.execute(query)}
+
+
+def summarize(session: Session, job_id: uuid.UUID, width: int, upto_step: int) -> BucketSummary:
+    """The bucket summary of every point with step <= upto_step, at the given width."""
+    summary = BucketSummary(width=width, upto_step=upto_step)
+    buckets = session.execute(_bucket_query(job_id, width, upto_step)).all()
+    if not buckets:
+        return summary
+    n_series = len(SERIES_NAMES)
+    extremes: list[list[float | None]] = [[] for _ in range(2 * n_series)]
+    wanted: set[int] = set()
+    for row in buckets:
+        summary.append_bucket(int(row[0]), int(row[1]), (int(row[2]), NAN), (int(row[3]), NAN))
+        summary.total += int(row[1])
+        wanted.update((int(row[2]), int(row[3])))
+        for s in range(n_series):
+            count, low, high = row[4 + _PER_SERIES * s : 4 + _PER_SERIES * (s + 1)]
+            summary.s_count[s][-1] = int(count)
+            extremes[2 * s].append(low)
+            extremes[2 * s + 1].append(high)
+            if count:
+                summary.lo_val[s][-1], summary.hi_val[s][-1] = float(low), float(high)
+    argmins = session.execute(_argmin_query(job_id, width, upto_step, summary.index, extremes)).all()
+    for i, row in enumerate(argmins):
+        for s in range(n_series):
+            if summary.s_count[s][i]:
+                summary.lo_step[s][i], summary.hi_step[s][i] = int(row[1 + 2 * s]), int(row[2 + 2 * s])
+    rows = _rows_at(session, job_id, sorted(wanted))
+    for i in range(len(summary.index)):
+        summary.first_ts[i] = float(rows[summary.first_step[i]][1])
+        summary.last_ts[i] = float(rows[summary.last_step[i]][1])
+    _series_edges(session, job_id, summary)
+    return summary
 
 
 def _edge_point(
@@ -69,77 +123,16 @@ def _edge_point(
     return None if row is None else (int(row[0]), float(row[1]))
 
 
-def summarize(session: Session, job_id: uuid.UUID, width: int, upto_step: int) -> BucketSummary:
-    """The bucket summary of every point with step <= upto_step, at the given width."""
-    summary = BucketSummary(width=width, upto_step=upto_step)
-    aggregates = session.execute(_phase1(job_id, width, upto_step)).all()
-    if not aggregates:
-        return summary
-    wanted: dict[int, tuple[Any, ...]] = {}
-    edge_steps: set[int] = set()
-    values: list[set[float]] = [set() for _ in SERIES_NAMES]
-    for row in aggregates:
-        wanted[int(row[0])] = row
-        summary.total += int(row[1])
-        edge_steps.update((int(row[2]), int(row[3])))
-        for index in range(len(SERIES_NAMES)):
-            low, high = row[5 + 3 * index], row[6 + 3 * index]
-            values[index].update(v for v in (low, high) if v is not None)
-    candidates = session.execute(
-        _phase2(job_id, upto_step, sorted(edge_steps), [sorted(found) for found in values])
-    ).all()
-    for row in candidates:
-        _place(summary, wanted, row)
-    _series_edges(session, job_id, summary, wanted)
-    return summary
-
-
-def _place(summary: BucketSummary, wanted: dict[int, tuple[Any, ...]], row: tuple[Any, ...]) -> None:
-    """Put a candidate row where it belongs: a bucket's first/last row, or a series' min/max."""
-    step = int(row[0])
-    index = step // summary.width
-    aggregate = wanted[index]
-    bucket = summary.buckets.get(index)
-    if bucket is None:
-        bucket = summary.buckets[index] = Bucket(count=int(aggregate[1]))
-        for offset, name in enumerate(SERIES_NAMES):
-            bucket.series[name].count = int(aggregate[4 + 3 * offset])
-    if step == aggregate[2]:
-        bucket.first = (step, float(row[1]))
-    if step == aggregate[3]:
-        bucket.last = (step, float(row[1]))
-    for offset, name in enumerate(SERIES_NAMES):
-        value = row[2 + offset]
-        series = bucket.series[name]
-        if value is None:
-            continue
-        if series.low is None and value == aggregate[5 + 3 * offset]:
-            series.low = (step, float(value))  # rows arrive in step order: the earliest wins ties
-        if series.high is None and value == aggregate[6 + 3 * offset]:
-            series.high = (step, float(value))
-
-
-def _series_edges(
-    session: Session, job_id: uuid.UUID, summary: BucketSummary, wanted: dict[int, tuple[Any, ...]]
-) -> None:
-    ordered = sorted(wanted)
-    for offset, name in enumerate(SERIES_NAMES):
-        present = [index for index in ordered if wanted[index][4 + 3 * offset]]
+def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -> None:
+    width = summary.width
+    for s, name in enumerate(SERIES_NAMES):
+        present = [i for i, count in enumerate(summary.s_count[s]) if count]
         if not present:
             continue
-        width = summary.width
-        first = _edge_point(
-            session, job_id, name, present[0] * width, present[0] * width + width - 1, last=False
-        )
-        last = _edge_point(
-            session,
-            job_id,
-            name,
-            present[-1] * width,
-            min(present[-1] * width + width - 1, summary.upto_step),
-            last=True,
-        )
-        if first is not None:
+        low = summary.index[present[0]] * width
+        high = summary.index[present[-1]] * width
+        first = _edge_point(session, job_id, name, low, low + width - 1, last=False)
+        last = _edge_point(session, job_id, name, high, min(high + width - 1, summary.upto_step), last=True)
+        if first is not None and last is not None:
             summary.first[name] = first
-        if last is not None:
             summary.last[name] = last

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.errors import NotFound
+from db.errors import BIGINT_MAX, NotFound
 from db.models import Notification
 from db.session import rows_affected
 
@@ -77,9 +77,11 @@ def mark_read(session: Session, user_id: int, notification_id: int) -> Notificat
     Raises:
         NotFound: no such notification for this user.
     """
-    notification = session.scalar(
-        select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
-    )
+    notification = None
+    if 0 < notification_id <= BIGINT_MAX:
+        notification = session.scalar(
+            select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
+        )
     if notification is None:
         raise NotFound("Notification not found", f"No notification {notification_id} in your account.")
     if notification.read_at is None:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.datasets import get_dataset_for_user
 from db.errors import InvalidState, NotFound, ValidationError
 from db.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
 from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
@@ -57,7 +58,7 @@ def get_job_for_user(session: Session, user_id: int, job_id: uuid.UUID | str) ->
 
 
 def _ready_dataset(session: Session, user_id: int, dataset_id: int) -> Dataset:
-    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.user_id == user_id))
+    dataset = get_dataset_for_user(session, user_id, dataset_id)
     if dataset is None:
         raise ValidationError({"dataset_id": f"no dataset {dataset_id} in your account"})
     if dataset.status != DatasetStatus.READY.value:

@@ -1,0 +1,121 @@
+"""`/api/jobs`: estimate, create, list, read (the seed's detail shape), cancel, export metrics.
+
+Thin handlers over `db.training_jobs` / `db.metrics`, the same functions the pages call.
+Another user's job is a 404, exactly like a missing one, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from api.errors import ApiError
+from api.request_parsing import (
+    actor,
+    current_user_id,
+    int_arg,
+    json_body,
+    register_service_errors,
+    success,
+)
+from api.runtime import get_runtime
+from db.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
+from db.serialize import job_json
+from db.training_jobs import (
+    MAX_PAGE_SIZE,
+    cancel_user_job,
+    create_job,
+    estimate_job,
+    get_job_for_user,
+    job_detail,
+    list_jobs,
+)
+
+bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
+register_service_errors(bp)
+MAX_STEP = 2**31 - 1
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, "Job not found", f"No job {job_id} in your account.")
+
+
+@bp.get("")
+def list_user_jobs() -> tuple[Response, int]:
+    """The user's jobs, newest first. Query: `status` (comma-separated), `limit`, `offset`."""
+    limit = int_arg("limit", 20, minimum=1, maximum=MAX_PAGE_SIZE) or 20
+    offset = int_arg("offset", 0, minimum=0, maximum=10**9) or 0
+    with get_runtime().transaction() as session:
+        page = list_jobs(
+            session, current_user_id(), statuses=request.args.get("status"), limit=limit, offset=offset
+        )
+        items = [job_json(job) for job in page.items]
+    return success({"items": items, "total": page.total, "limit": page.limit, "offset": page.offset})
+
+
+@bp.post("/estimate")
+def estimate() -> tuple[Response, int]:
+    """Validate a job request and return steps, duration and cost; stores nothing."""
+    payload = json_body()
+    with get_runtime().transaction() as session:
+        config, result = estimate_job(session, current_user_id(), payload)
+    return success(
+        {
+            **result.as_dict(),
+            "preset_id": config.preset_id,
+            "hyperparameters": config.hyperparameters,
+            "gpu_config": config.gpu_config,
+        }
+    )
+
+
+@bp.post("")
+def create() -> tuple[Response, int]:
+    """Create a queued job; 201 with the job and its estimate."""
+    payload = json_body()
+    with get_runtime().transaction() as session:
+        job, result = create_job(session, current_user_id(), payload, actor=actor())
+        body = {"job": job_json(job), "estimate": result.as_dict()}
+    return success(body, 201)
+
+
+@bp.get("/<job_id>")
+def detail(job_id: str) -> tuple[Response, int]:
+    """`{job, metrics, cost_records, events}`. Query: `max_points` (per series), `since_step`."""
+    max_points = int_arg("max_points", DEFAULT_MAX_POINTS, minimum=MIN_MAX_POINTS, maximum=MAX_MAX_POINTS)
+    since_step = int_arg("since_step", None, minimum=-1, maximum=MAX_STEP)
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        data = job_detail(
+            session,
+            current_user_id(),
+            job_id,
+            max_points=max_points,
+            since_step=since_step,
+            cache=runtime.redis,
+        )
+    return success(data)
+
+
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str) -> tuple[Response, int]:
+    """Cancel an active job; 400 with details when it already finished."""
+    with get_runtime().transaction() as session:
+        job = cancel_user_job(session, current_user_id(), job_id, actor=actor())
+        body = {"job": job_json(job), "message": "Job cancelled."}
+    return success(body)
+
+
+@bp.get("/<job_id>/metrics.csv")
+def metrics_csv(job_id: str) -> Response:
+    """Every stored point of the job as CSV, streamed (no history is held in memory)."""
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        job = get_job_for_user(session, current_user_id(), job_id)
+        if job is None:
+            raise _not_found(job_id)
+        found = job.id
+    return Response(
+        stream_with_context(iter_metrics_csv(runtime.engine, found)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="job-{found}-metrics.csv"'},
+    )

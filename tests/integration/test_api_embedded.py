@@ -1,0 +1,73 @@
+"""The API on the embedded default (SQLite, no Redis) and with Redis unreachable: same answers."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from api.runtime import Runtime
+from app import create_app
+from benchmarks.seed_metrics import copy_metric_points
+from db.base import utcnow
+from db.metrics import metrics_payload
+from db.migrate import upgrade
+from db.models import JobStatus, MetricPoint, TrainingJob
+from settings import Settings
+from tests.conftest import free_port, make_token, make_user
+from tests.factories import make_dataset, make_job
+from tests.integration.api_fixtures import GOOD_LINES, job_request, jsonl
+
+
+@pytest.fixture
+def embedded(sqlite_settings: Settings) -> Iterator[tuple[Any, Runtime, dict[str, str]]]:
+    sqlite_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime.create(sqlite_settings)
+    upgrade(runtime.engine)
+    make_user(runtime, "solo@example.com")
+    headers = {"Authorization": f"Bearer {make_token(runtime, 'solo@example.com')}"}
+    yield create_app(sqlite_settings, runtime=runtime).server.test_client(), runtime, headers
+    runtime.engine.dispose()
+
+
+def test_dataset_job_detail_and_cancel_on_sqlite(embedded: tuple[Any, Runtime, dict[str, str]]) -> None:
+    client, runtime, headers = embedded
+    upload = {"name": "local", "file": (io.BytesIO(jsonl(GOOD_LINES)), "d.jsonl")}
+    dataset = client.post("/api/datasets", data=upload, headers=headers, content_type="multipart/form-data")
+    assert dataset.status_code == 201
+    created = client.post("/api/jobs", json=job_request(dataset.get_json()["data"]["id"]), headers=headers)
+    assert created.status_code == 201
+    job_id = created.get_json()["data"]["job"]["id"]
+    with runtime.transaction() as session:
+        session.add_all(
+            MetricPoint(job_id=uuid.UUID(job_id), step=step, training_loss=1.0 / step, timestamp=utcnow())
+            for step in range(1, 1501)
+        )
+    metrics = client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["data"]["metrics"]
+    assert metrics["total_points"] == 1500
+    assert metrics["series"]["training_loss"]["step"][-1] == 1500
+    assert len(metrics["series"]["training_loss"]["step"]) <= 1000
+    assert client.post(f"/api/jobs/{job_id}/cancel", headers=headers).status_code == 200
+    assert client.get("/api/notifications", headers=headers).get_json()["data"]["unread_count"] == 1
+
+
+def test_unreachable_redis_only_costs_the_cache(settings: Settings, runtime: Runtime) -> None:
+    user_id = make_user(runtime, "cacheless@example.com")
+    with runtime.transaction() as session:
+        dataset = make_dataset(session, user_id)
+        job_id = make_job(session, user_id, dataset.id, status=JobStatus.RUNNING).id
+    copy_metric_points(runtime.engine, job_id, 5_000)
+    dead = Runtime.create(settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    try:
+        with dead.transaction() as session:
+            job = session.get(TrainingJob, job_id)
+            assert job is not None
+            without = metrics_payload(session, job, cache=dead.redis)
+            reference = metrics_payload(session, job, cache=None)
+    finally:
+        dead.engine.dispose()
+    assert without == reference
+    assert without["total_points"] == 5_000

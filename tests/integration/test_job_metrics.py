@@ -1,0 +1,184 @@
+"""Metric history through the API on PostgreSQL: downsampling keeps extremes and the latest point,
+`since_step` increments have no gap or duplicate, the CSV holds every point, and the Redis-cached
+summary gives exactly what a from-scratch computation gives."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text, update
+
+from api.runtime import Runtime
+from benchmarks.seed_metrics import copy_metric_points
+from components.downsample import SERIES_NAMES
+from db.base import utcnow
+from db.metrics import metrics_payload
+from db.migrate import upgrade
+from db.models import JobStatus, MetricPoint, TrainingJob
+from settings import Settings
+from tests.conftest import make_user
+from tests.factories import make_dataset, make_job
+from tests.integration.api_fixtures import ApiUser, alice, bob
+
+__all__ = ["alice", "bob"]
+
+
+@pytest.fixture
+def job_id(alice: ApiUser, runtime: Runtime) -> uuid.UUID:
+    with runtime.transaction() as session:
+        dataset = make_dataset(session, alice.id)
+        return make_job(session, alice.id, dataset.id, status=JobStatus.RUNNING).id
+
+
+def _set(runtime: Runtime, job_id: uuid.UUID, step: int, **values: float) -> None:
+    with runtime.transaction() as session:
+        session.execute(
+            update(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step == step).values(**values)
+        )
+
+
+def test_downsampled_history_keeps_global_min_spike_and_last_point(
+    alice: ApiUser, runtime: Runtime, job_id: uuid.UUID
+) -> None:
+    copy_metric_points(runtime.engine, job_id, 30_000)
+    _set(runtime, job_id, 12_345, training_loss=-1.0, gradient_norm=99.0)
+    _set(runtime, job_id, 30_000, training_loss=0.123456)
+    metrics = alice.get(f"/api/jobs/{job_id}").get_json()["data"]["metrics"]
+    assert metrics["total_points"] == 30_000
+    assert metrics["last_step"] == 30_000
+    assert metrics["downsampled"] is True
+    loss = metrics["series"]["training_loss"]
+    assert (12_345, -1.0) in zip(loss["step"], loss["value"], strict=True)
+    assert (loss["step"][-1], loss["value"][-1]) == (30_000, 0.123456)
+    assert loss["step"][0] == 1
+    grad = metrics["series"]["gradient_norm"]
+    assert (12_345, 99.0) in zip(grad["step"], grad["value"], strict=True)
+    for name in SERIES_NAMES:
+        series = metrics["series"][name]
+        assert 0 < len(series["step"]) <= 1000
+        assert series["step"] == sorted(set(series["step"]))
+    small = alice.get(f"/api/jobs/{job_id}?max_points=50").get_json()["data"]["metrics"]
+    assert all(len(small["series"][name]["step"]) <= 50 for name in SERIES_NAMES)
+    assert -1.0 in small["series"]["training_loss"]["value"]
+
+
+def test_since_step_increments_have_no_gap_or_duplicate(
+    alice: ApiUser, runtime: Runtime, job_id: uuid.UUID
+) -> None:
+    seen: list[int] = []
+    cursor: int | None = None
+    for first in (1, 301, 302, 2_000):
+        count = {1: 300, 301: 1, 302: 1_698, 2_000: 500}[first]
+        copy_metric_points(runtime.engine, job_id, count, first_step=first)
+        params = "max_points=10000" + ("" if cursor is None else f"&since_step={cursor}")
+        metrics = alice.get(f"/api/jobs/{job_id}?{params}").get_json()["data"]["metrics"]
+        seen += metrics["series"]["training_loss"]["step"]
+        cursor = metrics["last_step"]
+    nothing_new = alice.get(f"/api/jobs/{job_id}?since_step={cursor}").get_json()["data"]["metrics"]
+    assert nothing_new["total_points"] == 0
+    assert nothing_new["last_step"] is None
+    assert seen == list(range(1, 2_500))
+
+
+def test_csv_streams_every_point(alice: ApiUser, runtime: Runtime, job_id: uuid.UUID) -> None:
+    copy_metric_points(runtime.engine, job_id, 12_001)
+    response = alice.get(f"/api/jobs/{job_id}/metrics.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["step", "timestamp", "epoch", *SERIES_NAMES]
+    assert [int(row[0]) for row in rows[1:]] == list(range(1, 12_002))
+    assert rows[50][4] != ""  # validation loss every 50 steps
+    assert rows[51][4] == ""
+
+
+def _payload(runtime: Runtime, job_id: uuid.UUID, cache: Any) -> dict[str, Any]:
+    with runtime.transaction() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        return dict(metrics_payload(session, job, cache=cache))
+
+
+def test_cached_summary_equals_from_scratch_as_the_job_grows(runtime: Runtime, job_id: uuid.UUID) -> None:
+    assert runtime.redis is not None
+    step = 1
+    for count in (5_000, 1, 700, 9_000, 3, 40_000):
+        copy_metric_points(runtime.engine, job_id, count, first_step=step)
+        step += count
+        cached = _payload(runtime, job_id, runtime.redis)
+        assert cached == _payload(runtime, job_id, None)
+        assert cached["last_step"] == step - 1
+    assert runtime.redis.keys("pipeline:metrics-summary:*")
+
+
+def test_late_point_within_the_margin_is_counted(runtime: Runtime, job_id: uuid.UUID) -> None:
+    copy_metric_points(runtime.engine, job_id, 5_000)
+    with runtime.transaction() as session:
+        session.execute(text("DELETE FROM lora_metrics_points WHERE step = 4990"))
+    _payload(runtime, job_id, runtime.redis)  # caches the sealed part
+    copy_metric_points(runtime.engine, job_id, 1, first_step=4990)  # arrives out of order
+    with runtime.transaction() as session:  # ingestion updates the job row (updated_at) with it
+        session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(progress=50.0))
+    assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
+
+
+def test_broken_cache_entry_is_ignored(runtime: Runtime, job_id: uuid.UUID) -> None:
+    assert runtime.redis is not None
+    copy_metric_points(runtime.engine, job_id, 3_000)
+    _payload(runtime, job_id, runtime.redis)
+    for key in runtime.redis.keys("pipeline:metrics-summary*"):
+        runtime.redis.set(key, b"{not json")
+    assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
+
+
+@pytest.fixture
+def embedded_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
+    sqlite_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime.create(sqlite_settings)
+    upgrade(runtime.engine)
+    yield runtime
+    runtime.engine.dispose()
+
+
+def test_embedded_sqlite_gives_the_same_shape(embedded_runtime: Runtime) -> None:
+    sqlite_runtime = embedded_runtime
+
+    user_id = make_user(sqlite_runtime, "solo@example.com")
+    with sqlite_runtime.transaction() as session:
+        dataset = make_dataset(session, user_id)
+        job = make_job(session, user_id, dataset.id, status=JobStatus.RUNNING, started_at=utcnow())
+        session.add_all(
+            MetricPoint(job_id=job.id, step=step, training_loss=10.0 - step / 1000, timestamp=utcnow())
+            for step in range(1, 3001)
+        )
+        session.flush()
+        payload = metrics_payload(session, job, max_points=100)
+        increment = metrics_payload(session, job, since_step=2990)
+    loss = payload["series"]["training_loss"]
+    assert len(loss["step"]) <= 100
+    assert (loss["step"][-1], loss["value"][-1]) == (3000, 7.0)
+    assert increment["series"]["training_loss"]["step"] == list(range(2991, 3001))
+
+
+def test_sql_summary_equals_python_fold_including_ties(runtime: Runtime, job_id: uuid.UUID) -> None:
+    from dataclasses import asdict
+
+    from db.metrics import load_metric_rows
+    from db.metrics_buckets import BucketSummary
+    from db.metrics_sql import summarize
+
+    copy_metric_points(runtime.engine, job_id, 20_000)
+    with runtime.transaction() as session:  # whole-percent GPU utilisation: many ties per bucket
+        session.execute(text("UPDATE lora_metrics_points SET gpu_utilization = round(gpu_utilization)"))
+        from_sql = summarize(session, job_id, 64, 19_000)
+        by_python = BucketSummary(width=64, upto_step=0)
+        for row in load_metric_rows(session, job_id):
+            if row[0] <= 19_000:
+                by_python.add_row(row)
+    assert asdict(from_sql) == asdict(by_python)

@@ -1,0 +1,66 @@
+"""JSONL checking: every line is checked, across read chunks, and a failure leaves no file behind."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from db import dataset_files
+from db.dataset_files import check_line, storage_file, validate_and_store
+from db.errors import TooLarge, ValidationError
+
+
+def test_lines_spanning_chunk_boundaries_are_checked_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataset_files, "CHUNK_BYTES", 7)
+    lines = [json.dumps({"prompt": "p" * n, "completion": "c"}) for n in range(1, 30)]
+    content = "\n".join(lines).encode()  # no trailing newline: the last line still counts
+    report = validate_and_store(io.BytesIO(content), tmp_path / "d.jsonl", max_bytes=10_000)
+    assert report.total_training_pairs == 29
+    assert report.file_size == len(content)
+    assert (tmp_path / "d.jsonl").read_bytes() == content
+
+
+def test_bad_line_number_counts_blank_lines(tmp_path: Path) -> None:
+    content = b'{"prompt": "a", "completion": "b"}\n\n\nnope\n'
+    with pytest.raises(ValidationError) as caught:
+        validate_and_store(io.BytesIO(content), tmp_path / "d.jsonl", max_bytes=10_000)
+    assert "line 4: not valid JSON" in caught.value.errors["file"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_too_large_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TooLarge):
+        validate_and_store(io.BytesIO(b"x" * 100), tmp_path / "d.jsonl", max_bytes=99)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "fmt"),
+    [
+        (b'{"prompt": "a", "completion": "b"}', "prompt_completion"),
+        (
+            b'{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}',
+            "chat",
+        ),
+        (b'{"prompt": "", "completion": "b"}', None),
+        (b'{"messages": []}', None),
+        (b'{"messages": [{"role": "user"}]}', None),
+        (b'{"text": "x"}', None),
+        (b"12", None),
+        (b'{"prompt": "a", "completion": "b"', None),
+    ],
+)
+def test_check_line(line: bytes, fmt: str | None) -> None:
+    assert check_line(line)[0] == fmt
+
+
+def test_storage_file_stays_inside_the_datasets_folder(tmp_path: Path) -> None:
+    assert storage_file(tmp_path, "1/abc.jsonl") == (tmp_path / "datasets" / "1" / "abc.jsonl").resolve()
+    assert storage_file(tmp_path, "../secret_key") is None
+    assert storage_file(tmp_path, "/etc/passwd") is None
+    assert storage_file(tmp_path, "") is None
