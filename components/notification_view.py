@@ -64,7 +64,7 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
     unread = not item.get("read_at")
     title = str(item.get("title", ""))
     url = _safe_action_url(item.get("action_url"))
-    heading: Any = html.A(title, href=url, className="notification__title") if url else title
+    heading: Any = dcc.Link(title, href=url, className="notification__title") if url else title
     at = parse_timestamp(item["created_at"]) if item.get("created_at") else None
     priority = str(item.get("priority") or "normal")
     meta: list[Any] = []

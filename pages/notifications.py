@@ -25,7 +25,7 @@ from components.notification_view import (
 from pages._notifications_read import (
     mark_all,
     mark_one,
-    notifications_fingerprint,
+    notifications_changed,
     unread_for,
     user_notifications,
 )
@@ -39,10 +39,11 @@ SUMMARY = "notifications-summary"
 SEEN = "notifications-seen"  # fingerprint of what the list shows; the poll redraws only on change
 
 
-def _summary(unread: int, total: int) -> str:
+def _summary(unread: int, total: int, shown: int) -> str:
     if total == 0:
         return ""
-    return f"{unread:,} unread of {total:,}" if unread else f"All {total:,} read"
+    counts = f"{unread:,} unread of {total:,}" if unread else f"All {total:,} read"
+    return f"{counts} · showing the first {shown:,}" if shown < total else counts
 
 
 def layout(**_query: str) -> html.Div:
@@ -58,7 +59,9 @@ def layout(**_query: str) -> html.Div:
                         [
                             html.H1("Notifications", className="h3 mb-0"),
                             html.Div(
-                                _summary(unread, total), id=SUMMARY, className="small text-body-secondary"
+                                _summary(unread, total, len(items)),
+                                id=SUMMARY,
+                                className="small text-body-secondary",
                             ),
                         ]
                     ),
@@ -82,7 +85,7 @@ def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any], list[Any]]:
     view = user_notifications(user_id)
     return (
         notifications_list(view.items),
-        _summary(view.unread, view.total),
+        _summary(view.unread, view.total, len(view.items)),
         view.unread == 0,
         bell_children(view.unread),
         view.fingerprint,
@@ -143,12 +146,12 @@ def refresh_bell(_n: int | None) -> list[Any]:
 def follow_new_notifications(_n: int | None, seen: list[Any] | None) -> tuple[Any, ...]:
     """On this page, the bell's poll also brings in new notifications; unchanged → nothing sent."""
     user_id = require_user_id()
-    if notifications_fingerprint(user_id) == seen:
+    if not notifications_changed(user_id, seen):
         return (dash.no_update,) * 4
     view = user_notifications(user_id)
     return (
         notifications_list(view.items),
-        _summary(view.unread, view.total),
+        _summary(view.unread, view.total, len(view.items)),
         view.unread == 0,
         view.fingerprint,
     )
