@@ -36,6 +36,19 @@ def _upload(dash_duo: Any, path: Path) -> None:
     dash_duo.driver.find_element(By.CSS_SELECTOR, "#datasets-upload input[type=file]").send_keys(str(path))
 
 
+def _watch_progress(dash_duo: Any) -> None:
+    """Record whether the progress indicator was ever shown (it is brief for a small file)."""
+    dash_duo.driver.execute_script(
+        """
+        const bar = document.getElementById('datasets-upload-progress');
+        window.__progressShown = false;
+        new MutationObserver(() => {
+            if (!bar.classList.contains('d-none')) { window.__progressShown = true; }
+        }).observe(bar, {attributes: true, attributeFilter: ['class']});
+        """
+    )
+
+
 def _stored_files(runtime: Runtime) -> list[Path]:
     root = Path(runtime.settings.data_dir)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -61,8 +74,11 @@ def test_ds001_valid_upload_is_stored_and_listed_with_pairs_and_tokens(
     _open(dash_duo)
     assert dash_duo.find_element("#datasets-empty").text.startswith("No datasets yet")
     assert "mallory-secret" not in dash_duo.driver.page_source
+    _watch_progress(dash_duo)
     _upload(dash_duo, path)
     dash_duo.wait_for_element("#upload-result-ok", timeout=15)
+    assert dash_duo.driver.execute_script("return window.__progressShown === true;")
+    assert "d-none" in dash_duo.find_element("#datasets-upload-progress").get_attribute("class")
     assert dash_duo.find_element("#upload-pairs").text == "120"
 
     with runtime.transaction() as session:
