@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
 from api.runtime import Runtime
+from components.formatters import format_money
 from components.job_form import dom_id, feedback_id, field_id
 from db.job_config import estimate_job_config, resolve_job_config
 from db.models import JobEvent, JobStatus, TrainingJob
@@ -40,8 +42,22 @@ def _feedback(dash_duo: Any, name: str) -> Any:
 def _type(dash_duo: Any, name: str, text: str) -> None:
     """Replace the field's text in one edit (select all, type): no intermediate empty value."""
     element = _field(dash_duo, name)
+    element.click()  # focus first: keys must not land in the field edited just before
+    WebDriverWait(dash_duo.driver, 5).until(lambda d: d.switch_to.active_element == element)
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(text)
+    WebDriverWait(dash_duo.driver, 5).until(lambda _d: element.get_attribute("value") == text)
+
+
+def _wait_invalid(dash_duo: Any, name: str) -> None:
+    try:
+        WebDriverWait(dash_duo.driver, 10).until(
+            lambda _d: "is-invalid" in _field(dash_duo, name).get_attribute("class")
+        )
+    except TimeoutException:
+        field = _field(dash_duo, name)
+        state = (field.get_attribute("value"), field.get_attribute("class"), _feedback(dash_duo, name).text)
+        raise AssertionError(f"{name} never flagged: value, class, feedback = {state}") from None
 
 
 def _expected_steps(dataset_id: int, preset: str = "balanced", **hyperparameters: Any) -> str:
@@ -103,9 +119,7 @@ def test_cfg002_field_errors_appear_under_their_fields_and_clear_when_fixed(
     _type(dash_duo, "batch_size", "0")
     _type(dash_duo, "gpu_count", "9")
     dash_duo.wait_for_text_to_equal("#estimate-steps", "—", timeout=10)
-    WebDriverWait(dash_duo.driver, 10).until(
-        lambda _d: "is-invalid" in _field(dash_duo, "gpu_count").get_attribute("class")
-    )
+    _wait_invalid(dash_duo, "gpu_count")
     assert "is-invalid" in _field(dash_duo, "batch_size").get_attribute("class")
     assert _feedback(dash_duo, "batch_size").text == "Must be at least 1 and at most 1024"
     assert _feedback(dash_duo, "gpu_count").text == "Must be a whole number from 1 to 8"
@@ -140,8 +154,17 @@ def test_cfg003_submit_creates_a_queued_job_and_lands_on_its_monitor(
     Select(_field(dash_duo, "gpu_type")).select_by_value("V100-32GB")
     _type(dash_duo, "gpu_count", "4")
     _type(dash_duo, "name", "nightly run")
+    config = resolve_job_config(
+        {
+            "dataset_id": datasets["mine"],
+            "preset_id": "balanced",
+            "hyperparameters": {"rank": 32},
+            "gpu_config": {"type": "V100-32GB", "count": 4},
+        }
+    )
+    expected_cost = format_money(estimate_job_config(config, PAIRS, TOKENS).estimated_total_cost)
+    dash_duo.wait_for_text_to_equal("#estimate-cost", expected_cost, timeout=10)
     dash_duo.wait_for_text_to_equal("#estimate-steps", _expected_steps(datasets["mine"], rank=32), timeout=10)
-    expected_cost = dash_duo.find_element("#estimate-cost").text
 
     dash_duo.find_element("#configure-submit").click()
     WebDriverWait(dash_duo.driver, 10).until(lambda _d: "/training/jobs/" in dash_duo.driver.current_url)
@@ -157,7 +180,7 @@ def test_cfg003_submit_creates_a_queued_job_and_lands_on_its_monitor(
         assert job.hyperparameters["name"] == "nightly run"
         assert job.gpu_config == {"type": "V100-32GB", "count": 4}
         assert job.total_steps > 0
-        assert f"${job.estimated_total_cost:,.2f}" == expected_cost
+        assert format_money(job.estimated_total_cost) == expected_cost  # what the page showed
         kinds = session.scalars(select(JobEvent.kind).where(JobEvent.job_id == job.id)).all()
         assert kinds == ["queued"]
         assert session.scalar(select(JobEvent.actor).where(JobEvent.job_id == job.id)) == user["email"]
