@@ -21,8 +21,8 @@ def upload() -> tuple[Response, int]:
     413 beyond the size limit. Nothing is stored unless every line is valid."""
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, "Unsupported media type", {"body": "send multipart/form-data with file and name"})
-    unknown = (set(request.form) | set(request.files)) - UPLOAD_FIELDS
-    if unknown:
+    unknown = {str(field) for field in (*request.form, *request.files)} - UPLOAD_FIELDS
+    if unknown:  # str(): a part without a name arrives with the key None
         raise ApiError(400, "Invalid input", {field: "unknown field" for field in sorted(unknown)})
     upload_file = request.files.get("file")
     if upload_file is None:

@@ -169,3 +169,17 @@ def test_unauthenticated_is_401_json(client: Any) -> None:
     response = client.get("/api/datasets")
     assert response.status_code == 401
     assert json.loads(response.data)["error"] == "Not authenticated"
+
+
+def test_multipart_part_without_a_name_is_400(alice: ApiUser, runtime: Runtime) -> None:
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nnameless\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="extra"\r\n\r\ny\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--{boundary}--\r\n'
+    )
+    response = alice.post(
+        "/api/datasets", data=body.encode(), content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert response.status_code == 400
+    assert _dataset_count(runtime) == 0
