@@ -41,16 +41,15 @@ HYPERPARAMETER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("max_seq_length", "Max sequence length", "hyperparameters.max_seq_length", "Tokens", True),
 )
 DATASET_FIELD = FieldSpec("dataset_id", "Dataset", "dataset_id", "")
-PRESET_FIELD = FieldSpec("preset_id", "Preset", "preset_id", "")
 GPU_TYPE_FIELD = FieldSpec("gpu_type", "GPU type", "gpu_config.type", "")
 GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to {MAX_GPU_COUNT}", True)
 NAME_FIELD = FieldSpec("name", "Job name", "name", "Optional; shown in lists and notifications")
 BUDGET_FIELD = FieldSpec("budget_limit", "Budget limit ($)", "budget_limit", "Optional spending cap")
 
-# Every field that can carry an error, in the order the page lays them out.
+# Every control that shows its own error, in the order the page lays them out. Errors on
+# anything else (the preset, the body) go to the form-level alert instead of being lost.
 ALL_FIELDS: tuple[FieldSpec, ...] = (
     DATASET_FIELD,
-    PRESET_FIELD,
     *HYPERPARAMETER_FIELDS,
     GPU_TYPE_FIELD,
     GPU_COUNT_FIELD,

@@ -109,6 +109,12 @@ def test_errors_no_field_owns_are_kept_with_their_key() -> None:
     assert general == ["hyperparameters.warmup: unknown field", "body: must be an object"]
 
 
+def test_a_preset_error_has_no_field_of_its_own_so_it_is_shown_for_the_form() -> None:
+    by_field, general = split_errors({"preset_id": "must be one of fast, balanced, quality"})
+    assert by_field == {}
+    assert general == ["preset_id: must be one of fast, balanced, quality"]
+
+
 def test_a_whole_gpu_config_error_flags_the_gpu_type_field() -> None:
     by_field, _ = split_errors({"gpu_config": "unknown GPU type 'X'"})
     assert by_field == {"gpu_type": "unknown GPU type 'X'"}
