@@ -17,8 +17,9 @@ from flask_login import current_user
 
 from api.auth import init_auth
 from api.errors import register_error_handlers
-from api.runtime import Runtime, install
+from api.runtime import Runtime, get_runtime, install
 from components.aria import aria
+from components.notification_view import navbar_bell
 from settings import Settings
 
 ROOT = Path(__file__).parent
@@ -112,11 +113,16 @@ def navbar() -> dbc.Navbar:
                 dbc.NavbarBrand(
                     [html.I(className="bi bi-diagram-3 me-2"), "PIPELINE"], href="/training/jobs"
                 ),
+                # Outside the collapse so the bell stays visible on phones; last on wide screens.
+                html.Div(
+                    navbar_bell(get_runtime().settings.ui_poll_seconds if has_request_context() else 5.0),
+                    id="navbar-extra",
+                    className="ms-auto me-2 order-md-last",
+                ),
                 dbc.NavbarToggler(id="navbar-toggler"),
                 dbc.Collapse(
                     [
                         dbc.Nav(_nav_links(), navbar=True, className="me-auto"),
-                        html.Div(id="navbar-extra"),
                         account,
                     ],
                     id="navbar-collapse",

@@ -33,6 +33,7 @@ MIN_MAX_POINTS = 4
 MAX_MAX_POINTS = 10_000
 CSV_COLUMNS = ("step", "timestamp", "epoch", *SERIES_NAMES)
 CSV_BATCH_ROWS = 5000
+RAW_INCREMENT_STEPS = 20_000  # beyond this many steps behind, `since_step` is bucketed in SQL
 
 _ROW_COLUMNS = (
     MetricPoint.step,
@@ -79,12 +80,9 @@ def metrics_payload(
     """
     budget = clamp_max_points(max_points)
     started = job.started_at.timestamp() if job.started_at is not None else None
-    if since_step is not None:
-        # The newest few points: a (job_id, step) index range scan, cheap at any history length.
-        return build_metrics_payload(
-            load_metric_rows(session, job.id, since_step=since_step), budget, started
-        )
     first_step, last_step = step_range(session, job.id)
+    if since_step is not None:
+        return _increment(session, job.id, since_step, last_step, budget, started)
     if first_step is None or last_step is None:
         return empty_metrics_payload()
     if last_step - first_step + 1 <= budget or session.get_bind().dialect.name != "postgresql":
@@ -101,6 +99,28 @@ def metrics_payload(
     )
     metrics_cache.put_payload(cache, key, payload)
     return payload
+
+
+def _increment(
+    session: Session,
+    job_id: uuid.UUID,
+    since_step: int,
+    last_step: int | None,
+    budget: int,
+    started: float | None,
+) -> MetricsPayload:
+    """Points after `since_step`. The usual case (a live page's few newest points) is an index range
+    scan; a far-behind cursor (`since_step=0` on a million points) is bucketed in SQL instead of
+    loading every row into Python."""
+    if last_step is None or last_step <= since_step:
+        return empty_metrics_payload()
+    if last_step - since_step <= RAW_INCREMENT_STEPS or session.get_bind().dialect.name != "postgresql":
+        return build_metrics_payload(
+            load_metric_rows(session, job_id, since_step=since_step), budget, started
+        )
+    width = bucket_width(since_step + 1, last_step, summary_buckets(budget))
+    summary = metrics_sql.summarize(session, job_id, width, last_step, after_step=since_step)
+    return summary_payload(summary, budget, started)
 
 
 def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | None]:

@@ -30,21 +30,32 @@ _POINTS = MetricPoint.__table__.c
 _PER_SERIES = 3  # count, min, max
 
 
-def _bucket_query(job_id: uuid.UUID, width: int, upto_step: int) -> Select[Any]:
+def _window(job_id: uuid.UUID, upto_step: int, after_step: int | None) -> list[Any]:
+    conditions = [_POINTS.job_id == job_id, _POINTS.step <= upto_step]
+    if after_step is not None:
+        conditions.append(_POINTS.step > after_step)
+    return conditions
+
+
+def _bucket_query(job_id: uuid.UUID, width: int, upto_step: int, after_step: int | None) -> Select[Any]:
     columns: list[Any] = [_POINTS.step // width, func.count(), func.min(_POINTS.step), func.max(_POINTS.step)]
     for name in SERIES_NAMES:
         value = _POINTS[name]
         columns += [func.count(value), func.min(value), func.max(value)]
     return (
         select(*columns)
-        .where(_POINTS.job_id == job_id, _POINTS.step <= upto_step)
+        .where(*_window(job_id, upto_step, after_step))
         .group_by(text("1"))  # the bucket expression; repeating it would bind `width` twice
         .order_by(text("1"))
     )
 
 
 def _argmin_query(
-    job_id: uuid.UUID, width: int, upto_step: int, buckets: list[int], extremes: list[list[float | None]]
+    job_id: uuid.UUID,
+    width: int,
+    window: list[Any],
+    buckets: list[int],
+    extremes: list[list[float | None]],
 ) -> Select[Any]:
     """Per bucket, the earliest step whose value equals the bucket's min (then max) of each series."""
     arrays = [bindparam("buckets", buckets, type_=ARRAY(INTEGER))]
@@ -55,7 +66,7 @@ def _argmin_query(
     matched = (
         select(agg.c.b, _POINTS.step, *flags)
         .select_from(MetricPoint.__table__.join(agg, agg.c.b == _POINTS.step // width))
-        .where(_POINTS.job_id == job_id, _POINTS.step <= upto_step)
+        .where(*window)
         .subquery()
     )
     return (
@@ -76,10 +87,13 @@ def _rows_at(session: Session, job_id: uuid.UUID, steps: list[int]) -> dict[int,
     return {int(row[0]): row for row in session.execute(query)}
 
 
-def summarize(session: Session, job_id: uuid.UUID, width: int, upto_step: int) -> BucketSummary:
-    """The bucket summary of every point with step <= upto_step, at the given width."""
+def summarize(
+    session: Session, job_id: uuid.UUID, width: int, upto_step: int, *, after_step: int | None = None
+) -> BucketSummary:
+    """The bucket summary of every point with after_step < step <= upto_step, at the given width."""
     summary = BucketSummary(width=width, upto_step=upto_step)
-    buckets = session.execute(_bucket_query(job_id, width, upto_step)).all()
+    window = _window(job_id, upto_step, after_step)
+    buckets = session.execute(_bucket_query(job_id, width, upto_step, after_step)).all()
     if not buckets:
         return summary
     n_series = len(SERIES_NAMES)
@@ -96,7 +110,7 @@ def summarize(session: Session, job_id: uuid.UUID, width: int, upto_step: int) -
             extremes[2 * s + 1].append(high)
             if count:
                 summary.lo_val[s][-1], summary.hi_val[s][-1] = float(low), float(high)
-    argmins = session.execute(_argmin_query(job_id, width, upto_step, summary.index, extremes)).all()
+    argmins = session.execute(_argmin_query(job_id, width, window, summary.index, extremes)).all()
     for i, row in enumerate(argmins):
         for s in range(n_series):
             if summary.s_count[s][i]:
@@ -105,7 +119,7 @@ def summarize(session: Session, job_id: uuid.UUID, width: int, upto_step: int) -
     for i in range(len(summary.index)):
         summary.first_ts[i] = float(rows[summary.first_step[i]][1])
         summary.last_ts[i] = float(rows[summary.last_step[i]][1])
-    _series_edges(session, job_id, summary)
+    _series_edges(session, job_id, summary, after_step)
     return summary
 
 
@@ -123,13 +137,17 @@ def _edge_point(
     return None if row is None else (int(row[0]), float(row[1]))
 
 
-def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -> None:
+def _series_edges(
+    session: Session, job_id: uuid.UUID, summary: BucketSummary, after_step: int | None
+) -> None:
     width = summary.width
     for s, name in enumerate(SERIES_NAMES):
         present = [i for i, count in enumerate(summary.s_count[s]) if count]
         if not present:
             continue
         low = summary.index[present[0]] * width
+        if after_step is not None:
+            low = max(low, after_step + 1)
         high = summary.index[present[-1]] * width
         first = _edge_point(session, job_id, name, low, low + width - 1, last=False)
         last = _edge_point(session, job_id, name, high, min(high + width - 1, summary.upto_step), last=True)

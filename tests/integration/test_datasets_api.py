@@ -175,6 +175,7 @@ def test_multipart_part_without_a_name_is_400(alice: ApiUser, runtime: Runtime) 
     boundary = "b0undary"
     body = (
         f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nnameless\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="extra"\r\n\r\ny\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--{boundary}--\r\n'
     )
     response = alice.post(

@@ -182,3 +182,22 @@ def test_sql_summary_equals_python_fold_including_ties(runtime: Runtime, job_id:
             if row[0] <= 19_000:
                 by_python.add_row(row)
     assert asdict(from_sql) == asdict(by_python)
+
+
+def test_far_behind_since_step_is_bucketed_not_dumped(
+    alice: ApiUser, runtime: Runtime, job_id: uuid.UUID
+) -> None:
+    copy_metric_points(runtime.engine, job_id, 30_000)
+    _set(runtime, job_id, 4_000, training_loss=-9.0)  # before the cursor: must not appear
+    _set(runtime, job_id, 20_000, training_loss=-2.0)
+    metrics = alice.get(f"/api/jobs/{job_id}?since_step=5000").get_json()["data"]["metrics"]
+    assert metrics["total_points"] == 25_000
+    assert metrics["last_step"] == 30_000
+    loss = metrics["series"]["training_loss"]
+    assert len(loss["step"]) <= 1000
+    assert min(loss["step"]) > 5_000
+    assert loss["step"][-1] == 30_000
+    assert min(loss["value"]) == -2.0
+    assert (
+        alice.get(f"/api/jobs/{job_id}?since_step=0").get_json()["data"]["metrics"]["total_points"] == 30_000
+    )

@@ -1,0 +1,70 @@
+"""The signed-in user's notifications for the page, through db.notifications (the API's service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from api.runtime import get_runtime
+from db.errors import NotFound
+from db.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read, unread_count
+from db.serialize import notification_json
+
+
+def unread_for(user_id: int) -> int:
+    """The bell's number: one indexed COUNT (user_id, read_at)."""
+    with get_runtime().transaction() as session:
+        return unread_count(session, user_id)
+
+
+@dataclass(frozen=True)
+class NotificationsView:
+    items: list[dict[str, Any]]  # first page, unread first, in the API's shape
+    unread: int
+    total: int
+    latest_id: int | None
+
+    @property
+    def fingerprint(self) -> list[Any]:
+        """What changes when the list would look different: a new notification, or one read."""
+        return [self.latest_id, self.unread]
+
+
+# Each item is ~2 KB of component JSON; 50 keeps a redraw near 100 KB. Unread come first, so
+# what needs attention is always on it.
+PAGE_SIZE = min(50, MAX_PAGE_SIZE)
+
+
+def user_notifications(user_id: int, *, limit: int = PAGE_SIZE) -> NotificationsView:
+    with get_runtime().transaction() as session:
+        page = list_notifications(session, user_id, limit=limit)
+        items = [notification_json(n) for n in page.items]
+        return NotificationsView(items, page.unread_count, page.total, page.latest_id)
+
+
+def notifications_changed(user_id: int, seen: list[Any] | None) -> bool:
+    """The poll's cheap check against the fingerprint the page holds.
+
+    Asks only for notifications newer than the newest one shown (`since_id`), so the service's
+    counts cover the few new rows instead of the user's whole history; the unread count is the
+    bell's indexed COUNT.
+    """
+    latest = seen[0] if seen and isinstance(seen[0], int) else None
+    with get_runtime().transaction() as session:
+        page = list_notifications(session, user_id, limit=1, since_id=latest)
+        return [page.latest_id, page.unread_count] != seen
+
+
+def mark_one(user_id: int, notification_id: int) -> bool:
+    """Mark one read; False when it is not the user's (nothing changes, nothing is revealed)."""
+    try:
+        with get_runtime().transaction() as session:
+            mark_read(session, user_id, notification_id)
+    except NotFound:
+        return False
+    return True
+
+
+def mark_all(user_id: int) -> int:
+    with get_runtime().transaction() as session:
+        return mark_all_read(session, user_id)

@@ -1,0 +1,154 @@
+"""`/training/configure`: a new training job with a live estimate, field errors, and submit.
+
+Every check and figure comes from the service layer that the JSON API uses (db.training_jobs
+`estimate_job` / `create_job`, db.job_config presets): the page only collects values, shows
+the service's per-field messages under their fields, and navigates to the new job's monitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+
+from api.runtime import get_runtime
+from components.job_form import (
+    FEEDBACK_TYPE,
+    FIELD_TYPE,
+    estimate_summary,
+    feedback_outputs,
+    field_id,
+    form_payload,
+    general_errors_alert,
+    preset_summary,
+    split_errors,
+)
+from db.errors import ValidationError
+from db.job_config import DEFAULT_PRESET, PRESETS
+from db.training_jobs import create_job, estimate_job
+from pages._configure_layout import (
+    ESTIMATE,
+    FIXABLE,
+    FORM,
+    FORM_ERRORS,
+    NOT_CREATED,
+    PRESET,
+    PRESET_FIELDS,
+    PRESET_HELP,
+    REDIRECT,
+    SUBMIT,
+    SUBMIT_ERROR,
+    dataset_card,
+    empty_state,
+    estimate_card,
+    gpu_card,
+    preset_card,
+    preset_values,
+)
+from pages._datasets_read import ready_datasets
+from pages._signed_in import actor_name, require_user_id, signed_in_user_id
+
+dash.register_page(
+    __name__, path="/training/configure", name="New job", title="New job · PIPELINE", nav_order=2
+)
+
+
+def layout(dataset: str | None = None, **_query: str) -> html.Div:
+    """The form, prefilled from the default preset; `?dataset=<id>` preselects a dataset."""
+    user_id = signed_in_user_id()
+    datasets = ready_datasets(user_id) if user_id is not None else []
+    values = preset_values(DEFAULT_PRESET)
+    has_datasets = bool(datasets) or user_id is None  # no user: Dash's validation skeleton
+    form = dbc.Row(
+        [
+            dbc.Col([dataset_card(datasets, dataset), preset_card(values), gpu_card(values)], lg=8),
+            dbc.Col(estimate_card(), lg=4, className="configure-aside"),
+        ],
+        id=FORM,
+        className="" if has_datasets else "d-none",
+    )
+    return html.Div(
+        [
+            dcc.Location(id=REDIRECT, refresh="callback-nav"),
+            html.H1("New training job", className="h3 mb-3"),
+            empty_state(hidden=has_datasets),
+            form,
+        ],
+        className="configure-page",
+    )
+
+
+def _form_values(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """{field name: value} from a pattern-matching ALL input's `[{id, property, value}]`."""
+    return {item["id"]["name"]: item.get("value") for item in items}
+
+
+@callback(
+    [Output(field_id(spec.name), "value") for spec in PRESET_FIELDS],
+    [Output(field_id(spec.name), "placeholder") for spec in PRESET_FIELDS],
+    Output(PRESET_HELP, "children"),
+    Input(PRESET, "value"),
+    prevent_initial_call=True,
+)
+def apply_preset(preset_id: str | None) -> tuple[Any, ...]:
+    """Choosing a preset fills every field with its defaults (the user may then override them)."""
+    if preset_id is None or preset_id not in PRESETS:
+        return (dash.no_update,) * (2 * len(PRESET_FIELDS) + 1)
+    values = preset_values(preset_id)
+    shown = [values[spec.name] for spec in PRESET_FIELDS]
+    return (*shown, *(str(v) for v in shown), preset_summary(PRESETS[preset_id]))
+
+
+@callback(
+    Output(ESTIMATE, "children"),
+    Output({"type": FIELD_TYPE, "name": ALL}, "invalid"),
+    Output({"type": FEEDBACK_TYPE, "name": ALL}, "children"),
+    Output(FORM_ERRORS, "children"),
+    Input({"type": FIELD_TYPE, "name": ALL}, "value"),
+    Input(PRESET, "value"),
+)
+def live_estimate(_values: list[Any], preset_id: str | None) -> tuple[Any, list[bool], list[str], Any]:
+    """Validate and price the form on every change; errors go under their fields."""
+    values = _form_values(ctx.inputs_list[0])
+    field_names = [item["id"]["name"] for item in ctx.outputs_list[1]]
+    feedback_names = [item["id"]["name"] for item in ctx.outputs_list[2]]
+    try:
+        with get_runtime().transaction() as session:
+            _config, estimate = estimate_job(session, require_user_id(), form_payload(values, preset_id))
+    except ValidationError as exc:
+        by_field, general = split_errors(exc.errors)
+        invalid, _ = feedback_outputs(field_names, by_field)
+        _, messages = feedback_outputs(feedback_names, by_field)
+        return estimate_summary(None, FIXABLE), invalid, messages, general_errors_alert(general)
+    return estimate_summary(estimate.as_dict()), [False] * len(field_names), [""] * len(feedback_names), None
+
+
+@callback(
+    Output(REDIRECT, "href"),
+    Output(SUBMIT_ERROR, "children"),
+    Input(SUBMIT, "n_clicks"),
+    State({"type": FIELD_TYPE, "name": ALL}, "value"),
+    State(PRESET, "value"),
+    running=[(Output(SUBMIT, "disabled"), True, False)],
+    prevent_initial_call=True,
+)
+def submit_job(n_clicks: int | None, _values: list[Any], preset_id: str | None) -> tuple[Any, Any]:
+    """Create the queued job and go to its monitor; on refusal say why (fields are already flagged)."""
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    values = _form_values(ctx.states_list[0])
+    try:
+        with get_runtime().transaction() as session:
+            job, _estimate = create_job(
+                session, require_user_id(), form_payload(values, preset_id), actor=actor_name()
+            )
+            job_id = str(job.id)
+    except ValidationError as exc:
+        _by_field, general = split_errors(exc.errors)
+        message = f"The job was not created: {' '.join(general)}" if general else NOT_CREATED
+        return dash.no_update, dbc.Alert(
+            message, color="danger", className="mb-0 small", id="configure-not-created"
+        )
+    return f"/training/jobs/{job_id}", None
