@@ -29,7 +29,7 @@ class Hyperparameters:
     batch_size: int
     epochs: int
     rank: int
-    alpha: float
+    alpha: int  # peft's lora_alpha is an int; scaling = alpha / rank
     dropout: float = 0.05
     max_seq_length: int = 256
     base_model: str = TINY_BASE_MODEL
@@ -74,7 +74,7 @@ def parse_hyperparameters(raw: Any) -> Hyperparameters:
         batch_size=_number(raw, "batch_size", 8, integer=True, low=1, high=4096),
         epochs=_number(raw, "epochs", 1, integer=True, low=1, high=1000),
         rank=_number(raw, "rank", 8, integer=True, low=1, high=1024),
-        alpha=_number(raw, "alpha", 16, integer=False, low=1e-3, high=4096),
+        alpha=_number(raw, "alpha", 16, integer=True, low=1, high=4096),
         dropout=_number(raw, "dropout", 0.05, integer=False, low=0.0, high=0.9),
         max_seq_length=_number(raw, "max_seq_length", 256, integer=True, low=8, high=131072),
         base_model=base_model.strip(),

@@ -1,0 +1,164 @@
+"""`python -m trainer` as a real process: it learns, reports every step once, saves, cancels, fails clearly.
+
+The tiny random Llama on one CPU thread, against a real local HTTP server that serves the dataset and
+verifies every callback's signature. Needs the trainer extra (torch); CI runs this as its own stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from jobs.callback_signing import derive_job_secret
+from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
+from trainer.sample_data import sample_jsonl
+
+pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
+
+pytestmark = [pytest.mark.trainer, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+HYPERPARAMETERS = {
+    "learning_rate": 2e-3,
+    "batch_size": 8,
+    "epochs": 5,
+    "rank": 8,
+    "alpha": 16,
+    "dropout": 0.0,
+}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver({"data.jsonl": sample_jsonl(400)}) as server:
+        yield server
+
+
+def write_spec(tmp_path: Path, receiver: Receiver, job_id: str, dataset: str, **hyperparameters: Any) -> Path:
+    spec = {
+        "job_id": job_id,
+        "dataset_url": f"{receiver.base_url}/storage/datasets/{dataset}?expires=1&signature=abc",
+        "hyperparameters": {**HYPERPARAMETERS, **hyperparameters},
+        "gpu_config": {"type": "cpu", "count": 1},
+        "callback_url": receiver.callback_url,
+    }
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def start_trainer(spec: Path, job_id: str, output_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, job_id)}
+    argv = [sys.executable, "-m", "trainer", "--spec", str(spec), "--tiny", "--output-dir", str(output_dir)]
+    return subprocess.Popen(
+        [*argv, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def sha256_of(uri: str) -> tuple[Path, str]:
+    path = Path(urlsplit(uri).path)
+    return path, "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fail_posts = {2, 3}  # two refused deliveries: the trainer must retry without duplicating
+    spec = write_spec(tmp_path, receiver, "job-learn", "data.jsonl", max_steps=200, eval_every=20)
+    process = start_trainer(spec, "job-learn", tmp_path / "out")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+
+    assert receiver.rejected == []
+    points = receiver.points()
+    assert Counter(point["step"] for point in points) == Counter(range(1, 201))
+    for point in points:
+        assert point["training_loss"] > 0
+        assert point["learning_rate"] >= 0
+        assert point["gradient_norm"] > 0
+        assert point["throughput"] > 0
+        assert point["gpu_utilization"] is None  # no GPU here: null, never a made-up number
+        assert 0 < point["epoch"] <= 5
+    validation = [(p["step"], p["validation_loss"]) for p in points if p["validation_loss"] is not None]
+    assert [step for step, _ in validation] == list(range(20, 201, 20))
+    assert validation[-1][1] < validation[0][1] / 2, validation
+
+    final = receiver.last()
+    assert receiver.statuses().count("completed") >= 1
+    assert final["status"] == "completed"
+    assert (final["current_step"], final["total_steps"], final["progress"]) == (200, 200, 100.0)
+    assert final["metrics"]["validation_loss"] == validation[-1][1]
+    assert final["started_at"]
+    assert final["finished_at"]
+    assert final["error"] is None
+    path, checksum = sha256_of(final["artifact"]["uri"])
+    assert path.name == "adapter_model.safetensors"
+    assert final["artifact"]["checksum"] == checksum
+    assert final["artifact"]["size_bytes"] == path.stat().st_size > 0
+
+    # The stdout fallback carries the same points, one status payload per line.
+    lines = [json.loads(line[len("METRIC ") :]) for line in stdout.splitlines() if line.startswith("METRIC ")]
+    assert sorted(p["step"] for line in lines for p in line["metrics_history"]) == list(range(1, 201))
+    assert lines[-1]["status"] == "completed"
+
+
+def test_sigterm_mid_run_reports_cancelled_with_a_saved_adapter(tmp_path: Path, receiver: Receiver) -> None:
+    spec = write_spec(tmp_path, receiver, "job-cancel", "data.jsonl", epochs=50, eval_every=1000)
+    process = start_trainer(spec, "job-cancel", tmp_path / "out", "--flush-seconds", "0.2")
+    deadline = time.monotonic() + 60
+    while not any(point["step"] >= 10 for point in receiver.points()):
+        assert process.poll() is None, "trainer exited before step 10"
+        assert time.monotonic() < deadline, "trainer never reached step 10"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+
+    final = receiver.last()
+    assert final["status"] == "cancelled"
+    assert final["error"] is None
+    stopped_at = final["current_step"]
+    assert 10 <= stopped_at < final["total_steps"] == 45 * 50
+    assert sorted(point["step"] for point in receiver.points()) == list(range(1, stopped_at + 1))
+    path, checksum = sha256_of(final["artifact"]["uri"])
+    assert final["artifact"]["checksum"] == checksum
+    assert path.stat().st_size > 0
+
+
+def test_a_dataset_url_that_403s_fails_the_job_with_a_clear_message(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    spec = write_spec(tmp_path, receiver, "job-403", "forbidden.jsonl")
+    process = start_trainer(spec, "job-403", tmp_path / "out")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+
+    final = receiver.last()
+    assert final["status"] == "failed"
+    assert final["artifact"] is None
+    assert "dataset download refused (HTTP 403)" in final["error"]
+    assert "invalid or has expired" in final["error"]
+    assert "signature=" not in final["error"]
+    assert "signature=" not in stderr
+    assert receiver.points() == []
+
+
+def test_an_unusable_spec_is_reported_as_failed_with_the_field_named(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    spec = write_spec(tmp_path, receiver, "job-bad", "data.jsonl", rank=0)
+    process = start_trainer(spec, "job-bad", tmp_path / "out")
+    process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert receiver.last()["status"] == "failed"
+    assert "hyperparameters.rank must be between 1 and 1024" in receiver.last()["error"]
