@@ -15,7 +15,7 @@ from trainer.spec import SpecError, load_spec_file, parse_spec
 pytestmark = pytest.mark.trainer
 
 
-BASE = {
+BASE: dict[str, Any] = {
     "job_id": "job-1",
     "dataset_url": "https://pipeline.test/storage/datasets/1/a.jsonl?expires=1&signature=x",
     "hyperparameters": {"learning_rate": 2e-4, "batch_size": 8, "epochs": 3, "rank": 16, "alpha": 32},
