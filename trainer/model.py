@@ -22,8 +22,12 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
+from transformers.utils import logging as hf_logging
 
 from trainer.spec import Hyperparameters
+
+# Progress bars on stderr are noise in a cluster job's log; the reporter says what is happening.
+hf_logging.disable_progress_bar()
 
 TINY_VOCAB = 512
 # Attention and MLP projections of Llama-family models; peft skips names a model does not have.
@@ -58,12 +62,12 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreT
 
 
 def tiny_llama(vocab_size: int, seed: int) -> LlamaForCausalLM:
-    """Hidden 128, 4 layers, 4 heads: about 1.2M parameters with a 512-token vocabulary."""
+    """Hidden 128, MLP 512, 4 layers, 4 heads: about 1.2M parameters with a 512-token vocabulary."""
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=128,
-        intermediate_size=256,
+        intermediate_size=512,
         num_hidden_layers=4,
         num_attention_heads=4,
         num_key_value_heads=4,

@@ -1,0 +1,121 @@
+"""Seconds per training step of the tiny model on CPU: the trainer's LoRA setup vs naive baselines.
+
+    /work/venv-trainer/bin/python -m benchmarks.trainer_step [--steps 100] [--warmup 10]
+
+Variants, all on the same data, batch size, sequence lengths and seed, in one process:
+- lora-1thread: what `python -m trainer --tiny` does (LoRA r=8 on attention, MLP and lm_head; 1 thread)
+- full-1thread: naive baseline, full fine-tune of every weight without LoRA (1 thread)
+- lora-2threads: naive baseline, LoRA with torch's default of one thread per core (2 here)
+- ...+busy: the two LoRA variants again while this script keeps one core busy with a spinning child
+  process, i.e. the shared machine the trainer's one-thread default is for
+Each prints the median and p90 ms/step after warm-up, tokens/s, trainable parameters, the saved
+artifact's size (adapter vs whole model), and the median ratio to lora-1thread in the same run.
+Needs the trainer extra. Figures are noisy on a shared machine: quote them with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.dataset import parse_examples, split_validation
+from trainer.model import load_model, save_outputs, tiny_llama
+from trainer.sample_data import sample_jsonl
+from trainer.spec import parse_hyperparameters
+from trainer.training import encode, train
+
+
+def measure(model: Any, train_data: list[Any], val_data: list[Any], steps: int, pad_id: int) -> list[float]:
+    """Per-step wall times from the real training loop (validation pushed out of the window)."""
+    hp = parse_hyperparameters(
+        {"learning_rate": 2e-3, "batch_size": 8, "epochs": 100, "rank": 8, "alpha": 16, "dropout": 0.0,
+         "max_steps": steps, "eval_every": 10**9}
+    )  # fmt: skip
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def on_point(point: dict[str, Any], epoch: int, total: int) -> None:
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    train(model, train_data, val_data, hp, pad_id=pad_id, stop=threading.Event(), on_point=on_point)
+    # The last step runs validation (step == total); drop it along with warm-up.
+    return times[:-1]
+
+
+def artifact_bytes(loaded: Any, model: Any, directory: Path, lora: bool) -> int:
+    """What the job would ship: the adapter file for LoRA, every weight for a full fine-tune."""
+    if lora:
+        return save_outputs(loaded, directory).stat().st_size
+    model.save_pretrained(directory, safe_serialization=True)
+    return sum(path.stat().st_size for path in directory.glob("*.safetensors"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+
+    examples = parse_examples(sample_jsonl(400))
+    train_examples, val_examples = split_validation(examples, 0.1)
+    hp = parse_hyperparameters({"rank": 8, "alpha": 16, "dropout": 0.0})
+    texts = [e.prompt + e.completion for e in examples]
+    variants = [
+        ("lora-1thread", 1, True, False),
+        ("full-1thread", 1, False, False),
+        ("lora-2threads", 2, True, False),
+        ("lora-1thread+busy", 1, True, True),
+        ("lora-2threads+busy", 2, True, True),
+    ]
+    baseline: float | None = None
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, threads, lora, busy in variants:
+            torch.set_num_threads(threads)
+            loaded = load_model(hp, tiny=True, texts=texts, output_dir=Path(scratch) / name)
+            model = loaded.model if lora else tiny_llama(len(loaded.tokenizer), seed=0)
+            pad_id = int(loaded.tokenizer.pad_token_id)
+            train_data = encode(train_examples, loaded.tokenizer, 256)
+            val_data = encode(val_examples, loaded.tokenizer, 256)
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                times = measure(model, train_data, val_data, args.steps + args.warmup + 1, pad_id)[
+                    args.warmup :
+                ]
+            finally:
+                if spinner is not None:
+                    spinner.kill()
+                    spinner.wait()
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            artifact = artifact_bytes(loaded, model, Path(scratch) / f"{name}-out", lora)
+            tokens = sum(len(item.input_ids) for item in train_data) / len(train_data) * 8
+            median = statistics.median(times)
+            p90 = statistics.quantiles(times, n=10)[-1]
+            baseline = baseline or median
+            print(
+                f"{name:19s} median {median * 1000:7.1f} ms/step  p90 {p90 * 1000:7.1f} ms  "
+                f"~{tokens / median:6.0f} tokens/s  trainable {trainable:>9,d}  artifact {artifact / 1e6:5.2f} MB  "
+                f"ratio vs lora-1thread {median / baseline:5.2f}x",
+                flush=True,
+            )
+    print(
+        f"({args.steps} measured steps each after {args.warmup} warm-up; batch 8; torch {torch.__version__})"
+    )
+
+
+if __name__ == "__main__":
+    main()
