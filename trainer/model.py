@@ -107,6 +107,8 @@ def load_model(hp: Hyperparameters, *, tiny: bool, texts: list[str], output_dir:
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(base, lora)
+    # One device: the first GPU when the cluster gave us one (fp32; multi-GPU is not handled here).
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return LoadedModel(model, tokenizer, tiny, trainable, total)

@@ -72,6 +72,10 @@ def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+
+
 def batches(
     data: list[Encoded], size: int, pad_id: int, generator: torch.Generator
 ) -> Iterator[dict[str, torch.Tensor]]:
@@ -82,11 +86,12 @@ def batches(
 
 def validation_loss(model: Any, data: list[Encoded], size: int, pad_id: int) -> float:
     """Mean loss per completion token over the whole validation set."""
+    device = next(model.parameters()).device
     model.eval()
     total, tokens = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(data), size):
-            batch = collate(data[start : start + size], pad_id)
+            batch = to_device(collate(data[start : start + size], pad_id), device)
             count = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             total += float(model(**batch).loss) * count
             tokens += count
@@ -127,6 +132,7 @@ def train(
     optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
     scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, total // 20), total)
     generator = torch.Generator().manual_seed(hp.seed)
+    device = next(model.parameters()).device
     model.train()
     step, first_val, last_val = 0, None, None
     started = time.perf_counter()
@@ -135,6 +141,7 @@ def train(
             if stop.is_set() or step >= total:
                 break
             tick = time.perf_counter()
+            batch = to_device(batch, device)
             learning_rate = scheduler.get_last_lr()[0]
             loss = model(**batch).loss
             loss.backward()

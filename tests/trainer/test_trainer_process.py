@@ -59,9 +59,12 @@ def write_spec(tmp_path: Path, receiver: Receiver, job_id: str, dataset: str, **
     return path
 
 
-def start_trainer(spec: Path, job_id: str, output_dir: Path, *extra: str) -> subprocess.Popen[str]:
+def start_trainer(
+    spec: Path, job_id: str, output_dir: Path, *extra: str, tiny: bool = True
+) -> subprocess.Popen[str]:
     env = {**os.environ, "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, job_id)}
-    argv = [sys.executable, "-m", "trainer", "--spec", str(spec), "--tiny", "--output-dir", str(output_dir)]
+    argv = [sys.executable, "-m", "trainer", "--spec", str(spec), "--output-dir", str(output_dir)]
+    argv += ["--tiny"] if tiny else []
     return subprocess.Popen(
         [*argv, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -162,3 +165,29 @@ def test_an_unusable_spec_is_reported_as_failed_with_the_field_named(
     assert process.returncode == 2
     assert receiver.last()["status"] == "failed"
     assert "hyperparameters.rank must be between 1 and 1024" in receiver.last()["error"]
+
+
+def test_a_base_model_from_a_local_directory_trains_through_from_pretrained(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The production path (`base_model` = a directory or hub name), with a small saved model."""
+    from trainer.model import tiny_llama, train_tiny_tokenizer
+
+    base = tmp_path / "base-model"
+    tokenizer = train_tiny_tokenizer([row.decode() for row in sample_jsonl(400).splitlines()])
+    tiny_llama(len(tokenizer), seed=1).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    spec = write_spec(
+        tmp_path, receiver, "job-local", "data.jsonl", base_model=str(base), max_steps=10, eval_every=5
+    )
+    process = start_trainer(spec, "job-local", tmp_path / "out", tiny=False)
+    _, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+
+    final = receiver.last()
+    assert final["status"] == "completed"
+    assert sorted(point["step"] for point in receiver.points()) == list(range(1, 11))
+    adapter_config = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(base)
+    assert "lm_head" not in adapter_config["target_modules"]  # a pretrained head is left alone
+    assert not (tmp_path / "out" / "base").exists()  # a named base is not copied into the job's output
