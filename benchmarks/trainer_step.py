@@ -4,6 +4,8 @@
 
 Variants, all on the same data, batch size, sequence lengths and seed, in one process:
 - lora-1thread: what `python -m trainer --tiny` does (LoRA r=8 on attention, MLP and lm_head; 1 thread)
+- lora-1thread+calls: the same with every point sent through the reporter (signed callbacks batched
+  every 0.5 s to a local HTTP server, plus the METRIC line): the cost of reporting
 - full-1thread: naive baseline, full fine-tune of every weight without LoRA (1 thread)
 - lora-2threads: naive baseline, LoRA with torch's default of one thread per core (2 here)
 - ...+busy: the two LoRA variants again while this script keeps one core busy with a spinning child
@@ -16,6 +18,7 @@ Needs the trainer extra. Figures are noisy on a shared machine: quote them with 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
 import subprocess
@@ -28,28 +31,66 @@ from typing import Any
 
 import torch
 
+from jobs.callback_signing import derive_job_secret
 from trainer.dataset import parse_examples, split_validation
 from trainer.model import load_model, save_outputs, tiny_llama
+from trainer.reporter import StatusReporter
 from trainer.sample_data import sample_jsonl
 from trainer.spec import parse_hyperparameters
 from trainer.training import encode, train
 
+# The cheapest possible callback endpoint, in its own process as PIPELINE's web app would be (a thread
+# in this process would compete with training for the GIL and overstate the cost).
+_RECEIVER = """
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Accept(BaseHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
 
-def measure(model: Any, train_data: list[Any], val_data: list[Any], steps: int, pad_id: int) -> list[float]:
-    """Per-step wall times from the real training loop (validation pushed out of the window)."""
+
+def measure(
+    model: Any,
+    train_data: list[Any],
+    val_data: list[Any],
+    steps: int,
+    pad_id: int,
+    reporter: StatusReporter | None = None,
+) -> list[float]:
+    """Per-step wall times from the real training loop (validation pushed out of the window).
+
+    With a reporter, each point also goes through it (signed, batched callbacks and a METRIC line),
+    as in `python -m trainer`, so the difference is the reporting overhead per step.
+    """
     hp = parse_hyperparameters(
         {"learning_rate": 2e-3, "batch_size": 8, "epochs": 100, "rank": 8, "alpha": 16, "dropout": 0.0,
          "max_steps": steps, "eval_every": 10**9}
     )  # fmt: skip
     times: list[float] = []
+    report_seconds: list[float] = []
     last = [time.perf_counter()]
 
     def on_point(point: dict[str, Any], epoch: int, total: int) -> None:
+        if reporter is not None:
+            before = time.perf_counter()
+            reporter.add_point(point, epoch=epoch, total_steps=total)
+            report_seconds.append(time.perf_counter() - before)
         now = time.perf_counter()
         times.append(now - last[0])
         last[0] = now
 
     train(model, train_data, val_data, hp, pad_id=pad_id, stop=threading.Event(), on_point=on_point)
+    if report_seconds:
+        print(
+            f"  reporter.add_point in the training thread: median {statistics.median(report_seconds) * 1e6:.0f} us, "
+            f"max {max(report_seconds) * 1e3:.1f} ms",
+            flush=True,
+        )
     # The last step runs validation (step == total); drop it along with warm-up.
     return times[:-1]
 
@@ -74,15 +115,39 @@ def main() -> None:
     train_examples, val_examples = split_validation(examples, 0.1)
     hp = parse_hyperparameters({"rank": 8, "alpha": 16, "dropout": 0.0})
     texts = [e.prompt + e.completion for e in examples]
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None
+        callback_url = f"http://127.0.0.1:{int(receiver.stdout.readline())}/api/training-callback"
+        run_variants(args, hp, texts, train_examples, val_examples, callback_url)
+    finally:
+        receiver.kill()
+        receiver.wait()
+    print(
+        f"({args.steps} measured steps each after {args.warmup} warm-up; batch 8; torch {torch.__version__}; "
+        f"load average after: {os.getloadavg()[0]:.2f})"
+    )
+
+
+def run_variants(
+    args: argparse.Namespace,
+    hp: Any,
+    texts: list[str],
+    train_examples: list[Any],
+    val_examples: list[Any],
+    callback_url: str,
+) -> None:
+    """Measure each variant in turn and print one line per variant."""
     variants = [
         ("lora-1thread", 1, True, False),
+        ("lora-1thread+calls", 1, True, False),
         ("full-1thread", 1, False, False),
         ("lora-2threads", 2, True, False),
         ("lora-1thread+busy", 1, True, True),
         ("lora-2threads+busy", 2, True, True),
     ]
     baseline: float | None = None
-    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         for name, threads, lora, busy in variants:
             torch.set_num_threads(threads)
@@ -92,14 +157,20 @@ def main() -> None:
             train_data = encode(train_examples, loaded.tokenizer, 256)
             val_data = encode(val_examples, loaded.tokenizer, 256)
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            reporter = None
+            if name.endswith("+calls"):
+                secret = derive_job_secret("benchmark-secret-key-0123456789", "bench")
+                reporter = StatusReporter("bench", callback_url, secret, stdout=io.StringIO())
             try:
-                times = measure(model, train_data, val_data, args.steps + args.warmup + 1, pad_id)[
-                    args.warmup :
-                ]
+                steps = args.steps + args.warmup + 1
+                times = measure(model, train_data, val_data, steps, pad_id, reporter)[args.warmup :]
             finally:
                 if spinner is not None:
                     spinner.kill()
                     spinner.wait()
+                if reporter is not None:
+                    reporter.finish("completed")
+                    print(f"  (callbacks: {reporter.delivered_points} points delivered)", flush=True)
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             artifact = artifact_bytes(loaded, model, Path(scratch) / f"{name}-out", lora)
             tokens = sum(len(item.input_ids) for item in train_data) / len(train_data) * 8
@@ -112,9 +183,6 @@ def main() -> None:
                 f"ratio vs lora-1thread {median / baseline:5.2f}x",
                 flush=True,
             )
-    print(
-        f"({args.steps} measured steps each after {args.warmup} warm-up; batch 8; torch {torch.__version__})"
-    )
 
 
 if __name__ == "__main__":
