@@ -71,6 +71,9 @@ def _train_and_report(
     threads: int,
 ) -> int:
     hp = spec.hyperparameters
+    gpu_count = spec.gpu_config.get("count", 1)
+    if isinstance(gpu_count, int) and gpu_count > 1:
+        print(f"trainer: gpu_config.count={gpu_count}, but this trainer uses one device", file=sys.stderr)
     reporter.update(status="initializing", stage="downloading dataset")
     examples = parse_examples(download_dataset(spec.dataset_url))
     train_examples, val_examples = split_validation(examples, hp.validation_fraction, seed=hp.seed)

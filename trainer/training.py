@@ -50,7 +50,8 @@ def encode(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_leng
     eos = tokenizer.eos_token_id
     for example in examples:
         prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-        answer = [*tokenizer(example.completion, add_special_tokens=False)["input_ids"], eos]
+        answer = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
+        answer = [*answer, eos] if eos is not None else list(answer)
         ids = (prompt + answer)[:max_length]
         labels = ([IGNORE_INDEX] * len(prompt) + answer)[:max_length]
         if any(label != IGNORE_INDEX for label in labels):
