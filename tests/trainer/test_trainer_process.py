@@ -191,3 +191,44 @@ def test_a_base_model_from_a_local_directory_trains_through_from_pretrained(
     assert adapter_config["base_model_name_or_path"] == str(base)
     assert "lm_head" not in adapter_config["target_modules"]  # a pretrained head is left alone
     assert not (tmp_path / "out" / "base").exists()  # a named base is not copied into the job's output
+
+
+def test_a_trainer_with_the_wrong_secret_is_refused_and_still_exits_promptly(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The receiver really checks signatures (so the tests above prove the trainer signs right),
+    and a refused callback is not retried for the whole final-delivery deadline."""
+    spec = write_spec(tmp_path, receiver, "job-wrong", "forbidden.jsonl")
+    env = {**os.environ, "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, "another-job")}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer", "--spec", str(spec), "--output-dir", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert time.monotonic() - started < 20
+    assert receiver.payloads == []
+    assert receiver.rejected
+    assert set(receiver.rejected) == {"signature does not match"}
+    assert "callback refused with HTTP 401" in result.stderr
+    assert json.loads(result.stdout.splitlines()[-1].removeprefix("METRIC "))["status"] == "failed"
+
+
+def test_sigterm_before_the_first_step_still_saves_and_reports_cancelled(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    spec = write_spec(tmp_path, receiver, "job-early", "data.jsonl")
+    process = start_trainer(spec, "job-early", tmp_path / "out", "--flush-seconds", "0.1")
+    deadline = time.monotonic() + 30
+    while "loading model" not in [payload["stage"] for payload in list(receiver.payloads)]:
+        assert time.monotonic() < deadline, "trainer never reported loading the model"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    final = receiver.last()
+    assert final["status"] == "cancelled"
+    assert final["stage"] == "cancelled at step 0 of 225"
+    assert receiver.points() == []
+    _, checksum = sha256_of(final["artifact"]["uri"])
+    assert final["artifact"]["checksum"] == checksum
