@@ -1,8 +1,8 @@
 """How the trainer tells PIPELINE what it is doing: signed callbacks, batched, retried, plus stdout.
 
 Every message is the cluster contract's status payload (DESIGN.md §6: status, stage, progress,
-current_epoch, current_step, total_steps, metrics, metrics_history, error, artifact, started_at,
-finished_at) plus `job_id`, so the server ingests callbacks, polls and log lines through one path.
+current_epoch, total_epochs, current_step, total_steps, metrics, metrics_history, error, artifact,
+started_at, finished_at; docs/gpu-cluster-api.md) plus `job_id`, so the server ingests callbacks, polls and log lines through one path.
 `metrics_history` carries the points not yet acknowledged; the server dedups by step, so a retry
 after a lost response is harmless.
 
@@ -74,12 +74,16 @@ class StatusReporter:
         self._pending: list[dict[str, Any]] = []
         self._dirty = False
         self._state: dict[str, Any] = {
-            "status": "initializing",
+            # Once this process runs, the cluster has started the job: the contract's statuses are
+            # queued/running/completed/failed/cancelled, and the stage says what "running" is doing.
+            "status": "running",
             "stage": "starting",
             "progress": 0.0,
-            "current_epoch": 0,
+            # Unknown until the data is tokenized: null, never a placeholder the server would store.
+            "current_epoch": None,
+            "total_epochs": None,
             "current_step": 0,
-            "total_steps": 0,
+            "total_steps": None,
             "metrics": dict.fromkeys(METRIC_FIELDS),
             "error": None,
             "artifact": None,
@@ -107,7 +111,7 @@ class StatusReporter:
 
     def add_point(self, point: dict[str, Any], *, epoch: int, total_steps: int) -> None:
         """Record one training step's metrics; the latest values also become `metrics`."""
-        point = {"timestamp": iso_now(), **point}
+        point = {"timestamp": iso_now(), **point, "epoch": epoch}
         step = int(point["step"])
         with self._lock:
             metrics = self._state["metrics"]

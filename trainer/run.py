@@ -8,6 +8,7 @@ Every way out reports exactly one terminal status: `completed` with the adapter 
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import threading
 import traceback
@@ -74,11 +75,11 @@ def _train_and_report(
     gpu_count = spec.gpu_config.get("count", 1)
     if isinstance(gpu_count, int) and gpu_count > 1:
         print(f"trainer: gpu_config.count={gpu_count}, but this trainer uses one device", file=sys.stderr)
-    reporter.update(status="initializing", stage="downloading dataset")
+    reporter.update(status="running", stage="downloading_dataset")
     examples = parse_examples(download_dataset(spec.dataset_url))
     train_examples, val_examples = split_validation(examples, hp.validation_fraction, seed=hp.seed)
 
-    reporter.update(stage="loading model")
+    reporter.update(stage="loading_model")
     # Heavy imports only now: a bad spec or a refused download is reported within milliseconds.
     import torch
 
@@ -93,14 +94,15 @@ def _train_and_report(
     pad_id = int(loaded.tokenizer.pad_token_id)
     train_data = encode(train_examples, loaded.tokenizer, hp.max_seq_length)
     val_data = encode(val_examples, loaded.tokenizer, hp.max_seq_length)
-    _, total_steps = plan_steps(len(train_data), hp)
-    reporter.update(status="running", stage="training", total_steps=total_steps)
+    per_epoch, total_steps = plan_steps(len(train_data), hp)
+    total_epochs = math.ceil(total_steps / per_epoch)
+    reporter.update(stage="training", total_steps=total_steps, total_epochs=total_epochs)
 
     def on_point(point: dict[str, Any], epoch: int, total: int) -> None:
         reporter.add_point(point, epoch=epoch, total_steps=total)
 
     result = train(loaded.model, train_data, val_data, hp, pad_id=pad_id, stop=stop, on_point=on_point)
-    reporter.update(stage="saving adapter")
+    reporter.update(stage="saving_adapter")
     artifact = file_artifact(save_outputs(loaded, output_dir))
     if stop.is_set() and result.stopped_early:
         stage = f"cancelled at step {result.steps_done} of {result.total_steps}"

@@ -154,7 +154,7 @@ def train(
             tokens = int(batch["attention_mask"].sum())
             point: dict[str, Any] = {
                 "step": step,
-                "epoch": round((step / per_epoch), 4),
+                "epoch": epoch,  # the contract's 1-based epoch of this step
                 "training_loss": float(loss.detach()),
                 "learning_rate": learning_rate,
                 "gradient_norm": grad_norm if math.isfinite(grad_norm) else None,

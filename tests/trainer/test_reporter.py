@@ -118,7 +118,7 @@ def test_without_a_callback_url_every_update_is_a_metric_line() -> None:
     assert [p["step"] for line in lines for p in line["metrics_history"]] == [1, 2]
     assert lines[-1]["status"] == "completed"
     assert set(lines[-1]) >= {
-        "job_id", "status", "stage", "progress", "current_epoch", "current_step", "total_steps",
+        "job_id", "status", "stage", "progress", "current_epoch", "total_epochs", "current_step", "total_steps",
         "metrics", "metrics_history", "error", "artifact", "started_at", "finished_at",
     }  # fmt: skip
 

@@ -91,7 +91,7 @@ def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: 
         assert point["gradient_norm"] > 0
         assert point["throughput"] > 0
         assert point["gpu_utilization"] is None  # no GPU here: null, never a made-up number
-        assert 0 < point["epoch"] <= 5
+        assert point["epoch"] == (point["step"] - 1) // 45 + 1  # 1-based epoch; 360 rows / batch 8
     validation = [(p["step"], p["validation_loss"]) for p in points if p["validation_loss"] is not None]
     assert [step for step, _ in validation] == list(range(20, 201, 20))
     assert validation[-1][1] < validation[0][1] / 2, validation
@@ -100,6 +100,11 @@ def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: 
     assert receiver.statuses().count("completed") >= 1
     assert final["status"] == "completed"
     assert (final["current_step"], final["total_steps"], final["progress"]) == (200, 200, 100.0)
+    assert (final["current_epoch"], final["total_epochs"]) == (5, 5)
+    assert {payload["status"] for payload in receiver.payloads} == {
+        "running",
+        "completed",
+    }  # the contract's values
     assert final["metrics"]["validation_loss"] == validation[-1][1]
     assert final["started_at"]
     assert final["finished_at"]
@@ -220,7 +225,7 @@ def test_sigterm_before_the_first_step_still_saves_and_reports_cancelled(
     spec = write_spec(tmp_path, receiver, "job-early", "data.jsonl")
     process = start_trainer(spec, "job-early", tmp_path / "out", "--flush-seconds", "0.1")
     deadline = time.monotonic() + 30
-    while "loading model" not in [payload["stage"] for payload in list(receiver.payloads)]:
+    while "loading_model" not in [payload["stage"] for payload in list(receiver.payloads)]:
         assert time.monotonic() < deadline, "trainer never reported loading the model"
         time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
