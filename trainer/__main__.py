@@ -76,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         print("trainer: --threads must be at least 1", file=sys.stderr)
         return EXIT_BAD_SPEC
 
-    reporter = StatusReporter(
-        spec.job_id, spec.callback_url, spec.callback_secret, flush_seconds=args.flush_seconds
-    )
     output_dir = args.output_dir or Path("runs") / spec.job_id
+    reporter = StatusReporter(
+        spec.job_id,
+        spec.callback_url,
+        spec.callback_secret,
+        flush_seconds=args.flush_seconds,
+        record_path=output_dir / "metrics.jsonl",
+    )
     try:
         return run_job(spec, reporter, stop, tiny=args.tiny, output_dir=output_dir, threads=args.threads)
     except BaseException:  # run_job reports its own failures; this is the last line of defence

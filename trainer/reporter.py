@@ -8,7 +8,8 @@ after a lost response is harmless.
 
 Points are flushed from a background thread every `flush_seconds` or as soon as `batch_points` are
 waiting, so a slow or down endpoint never stalls a training step. Each point is also printed at once
-as `METRIC {payload}` on stdout: the fallback a backend can parse from the job log (Ray's logs API).
+as `METRIC {payload}` on stdout: the fallback a backend can parse from the job log (Ray's logs API),
+and, given `record_path`, appended as a JSON line there: the durable record kept with the adapter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -57,6 +59,7 @@ class StatusReporter:
         batch_points: int = 50,
         final_deadline_seconds: float = 30.0,
         stdout: TextIO | None = None,
+        record_path: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -67,6 +70,10 @@ class StatusReporter:
         self._batch_points = batch_points
         self._final_deadline = final_deadline_seconds
         self._stdout = stdout or sys.stdout
+        self._record: TextIO | None = None
+        if record_path is not None:
+            record_path.parent.mkdir(parents=True, exist_ok=True)
+            self._record = record_path.open("a", encoding="utf-8")
         self._clock = clock
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -159,6 +166,8 @@ class StatusReporter:
             self._thread.join()
         delivered = self._deliver_until(self._clock() + self._final_deadline)
         self._client.close()
+        if self._record is not None:
+            self._record.close()
         return delivered
 
     def snapshot(self) -> dict[str, Any]:
@@ -173,8 +182,12 @@ class StatusReporter:
         return {"job_id": self.job_id, **state, "metrics_history": list(history)}
 
     def _print(self, payload: dict[str, Any]) -> None:
-        self._stdout.write(METRIC_PREFIX + json.dumps(payload, separators=(",", ":")) + "\n")
+        line = json.dumps(payload, separators=(",", ":"))
+        self._stdout.write(METRIC_PREFIX + line + "\n")
         self._stdout.flush()
+        if self._record is not None:
+            self._record.write(line + "\n")
+            self._record.flush()
 
     def _run(self) -> None:
         backoff = self._flush_seconds

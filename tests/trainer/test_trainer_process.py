@@ -118,6 +118,9 @@ def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: 
     lines = [json.loads(line[len("METRIC ") :]) for line in stdout.splitlines() if line.startswith("METRIC ")]
     assert sorted(p["step"] for line in lines for p in line["metrics_history"]) == list(range(1, 201))
     assert lines[-1]["status"] == "completed"
+    # ...and so does the JSON-lines record kept beside the adapter.
+    record = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert record == lines
 
 
 def test_sigterm_mid_run_reports_cancelled_with_a_saved_adapter(tmp_path: Path, receiver: Receiver) -> None:
