@@ -1,6 +1,6 @@
 """Seconds per training step of the tiny model on CPU: the trainer's LoRA setup vs naive baselines.
 
-    /work/venv-trainer/bin/python -m benchmarks.trainer_step [--steps 100] [--warmup 10]
+    /work/venv-trainer/bin/python -m benchmarks.trainer_step [--steps 100] [--rounds 4] [--warmup 5]
 
 Variants, all on the same data, batch size, sequence lengths and seed, in one process:
 - lora-1thread: what `python -m trainer --tiny` does (LoRA r=8 on attention, MLP and lm_head; 1 thread)
@@ -10,7 +10,8 @@ Variants, all on the same data, batch size, sequence lengths and seed, in one pr
 - lora-2threads: naive baseline, LoRA with torch's default of one thread per core (2 here)
 - ...+busy: the two LoRA variants again while this script keeps one core busy with a spinning child
   process, i.e. the shared machine the trainer's one-thread default is for
-Each prints the median and p90 ms/step after warm-up, tokens/s, trainable parameters, the saved
+Variants run in interleaved rounds so a change in machine load hits all of them alike. Each prints
+the median and p90 ms/step after warm-up, tokens/s, trainable parameters, the saved
 artifact's size (adapter vs whole model), and the median ratio to lora-1thread in the same run.
 Needs the trainer extra. Figures are noisy on a shared machine: quote them with the load average.
 """
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,12 @@ def measure(
     steps: int,
     pad_id: int,
     reporter: StatusReporter | None = None,
-) -> list[float]:
-    """Per-step wall times from the real training loop (validation pushed out of the window).
+) -> tuple[list[float], list[float]]:
+    """Per-step wall times from the real training loop, and the time each add_point took.
 
     With a reporter, each point also goes through it (signed, batched callbacks and a METRIC line),
-    as in `python -m trainer`, so the difference is the reporting overhead per step.
+    as in `python -m trainer`, so the difference is the reporting overhead per step. The last step
+    runs validation (step == total), so it is dropped.
     """
     hp = parse_hyperparameters(
         {"learning_rate": 2e-3, "batch_size": 8, "epochs": 100, "rank": 8, "alpha": 16, "dropout": 0.0,
@@ -85,14 +88,19 @@ def measure(
         last[0] = now
 
     train(model, train_data, val_data, hp, pad_id=pad_id, stop=threading.Event(), on_point=on_point)
-    if report_seconds:
-        print(
-            f"  reporter.add_point in the training thread: median {statistics.median(report_seconds) * 1e6:.0f} us, "
-            f"max {max(report_seconds) * 1e3:.1f} ms",
-            flush=True,
-        )
-    # The last step runs validation (step == total); drop it along with warm-up.
-    return times[:-1]
+    return times[:-1], report_seconds
+
+
+@dataclass
+class Variant:
+    name: str
+    threads: int
+    lora: bool
+    busy: bool
+    calls: bool = False
+    model: Any = None
+    loaded: Any = None
+    times: list[float] = field(default_factory=list)
 
 
 def artifact_bytes(loaded: Any, model: Any, directory: Path, lora: bool) -> int:
@@ -108,7 +116,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=5, help="steps dropped at the start of each round")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds over all variants")
     args = parser.parse_args()
 
     examples = parse_examples(sample_jsonl(400))
@@ -125,7 +134,8 @@ def main() -> None:
         receiver.kill()
         receiver.wait()
     print(
-        f"({args.steps} measured steps each after {args.warmup} warm-up; batch 8; torch {torch.__version__}; "
+        f"({args.steps} measured steps per variant in {args.rounds} interleaved rounds, {args.warmup} warm-up "
+        f"steps dropped per round; batch 8; torch {torch.__version__}; "
         f"load average after: {os.getloadavg()[0]:.2f})"
     )
 
@@ -138,51 +148,67 @@ def run_variants(
     val_examples: list[Any],
     callback_url: str,
 ) -> None:
-    """Measure each variant in turn and print one line per variant."""
+    """Measure the variants in interleaved rounds (so load drift hits all alike); one line each."""
     variants = [
-        ("lora-1thread", 1, True, False),
-        ("lora-1thread+calls", 1, True, False),
-        ("full-1thread", 1, False, False),
-        ("lora-2threads", 2, True, False),
-        ("lora-1thread+busy", 1, True, True),
-        ("lora-2threads+busy", 2, True, True),
+        Variant("lora-1thread", 1, lora=True, busy=False),
+        Variant("lora-1thread+calls", 1, lora=True, busy=False, calls=True),
+        Variant("full-1thread", 1, lora=False, busy=False),
+        Variant("lora-2threads", 2, lora=True, busy=False),
+        Variant("lora-1thread+busy", 1, lora=True, busy=True),
+        Variant("lora-2threads+busy", 2, lora=True, busy=True),
     ]
-    baseline: float | None = None
+    report_seconds: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name, threads, lora, busy in variants:
-            torch.set_num_threads(threads)
-            loaded = load_model(hp, tiny=True, texts=texts, output_dir=Path(scratch) / name)
-            model = loaded.model if lora else tiny_llama(len(loaded.tokenizer), seed=0)
-            pad_id = int(loaded.tokenizer.pad_token_id)
-            train_data = encode(train_examples, loaded.tokenizer, 256)
-            val_data = encode(val_examples, loaded.tokenizer, 256)
-            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-            reporter = None
-            if name.endswith("+calls"):
-                secret = derive_job_secret("benchmark-secret-key-0123456789", "bench")
-                reporter = StatusReporter("bench", callback_url, secret, stdout=io.StringIO())
-            try:
-                steps = args.steps + args.warmup + 1
-                times = measure(model, train_data, val_data, steps, pad_id, reporter)[args.warmup :]
-            finally:
-                if spinner is not None:
-                    spinner.kill()
-                    spinner.wait()
-                if reporter is not None:
-                    reporter.finish("completed")
-                    print(f"  (callbacks: {reporter.delivered_points} points delivered)", flush=True)
-            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            artifact = artifact_bytes(loaded, model, Path(scratch) / f"{name}-out", lora)
-            tokens = sum(len(item.input_ids) for item in train_data) / len(train_data) * 8
-            median = statistics.median(times)
-            p90 = statistics.quantiles(times, n=10)[-1]
-            baseline = baseline or median
-            print(
-                f"{name:19s} median {median * 1000:7.1f} ms/step  p90 {p90 * 1000:7.1f} ms  "
-                f"~{tokens / median:6.0f} tokens/s  trainable {trainable:>9,d}  artifact {artifact / 1e6:5.2f} MB  "
-                f"ratio vs lora-1thread {median / baseline:5.2f}x",
-                flush=True,
+        for variant in variants:
+            variant.loaded = load_model(hp, tiny=True, texts=texts, output_dir=Path(scratch) / variant.name)
+            variant.model = (
+                variant.loaded.model if variant.lora else tiny_llama(len(variant.loaded.tokenizer), 0)
             )
+        tokenizer = variants[0].loaded.tokenizer  # same data, same seed: every variant's tokenizer is equal
+        pad_id = int(tokenizer.pad_token_id)
+        train_data = encode(train_examples, tokenizer, 256)
+        val_data = encode(val_examples, tokenizer, 256)
+        per_round = max(5, args.steps // args.rounds)
+        for _ in range(args.rounds):
+            for variant in variants:
+                torch.set_num_threads(variant.threads)
+                spinner = (
+                    subprocess.Popen([sys.executable, "-c", "while True: pass"]) if variant.busy else None
+                )
+                reporter = None
+                if variant.calls:
+                    secret = derive_job_secret("benchmark-secret-key-0123456789", "bench")
+                    reporter = StatusReporter("bench", callback_url, secret, stdout=io.StringIO())
+                try:
+                    times, reported = measure(
+                        variant.model, train_data, val_data, per_round + args.warmup + 1, pad_id, reporter
+                    )
+                finally:
+                    if spinner is not None:
+                        spinner.kill()
+                        spinner.wait()
+                    if reporter is not None:
+                        reporter.finish("completed")
+                variant.times += times[args.warmup :]
+                report_seconds += reported
+        tokens = sum(len(item.input_ids) for item in train_data) / len(train_data) * 8
+        baseline = statistics.median(variants[0].times)
+        for variant in variants:
+            trainable = sum(p.numel() for p in variant.model.parameters() if p.requires_grad)
+            artifact = artifact_bytes(
+                variant.loaded, variant.model, Path(scratch) / f"{variant.name}-out", variant.lora
+            )
+            median = statistics.median(variant.times)
+            p90 = statistics.quantiles(variant.times, n=10)[-1]
+            print(
+                f"{variant.name:19s} median {median * 1000:7.1f} ms/step  p90 {p90 * 1000:7.1f} ms  "
+                f"~{tokens / median:6.0f} tokens/s  trainable {trainable:>9,d}  artifact {artifact / 1e6:5.2f} MB  "
+                f"ratio vs lora-1thread {median / baseline:5.2f}x"
+            )
+    print(
+        f"reporter.add_point in the training thread: median {statistics.median(report_seconds) * 1e6:.0f} us, "
+        f"p99 {statistics.quantiles(report_seconds, n=100)[-1] * 1e6:.0f} us over {len(report_seconds)} points"
+    )
 
 
 if __name__ == "__main__":
