@@ -7,6 +7,7 @@ BPE tokenizer trained on the job's own text (no downloads; for tests and demos),
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,12 @@ from transformers.utils import logging as hf_logging
 
 from trainer.spec import Hyperparameters
 
-# Progress bars on stderr are noise in a cluster job's log; the reporter says what is happening.
+# Progress bars and library deprecation notices on stderr are noise in a cluster job's log, where
+# a real traceback must stand out; the reporter says what is happening.
 hf_logging.disable_progress_bar()
+warnings.filterwarnings(
+    "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 TINY_VOCAB = 512
 # Attention and MLP projections of Llama-family models; peft skips names a model does not have.

@@ -27,7 +27,11 @@ from trainer.sample_data import sample_jsonl
 
 pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
 
-pytestmark = [pytest.mark.trainer, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.trainer,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 HYPERPARAMETERS = {
@@ -114,6 +118,8 @@ def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: 
     assert final["artifact"]["checksum"] == checksum
     assert final["artifact"]["size_bytes"] == path.stat().st_size > 0
 
+    assert_adapter_reproduces_the_reported_loss(tmp_path / "out", validation[-1][1])
+
     # The stdout fallback carries the same points, one status payload per line.
     lines = [json.loads(line[len("METRIC ") :]) for line in stdout.splitlines() if line.startswith("METRIC ")]
     assert sorted(p["step"] for line in lines for p in line["metrics_history"]) == list(range(1, 201))
@@ -121,6 +127,25 @@ def test_tiny_run_learns_and_delivers_every_step_once(tmp_path: Path, receiver: 
     # ...and so does the JSON-lines record kept beside the adapter.
     record = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert record == lines
+
+
+def assert_adapter_reproduces_the_reported_loss(output_dir: Path, reported: float) -> None:
+    """The saved base + adapter, loaded fresh, score the validation split as the trainer reported:
+    the artifact is the trained adapter, and usable."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.dataset import parse_examples, split_validation
+    from trainer.training import encode, validation_loss
+
+    torch.set_num_threads(1)
+    base = AutoModelForCausalLM.from_pretrained(output_dir / "base")
+    model = PeftModel.from_pretrained(base, output_dir / "adapter")
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / "adapter")
+    _, held_out = split_validation(parse_examples(sample_jsonl(400)), 0.1, seed=0)
+    loss = validation_loss(model, encode(held_out, tokenizer, 256), 8, int(tokenizer.pad_token_id))
+    assert loss == pytest.approx(reported, rel=1e-3)
 
 
 def test_sigterm_mid_run_reports_cancelled_with_a_saved_adapter(tmp_path: Path, receiver: Receiver) -> None:
