@@ -1,5 +1,8 @@
 """`python -m trainer --spec job.json [--tiny]`: the process a GPU cluster (or Ray) runs for one job.
 
+Without --spec the spec is read from the PIPELINE_JOB_SPEC environment variable (JSON), which suits
+engines that pass environment but share no filesystem with PIPELINE (Ray's runtime_env env_vars).
+
 Exit codes: 0 completed, 1 failed, 2 unusable spec or arguments, 143 cancelled by SIGTERM/SIGINT.
 """
 
@@ -15,14 +18,16 @@ from types import FrameType
 
 from trainer.reporter import StatusReporter
 from trainer.run import EXIT_FAILED, run_job
-from trainer.spec import SECRET_ENV, SpecError, load_spec_file, parse_spec
+from trainer.spec import SECRET_ENV, SPEC_ENV, SpecError, load_spec_env, load_spec_file, parse_spec
 
 EXIT_BAD_SPEC = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
-    parser.add_argument("--spec", type=Path, required=True, help="the job spec JSON (the submit payload)")
+    parser.add_argument(
+        "--spec", type=Path, help=f"the job spec JSON file (the submit payload); default: ${SPEC_ENV}"
+    )
     parser.add_argument("--tiny", action="store_true", help="train a ~1M-param random Llama (no downloads)")
     parser.add_argument("--output-dir", type=Path, help="where the adapter goes (default runs/<job_id>)")
     parser.add_argument(
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raw: object = None
     try:
-        raw = load_spec_file(args.spec)
+        raw = load_spec_file(args.spec) if args.spec else load_spec_env(os.environ)
         overrides = {
             key: value
             for key, value in (("max_steps", args.max_steps), ("eval_every", args.eval_every))

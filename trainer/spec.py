@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SECRET_ENV = "PIPELINE_CALLBACK_SECRET"
+SPEC_ENV = "PIPELINE_JOB_SPEC"
 TINY_BASE_MODEL = "tiny-random-llama"
 
 
@@ -112,6 +114,20 @@ def parse_spec(raw: Any, *, env: dict[str, str] | None = None) -> JobSpec:
         callback_secret=secret,
         gpu_config=gpu_config,
     )
+
+
+def load_spec_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The raw spec JSON from PIPELINE_JOB_SPEC, for engines that pass environment, not files."""
+    text = environ.get(SPEC_ENV)
+    if not text:
+        raise SpecError(f"no job spec: pass --spec job.json or set {SPEC_ENV}")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{SPEC_ENV} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{SPEC_ENV} must hold a JSON object")
+    return raw
 
 
 def load_spec_file(path: Path) -> dict[str, Any]:

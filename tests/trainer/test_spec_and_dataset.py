@@ -10,7 +10,7 @@ import pytest
 
 from trainer.dataset import DatasetError, download_dataset, parse_examples, split_validation
 from trainer.sample_data import sample_jsonl
-from trainer.spec import SpecError, load_spec_file, parse_spec
+from trainer.spec import SpecError, load_spec_env, load_spec_file, parse_spec
 
 pytestmark = pytest.mark.trainer
 
@@ -82,6 +82,14 @@ def test_a_spec_file_that_is_missing_or_not_json_says_which_file(tmp_path: Path)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SpecError, match=r"bad\.json is not valid JSON"):
         load_spec_file(tmp_path / "bad.json")
+
+
+def test_the_spec_can_come_from_the_environment() -> None:
+    assert load_spec_env({"PIPELINE_JOB_SPEC": json.dumps(BASE)}) == BASE
+    with pytest.raises(SpecError, match=r"pass --spec job\.json or set PIPELINE_JOB_SPEC"):
+        load_spec_env({})
+    with pytest.raises(SpecError, match="PIPELINE_JOB_SPEC is not valid JSON"):
+        load_spec_env({"PIPELINE_JOB_SPEC": "{"})
 
 
 def test_both_dataset_shapes_are_read() -> None:

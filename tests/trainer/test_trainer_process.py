@@ -232,10 +232,14 @@ def test_a_trainer_with_the_wrong_secret_is_refused_and_still_exits_promptly(
     """The receiver really checks signatures (so the tests above prove the trainer signs right),
     and a refused callback is not retried for the whole final-delivery deadline."""
     spec = write_spec(tmp_path, receiver, "job-wrong", "forbidden.jsonl")
-    env = {**os.environ, "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, "another-job")}
+    env = {
+        **os.environ,
+        "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, "another-job"),
+        "PIPELINE_JOB_SPEC": spec.read_text(),  # and the spec by environment, as Ray would pass it
+    }
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "trainer", "--spec", str(spec), "--output-dir", str(tmp_path / "out")],
+        [sys.executable, "-m", "trainer", "--output-dir", str(tmp_path / "out")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1
