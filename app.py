@@ -66,6 +66,7 @@ def _register_blueprints(server: Flask) -> None:
         "api.notifications_api",
         "api.storage",
         "api.callbacks",
+        "api.callbacks_api",
         "api.api_fallback",  # last: JSON 404 for /api/* paths nothing else serves
     ):
         try:

@@ -219,7 +219,12 @@ class StatusReporter:
                 if not self._dirty:
                     return True
                 batch = self._pending[: self._batch_points]
-                body = json.dumps(self._payload(batch), separators=(",", ":")).encode()
+                payload = self._payload(batch)
+                if len(self._pending) > len(batch) and payload["status"] in TERMINAL:
+                    # The terminal status rides on the last batch: the server closes a finished job
+                    # to further writes, so points sent after it would be dropped.
+                    payload.update(status="running", finished_at=None)
+                body = json.dumps(payload, separators=(",", ":")).encode()
                 self._dirty = False
             outcome = self._post(body)
             with self._lock:

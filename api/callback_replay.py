@@ -1,0 +1,62 @@
+"""Which callback signatures the server has already accepted, so a replayed request gets 409.
+
+A signature is only valid inside the timestamp window (jobs/callback_signing.TOLERANCE_SECONDS, on
+either side of now), so remembering each one for twice that window plus a margin is enough: after
+that the timestamp check refuses the request on its own.
+
+Storage:
+- Redis (when REDIS_URL is set, i.e. production with several web processes): one `SET key 1 NX EX`
+  per signature, atomic across every process.
+- Otherwise (the embedded SQLite demo, one web process): an in-process dict with expiry. It is not
+  shared between processes and is forgotten on restart; the demo runs one process, and a request
+  replayed after a restart is still refused by its timestamp once the window has passed.
+
+A signature is claimed *before* the payload is ingested and released again if ingestion fails, so a
+trainer that retries after a 5xx (with the same timestamp, hence the same signature) is not told
+"already delivered" for a delivery that never happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from jobs.callback_signing import TOLERANCE_SECONDS
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+SEEN_TTL_SECONDS = 2 * TOLERANCE_SECONDS + 60
+KEY_PREFIX = "pipeline:callback-seen:"
+_MAX_LOCAL_ENTRIES = 100_000
+
+
+class SeenSignatures:
+    """Claim/release of signatures; `claim` is True only for the first caller with a signature."""
+
+    def __init__(self, redis: Redis | None) -> None:
+        self._redis = redis
+        self._lock = threading.Lock()
+        self._local: dict[str, float] = {}
+
+    def claim(self, signature: str) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.set(KEY_PREFIX + signature, b"1", nx=True, ex=SEEN_TTL_SECONDS))
+        now = time.monotonic()
+        with self._lock:
+            expires = self._local.get(signature)
+            if expires is not None and expires > now:
+                return False
+            if len(self._local) >= _MAX_LOCAL_ENTRIES:
+                self._local = {key: until for key, until in self._local.items() if until > now}
+            self._local[signature] = now + SEEN_TTL_SECONDS
+            return True
+
+    def release(self, signature: str) -> None:
+        """Forget a claim whose delivery failed, so the sender's retry is processed."""
+        if self._redis is not None:
+            self._redis.delete(KEY_PREFIX + signature)
+            return
+        with self._lock:
+            self._local.pop(signature, None)

@@ -1,0 +1,168 @@
+"""`POST /api/training-callback`: status and metric batches a trainer (or a cluster) pushes to us.
+
+Authenticated by signature, not by session (it is in api/auth.py's PUBLIC_PATHS, so neither the
+login guard nor the cookie CSRF check applies): `X-Pipeline-Job-Id` names the job, the per-job
+secret is re-derived from SECRET_KEY (jobs/callback_signing.py), and the HMAC over
+`timestamp.body` must match inside the 300 s window. One job's secret cannot write another job.
+
+Answers, in the order they are checked (each refusal changes nothing):
+- 413 body over MAX_CALLBACK_BYTES (checked first: no HMAC over megabytes from strangers);
+- 401 unsigned, bad signature, another job's secret, stale or future timestamp;
+- 400 not JSON, not the status payload's shape, or a body `job_id` other than the header's;
+- 404 the job does not exist (only reachable with a valid signature, i.e. with SECRET_KEY);
+- 409 this exact signature was already accepted (a replay; api/callback_replay.py);
+- 200 accepted: through jobs/ingest.ingest_status, the same path as the poll cycle, so a point
+  reported by both is stored once and a terminal state is reached once. A job that is already
+  finished answers 200 without any change (the trainer must not keep retrying it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
+
+from api.callback_replay import SeenSignatures
+from api.errors import error_response
+from api.runtime import get_runtime
+from db.base import utcnow
+from db.models import TERMINAL_STATUSES, TrainingJob
+from jobs.callback_signing import (
+    JOB_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    derive_job_secret,
+    signature_problem,
+)
+from jobs.cluster_parsing import parse_status_report
+from jobs.cluster_types import ClusterMalformed
+from jobs.ingest import ingest_status
+
+bp = Blueprint("callbacks_api", __name__)
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/api/training-callback"
+# A trainer sends at most 50 points per request (~20 KB); 1 MiB leaves room for a long error text.
+MAX_CALLBACK_BYTES = 1024 * 1024
+# A deadlock between a callback and a concurrent cycle writing the same job aborts one transaction;
+# retrying it is safe because ingestion is idempotent.
+_ATTEMPTS = 3
+_TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
+_SEEN_KEY = "pipeline_callback_seen"
+
+
+def _seen() -> SeenSignatures:
+    seen = current_app.extensions.get(_SEEN_KEY)
+    if seen is None:
+        seen = current_app.extensions.setdefault(_SEEN_KEY, SeenSignatures(get_runtime().redis))
+    return seen
+
+
+def _read_body() -> bytes | None:
+    """The raw body (the signature covers these exact bytes), or None when it is too large."""
+    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        return None
+    body = request.stream.read(MAX_CALLBACK_BYTES + 1)
+    return None if len(body) > MAX_CALLBACK_BYTES else body
+
+
+def _job_id_from_header() -> uuid.UUID | None:
+    raw = request.headers.get(JOB_ID_HEADER, "")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@bp.post(CALLBACK_PATH)
+def training_callback() -> Response:
+    runtime = get_runtime()
+    body = _read_body()
+    if body is None:
+        return error_response(
+            413, "Request too large", f"A callback body may be at most {MAX_CALLBACK_BYTES} bytes."
+        )
+    job_id = _job_id_from_header()
+    if job_id is None:
+        return error_response(401, "Not authenticated", f"{JOB_ID_HEADER} must be a job id.")
+    signature = request.headers.get(SIGNATURE_HEADER)
+    problem = signature_problem(
+        derive_job_secret(runtime.settings.secret_key, str(job_id)),
+        request.headers.get(TIMESTAMP_HEADER),
+        signature,
+        body,
+    )
+    if problem is not None or signature is None:
+        log.warning("callback for job %s refused: %s", job_id, problem)
+        return error_response(401, "Not authenticated", f"Callback signature refused: {problem}.")
+
+    payload, malformed = _parse_payload(body, job_id)
+    if malformed is not None:
+        return error_response(400, "Malformed callback", malformed)
+    try:
+        report = parse_status_report(payload, str(job_id), None)
+    except ClusterMalformed as exc:
+        return error_response(400, "Malformed callback", str(exc))
+
+    with runtime.transaction() as session:
+        exists = session.get(TrainingJob, job_id) is not None
+    if not exists:
+        return error_response(404, "Job not found", f"No job {job_id}.")
+
+    seen = _seen()
+    if not seen.claim(signature.strip()):
+        return error_response(409, "Replayed callback", "This signed request was already accepted.")
+    try:
+        return _ingest(job_id, report)
+    except Exception:
+        seen.release(signature.strip())
+        raise
+
+
+def _parse_payload(body: bytes, job_id: uuid.UUID) -> tuple[Any, str | None]:
+    """The JSON object, or a reason why it is not one we accept."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return None, "The body is not valid JSON."
+    if not isinstance(payload, dict):
+        return None, "The body must be a JSON object (the cluster status payload)."
+    claimed = payload.get("job_id")
+    if claimed is not None and str(claimed) != str(job_id):
+        return None, f"The body's job_id does not match the {JOB_ID_HEADER} header."
+    return payload, None
+
+
+def _ingest(job_id: uuid.UUID, report: Any) -> Response:
+    runtime = get_runtime()
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with runtime.transaction() as session:
+                job = session.get(TrainingJob, job_id)
+                assert job is not None  # jobs are never deleted while the web process runs
+                if job.status in _TERMINAL:
+                    return _accepted(job.status, 0, ignored="the job has already finished")
+                result = ingest_status(session, job, report, source="callback", now=utcnow())
+                session.flush()
+                status = job.status
+            return _accepted(status, result.points_inserted, finished=bool(result.finished))
+        except OperationalError:
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("callback for job %s retried after a database conflict", job_id)
+    raise AssertionError("unreachable")
+
+
+def _accepted(status: str, points: int, *, finished: bool = False, ignored: str | None = None) -> Response:
+    body: dict[str, Any] = {"accepted": True, "status": status, "points_stored": points}
+    if finished:
+        body["finished"] = True
+    if ignored:
+        body["ignored"] = ignored
+    response = jsonify(body)
+    response.status_code = 200
+    return response
