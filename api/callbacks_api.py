@@ -23,11 +23,12 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import OperationalError
 
 from api.callback_replay import SeenSignatures
 from api.errors import error_response
+from api.request_parsing import success
 from api.runtime import get_runtime
 from db.base import utcnow
 from db.models import TERMINAL_STATUSES, TrainingJob
@@ -158,11 +159,11 @@ def _ingest(job_id: uuid.UUID, report: Any) -> Response:
 
 
 def _accepted(status: str, points: int, *, finished: bool = False, ignored: str | None = None) -> Response:
-    body: dict[str, Any] = {"accepted": True, "status": status, "points_stored": points}
+    """The API's success envelope (api/request_parsing.success) with what this delivery did."""
+    data: dict[str, Any] = {"accepted": True, "status": status, "points_stored": points}
     if finished:
-        body["finished"] = True
+        data["finished"] = True
     if ignored:
-        body["ignored"] = ignored
-    response = jsonify(body)
-    response.status_code = 200
+        data["ignored"] = ignored
+    response, _ = success(data)
     return response

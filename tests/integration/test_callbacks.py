@@ -104,7 +104,7 @@ def test_a_valid_callback_stores_points_and_progress(client, sessions, owner) ->
     job_id = running_job(sessions, owner)
     response = signed_post(client, job_id, payload(job_id, range(1, 11)))
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"accepted": True, "status": "running", "points_stored": 10}
+    assert response.get_json()["data"] == {"accepted": True, "status": "running", "points_stored": 10}
     assert stored_steps(sessions, job_id) == list(range(1, 11))
     stored = job(sessions, job_id)
     assert stored.current_step == 10
@@ -114,7 +114,7 @@ def test_a_valid_callback_stores_points_and_progress(client, sessions, owner) ->
     # The same points again under a new signature (a trainer retry after a lost response): stored once.
     again = signed_post(client, job_id, payload(job_id, range(1, 13)), timestamp=int(time.time()) - 1)
     assert again.status_code == 200
-    assert again.get_json()["points_stored"] == 2
+    assert again.get_json()["data"]["points_stored"] == 2
     assert stored_steps(sessions, job_id) == list(range(1, 13))
 
 
@@ -249,7 +249,7 @@ def test_a_terminal_callback_finishes_the_job_once(client, sessions, owner) -> N
     done = payload(job_id, range(1, 41), status="completed", artifact=artifact, finished_at=None)
     first = signed_post(client, job_id, done)
     assert first.status_code == 200
-    assert first.get_json() == {
+    assert first.get_json()["data"] == {
         "accepted": True,
         "status": "completed",
         "points_stored": 40,
@@ -257,7 +257,7 @@ def test_a_terminal_callback_finishes_the_job_once(client, sessions, owner) -> N
     }
     second = signed_post(client, job_id, done, timestamp=int(time.time()) - 2)
     assert second.status_code == 200
-    assert second.get_json() == {
+    assert second.get_json()["data"] == {
         "accepted": True,
         "status": "completed",
         "points_stored": 0,
@@ -276,7 +276,7 @@ def test_a_callback_for_a_cancelled_job_changes_nothing(client, sessions, owner)
     job_id = running_job(sessions, owner, status=JobStatus.CANCELLED, completed_at=utcnow())
     response = signed_post(client, job_id, payload(job_id, range(1, 5), status="completed"))
     assert response.status_code == 200
-    assert response.get_json()["ignored"] == "the job has already finished"
+    assert response.get_json()["data"]["ignored"] == "the job has already finished"
     assert job(sessions, job_id).status == "cancelled"
     assert stored_steps(sessions, job_id) == []
     assert events(sessions, job_id) == []
