@@ -118,8 +118,8 @@ class Settings:
             raise SettingsError("SECRET_KEY must be at least 16 characters")
 
         backend = env.get("GPU_CLUSTER_BACKEND", "http")
-        if backend not in ("http", "ray"):
-            raise SettingsError("GPU_CLUSTER_BACKEND must be 'http' or 'ray'")
+        if backend not in ("http", "ray", "local"):
+            raise SettingsError("GPU_CLUSTER_BACKEND must be 'http', 'ray' or 'local'")
         log_format = env.get("LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT must be 'text' or 'json'")

@@ -6,8 +6,10 @@ cluster on a local port. Everything else is the same code the production process
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
+import sys
 import threading
 from pathlib import Path
 
@@ -56,7 +58,23 @@ def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
     return Settings.from_env(env, require_secrets=False)
 
 
+TRAINER_MODULES = ("torch", "transformers", "peft")
+
+
+def missing_trainer_modules() -> list[str]:
+    """The trainer extra's modules this interpreter cannot import (`--real` needs all of them)."""
+    return [name for name in TRAINER_MODULES if importlib.util.find_spec(name) is None]
+
+
 def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
+    if real and (missing := missing_trainer_modules()):
+        print(
+            f"lora-pipeline demo --real needs the trainer extra ({', '.join(missing)} not installed).\n"
+            "Install it with:  pip install -e '.[trainer]'   or run the demo without --real "
+            "(simulated cluster).",
+            file=sys.stderr,
+        )
+        return 2
     directory = Path(data_dir or os.environ.get("DATA_DIR") or ".data/demo").resolve()
     directory.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(directory, host, port)
@@ -68,10 +86,15 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     from jobs.cycle import start_cycle_timer
     from simulator.runner import start_simulator_in_thread
 
-    # The simulated cluster on a local port, spoken to over HTTP exactly like a real one.
-    cluster_key = secrets.token_urlsafe(24)
-    simulator = start_simulator_in_thread(api_key=cluster_key, time_scale=DEMO_TIME_SCALE)
-    settings = settings.with_overrides(gpu_cluster_api_url=simulator.url, gpu_cluster_api_key=cluster_key)
+    simulator = None
+    if real:
+        # The real trainer (tiny random Llama, CPU) as a subprocess per job: jobs/local_backend.py.
+        settings = settings.with_overrides(gpu_cluster_backend="local")
+    else:
+        # The simulated cluster on a local port, spoken to over HTTP exactly like a real one.
+        cluster_key = secrets.token_urlsafe(24)
+        simulator = start_simulator_in_thread(api_key=cluster_key, time_scale=DEMO_TIME_SCALE)
+        settings = settings.with_overrides(gpu_cluster_api_url=simulator.url, gpu_cluster_api_key=cluster_key)
     stop_cycles = threading.Event()
     start_cycle_timer(settings, stop_cycles, sessions=runtime.sessions)
 
@@ -79,12 +102,14 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     print(
         f"\nPIPELINE demo running at http://{host}:{port}\n"
         f"  sign in as  {email}\n  password    {password}\n"
-        f"  data in     {directory}\n",
+        f"  data in     {directory}\n"
+        f"  cluster     {'real tiny trainer subprocesses (--real)' if real else 'simulated'}\n",
         flush=True,
     )
     try:
         app.run(host=host, port=port, debug=False, threaded=True)
     finally:
         stop_cycles.set()
-        simulator.stop()
+        if simulator is not None:
+            simulator.stop()
     return 0

@@ -254,6 +254,10 @@ def make_backend(settings: Any, **options: Any) -> ClusterBackend:
     backend = getattr(settings, "gpu_cluster_backend", "http") or "http"
     if backend == "http":
         return ClusterClient.from_settings(settings, **options)
+    if backend == "local":
+        from jobs.local_backend import LocalBackend
+
+        return LocalBackend.from_settings(settings, **options)
     raise ClusterConfigError(f"GPU_CLUSTER_BACKEND {backend!r} is not available in this build (use 'http')")
 
 
