@@ -47,6 +47,9 @@ from jobs.cluster_types import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "local-"
+# The trainers this process started, shared by every LocalBackend in it: the cycle builds a backend
+# per run, and only the Popen object can reap a finished child and tell its exit code.
+_PROCESSES: dict[str, subprocess.Popen[bytes]] = {}
 
 
 class LocalBackend:
@@ -66,7 +69,7 @@ class LocalBackend:
         self._python = python or os.environ.get("TRAINER_PYTHON") or sys.executable
         self._tiny = tiny
         self._extra = extra_args
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._processes = _PROCESSES
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> LocalBackend:
