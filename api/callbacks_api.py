@@ -115,12 +115,14 @@ def training_callback() -> Response:
         return error_response(404, "Job not found", f"No job {job_id}.")
 
     seen = _seen()
-    if not seen.claim(signature.strip()):
+    # Keyed by the digest alone, as verified (stripped): "v1=<hex>" and "v1= <hex>" are one request.
+    replay_key = f"{job_id}:{signature.partition('=')[2].strip()}"
+    if not seen.claim(replay_key):
         return error_response(409, "Replayed callback", "This signed request was already accepted.")
     try:
         return _ingest(job_id, report)
     except Exception:
-        seen.release(signature.strip())
+        seen.release(replay_key)
         raise
 
 

@@ -174,6 +174,8 @@ def test_a_replayed_callback_gets_409_and_changes_nothing(client, sessions, owne
         session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step == 3))
     replay = signed_post(client, job_id, raw, headers=headers)
     assert replay.status_code == 409
+    spaced = {**headers, "X-Pipeline-Signature": headers["X-Pipeline-Signature"].replace("=", "= ", 1) + " "}
+    assert signed_post(client, job_id, raw, headers=spaced).status_code == 409  # same digest, respelled
     assert replay.get_json()["error"] == "Replayed callback"
     assert stored_steps(sessions, job_id) == [1, 2]
 
