@@ -53,7 +53,7 @@ SAMPLE_JOB = {
     "preset_id": "fast",
     "name": "First look",
     # ~300 steps: at the demo's time scale it trains for a minute or two, long enough to watch live.
-    "hyperparameters": {"epochs": 3, "batch_size": 4},
+    "hyperparameters": {"epochs": 12, "batch_size": 8},
     "gpu_config": {"type": "A100-80GB", "count": 1},
 }
 
