@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from api.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work
 from api.runtime import Runtime
 from db.dataset_files import storage_file
-from db.migrate import upgrade
 from db.models import Dataset, JobEvent, TrainingJob
-from settings import Settings
-
-
-@pytest.fixture
-def demo_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
-    runtime = Runtime.create(sqlite_settings)
-    upgrade(runtime.engine)
-    yield runtime
-    runtime.engine.dispose()
 
 
 def test_first_start_seeds_a_ready_dataset_and_a_queued_job_once(
-    demo_runtime: Runtime, tmp_path: Path
+    sqlite_runtime: Runtime, tmp_path: Path
 ) -> None:
-    ensure_demo_user(demo_runtime, tmp_path)
-    assert ensure_sample_work(demo_runtime) is True
-    assert ensure_sample_work(demo_runtime) is False  # a restart keeps the user's data as it is
+    ensure_demo_user(sqlite_runtime, tmp_path)
+    assert ensure_sample_work(sqlite_runtime) is True
+    assert ensure_sample_work(sqlite_runtime) is False  # a restart keeps the user's data as it is
 
-    with demo_runtime.transaction() as session:
+    with sqlite_runtime.transaction() as session:
         datasets = session.scalars(select(Dataset)).all()
         assert [d.name for d in datasets] == [SAMPLE_DATASET_NAME]
         assert datasets[0].total_training_pairs == 400
-        stored = storage_file(demo_runtime.settings.data_dir, datasets[0].storage_path)
+        stored = storage_file(sqlite_runtime.settings.data_dir, datasets[0].storage_path)
         assert stored is not None
         assert stored.stat().st_size == datasets[0].file_size
         jobs = session.scalars(select(TrainingJob)).all()
