@@ -115,11 +115,14 @@ def test_sigterm_to_the_scheduler_releases_leadership_and_leaves_no_half_registe
 ) -> None:
     redis = Redis.from_url(redis_url)
     roles.start("scheduler", "scheduler")
-    wait_until(lambda: redis.exists(LEADER_KEY) and redis.llen(f"rq:queue:{QUEUE_NAME}") == 1, 20, "a lead")
+    wait_until(
+        lambda: bool(redis.exists(LEADER_KEY)) and redis.llen(f"rq:queue:{QUEUE_NAME}") == 1, 20, "a lead"
+    )
     assert roles.terminate("scheduler", timeout=15) == 0
     assert not redis.exists(LEADER_KEY), "the leader lock outlived its scheduler"
     for job_id in redis.lrange(f"rq:queue:{QUEUE_NAME}", 0, -1):
-        assert redis.exists(f"rq:job:{job_id.decode()}"), "a queued cycle has no RQ job behind it"
+        name = job_id.decode() if isinstance(job_id, bytes) else str(job_id)
+        assert redis.exists(f"rq:job:{name}"), "a queued cycle has no RQ job behind it"
 
     # The successor leads at once instead of waiting for the old lock to expire.
     started = time.monotonic()
