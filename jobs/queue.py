@@ -92,6 +92,9 @@ def run_locked_cycle(settings: Settings, redis: Redis | None = None) -> str:
     heartbeat.start()
     try:
         summary = run_cycle(settings)
+    except Exception as exc:  # e.g. PostgreSQL restarting: keep the failure where `status` shows it
+        _record_last_cycle(connection, {"failed": _one_line(exc), "at": time.time()})
+        raise
     finally:
         done.set()
         heartbeat.join(timeout=5)
@@ -99,11 +102,20 @@ def run_locked_cycle(settings: Settings, redis: Redis | None = None) -> str:
             lock.release()
         except RedisError as exc:  # the lock expires by itself; the cycle's work is committed
             log.warning("could not release the cycle lock: %s", exc)
+    _record_last_cycle(connection, {**summary.as_dict(), "at": time.time()})
+    return summary.line()
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
+def _record_last_cycle(connection: Redis, record: dict[str, Any]) -> None:
     try:
-        connection.set(LAST_CYCLE_KEY, json.dumps({**summary.as_dict(), "at": time.time()}), ex=86400)
+        connection.set(LAST_CYCLE_KEY, json.dumps(record), ex=86400)
     except RedisError as exc:
         log.warning("could not record the last cycle: %s", exc)
-    return summary.line()
 
 
 def cycle_task() -> str:
@@ -252,5 +264,7 @@ def print_status(settings: Settings) -> int:
 
 
 def _summary(last: dict[str, Any]) -> str:
+    if "failed" in last:
+        return f"failed: {last['failed']}"
     keys = ("claimed", "submitted", "polled", "points", "finished", "errors")
     return ", ".join(f"{key} {last.get(key, 0)}" for key in keys) + f", {last.get('seconds', 0):.2f} s"
