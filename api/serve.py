@@ -43,8 +43,13 @@ def serve_web(settings: Settings, *, host: str, port: int, workers: int) -> int:
     if revision is None:
         print("error: the database has no schema yet; run `lora-pipeline db upgrade` first")
         return 2
+    from logging_setup import product_version
+
+    # The role's one start-up line (the same words as configure_logging's), before gunicorn replaces us.
     print(
-        f"pipeline web on http://{host}:{port} ({workers} workers, schema {revision}); {settings!r}",
+        f"starting web, version {product_version()}, on http://{host}:{port} "
+        f"({workers} workers, schema {revision}), {settings!r}",
+        file=sys.stderr,
         flush=True,
     )
     argv = gunicorn_argv(settings, host=host, port=port, workers=workers)

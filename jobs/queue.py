@@ -58,27 +58,64 @@ def cycle_timeout_seconds(settings: Settings) -> int:
     return int(max(60, 3 * settings.cycle_interval_seconds))
 
 
+def cycle_lock_ttl_seconds(settings: Settings) -> float:
+    """The cycle lock's expiry: short, and renewed while the cycle runs (`_keep_lock`).
+
+    A worker killed with SIGKILL cannot release it, so its expiry is how long the next cycles are
+    skipped: about one interval (at least 3 s), not the cycle timeout, so a crashed worker costs at
+    most a cycle or two. A cycle that overran a lost lock is harmless (cycles may overlap safely).
+    """
+    return max(3.0, float(settings.cycle_interval_seconds))
+
+
+def _keep_lock(lock: RedisLock, done: threading.Event) -> None:
+    """Renew the cycle lock every third of its expiry until the cycle ends."""
+    pause = lock.ttl_ms / 3000
+    while not done.wait(pause):
+        try:
+            lock.hold()
+        except RedisError as exc:  # Redis away: the cycle goes on; PostgreSQL keeps it exactly-once
+            log.warning("could not renew the cycle lock: %s", exc)
+
+
 def run_locked_cycle(settings: Settings, redis: Redis | None = None) -> str:
     """Run one cycle unless another is running (then return a 'skipped' line at once)."""
     from jobs.cycle import run_cycle
 
     connection = redis or redis_for(settings)
-    lock = RedisLock(connection, CYCLE_LOCK_KEY, ttl_seconds=cycle_timeout_seconds(settings) + 10)
+    lock = RedisLock(connection, CYCLE_LOCK_KEY, ttl_seconds=cycle_lock_ttl_seconds(settings))
     if not lock.acquire():
         log.info("cycle skipped: another cycle is still running")
         return "cycle skipped: another cycle is still running"
+    done = threading.Event()
+    heartbeat = threading.Thread(target=_keep_lock, args=(lock, done), name="cycle-lock", daemon=True)
+    heartbeat.start()
     try:
         summary = run_cycle(settings)
+    except Exception as exc:  # e.g. PostgreSQL restarting: keep the failure where `status` shows it
+        _record_last_cycle(connection, {"failed": _one_line(exc), "at": time.time()})
+        raise
     finally:
+        done.set()
+        heartbeat.join(timeout=5)
         try:
             lock.release()
         except RedisError as exc:  # the lock expires by itself; the cycle's work is committed
             log.warning("could not release the cycle lock: %s", exc)
+    _record_last_cycle(connection, {**summary.as_dict(), "at": time.time()})
+    return summary.line()
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
+def _record_last_cycle(connection: Redis, record: dict[str, Any]) -> None:
     try:
-        connection.set(LAST_CYCLE_KEY, json.dumps({**summary.as_dict(), "at": time.time()}), ex=86400)
+        connection.set(LAST_CYCLE_KEY, json.dumps(record), ex=86400)
     except RedisError as exc:
         log.warning("could not record the last cycle: %s", exc)
-    return summary.line()
 
 
 def cycle_task() -> str:
@@ -227,5 +264,7 @@ def print_status(settings: Settings) -> int:
 
 
 def _summary(last: dict[str, Any]) -> str:
+    if "failed" in last:
+        return f"failed: {last['failed']}"
     keys = ("claimed", "submitted", "polled", "points", "finished", "errors")
     return ", ".join(f"{key} {last.get(key, 0)}" for key in keys) + f", {last.get('seconds', 0):.2f} s"
