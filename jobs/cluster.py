@@ -254,7 +254,11 @@ def make_backend(settings: Any, **options: Any) -> ClusterBackend:
     backend = getattr(settings, "gpu_cluster_backend", "http") or "http"
     if backend == "http":
         return ClusterClient.from_settings(settings, **options)
-    raise ClusterConfigError(f"GPU_CLUSTER_BACKEND {backend!r} is not available in this build (use 'http')")
+    if backend == "ray":
+        from jobs.ray_backend import RayJobsBackend
+
+        return RayJobsBackend.from_settings(settings, **options)
+    raise ClusterConfigError(f"GPU_CLUSTER_BACKEND {backend!r} is not available (use 'http' or 'ray')")
 
 
 def _loop_running() -> bool:
