@@ -67,10 +67,10 @@ class CycleSummary:
 
 
 def make_cluster_client(settings: Settings) -> ClusterBackend:
-    """The cluster backend named by the settings (the HTTP contract client)."""
-    from jobs.cluster import ClusterClient
+    """The cluster backend named by GPU_CLUSTER_BACKEND (http contract client or Ray)."""
+    from jobs.cluster import make_backend
 
-    return ClusterClient.from_settings(settings)
+    return make_backend(settings)
 
 
 def run_cycle(

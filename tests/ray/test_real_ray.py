@@ -10,15 +10,39 @@ CI runs it in the trainer stage (`pytest -m ray tests/ray`).
 from __future__ import annotations
 
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+from wsgiref.simple_server import make_server
 
+import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from db.models import CostRecord, MetricPoint
+from db.session import make_session_factory
+from jobs.cluster import make_backend
 from jobs.cluster_types import ClusterJobStatus, JobStatusReport, SubmitRequest
+from jobs.cycle import run_cycle
 from jobs.ray_backend import RayJobsBackend
+from jobs.transitions import cancel_job
+from settings import Settings
+from tests.conftest import make_user
+from tests.cycle_harness import (
+    _QuietHandler,
+    _ThreadingWSGIServer,
+    count_rows,
+    dataset_app,
+    job,
+    notifications,
+    queue_jobs,
+    statuses,
+)
 from tests.ray.ray_head import RayHead, ray_head_in_namespace, sandbox_problem
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
 from trainer.sample_data import sample_jsonl
@@ -33,6 +57,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = ("completed", "failed", "cancelled")
 HYPERPARAMETERS = {"learning_rate": 2e-3, "batch_size": 8, "rank": 8, "alpha": 16, "dropout": 0.0}
 
 
@@ -114,3 +139,87 @@ def test_running_job_is_cancelled_and_saves_its_adapter(backend: RayJobsBackend,
     assert report.artifact is not None, "the trainer saves its adapter on SIGTERM"
     assert Path(urlsplit(report.artifact.uri).path).exists()
     assert (report.current_step or 0) < 900
+
+
+# ---- the whole product path: PIPELINE jobs in PostgreSQL, processor cycles, backend ray ------------
+
+
+@pytest.fixture
+def ray_settings(settings: Settings, head: RayHead) -> Iterator[Settings]:
+    """Settings for backend ray, with signed dataset URLs served where Ray jobs can reach them."""
+    server = make_server(
+        head.host_ip, 0, dataset_app(settings.secret_key), _ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield settings.with_overrides(
+        gpu_cluster_backend="ray",
+        ray_address=head.address,
+        public_base_url=f"http://{head.host_ip}:{server.server_port}",
+        lost_after_seconds=600.0,
+    )
+    server.shutdown()
+    server.server_close()
+
+
+def product_backend(settings: Settings) -> RayJobsBackend:
+    backend = make_backend(
+        settings,
+        entrypoint=f"{sys.executable} -m trainer --tiny",
+        request_gpus=False,
+        env_vars={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
+    assert isinstance(backend, RayJobsBackend)
+    return backend
+
+
+def cycles_until(
+    settings: Settings, sessions: sessionmaker[Session], done: Any, timeout: float = 240
+) -> None:
+    deadline = time.monotonic() + timeout
+    backend = product_backend(settings)
+    try:
+        while time.monotonic() < deadline:
+            run_cycle(settings, sessions=sessions, client=backend)
+            if done():
+                return
+            time.sleep(1.0)
+    finally:
+        backend.close()
+    pytest.fail(f"not reached in {timeout:g} s")
+
+
+def test_pipeline_job_on_ray_completes_with_metrics_cost_and_notifications(
+    ray_settings: Settings, pg_engine: Engine, runtime: Any
+) -> None:
+    sessions = make_session_factory(pg_engine)
+    owner = make_user(runtime, f"ray-{uuid.uuid4().hex[:6]}@example.com")
+    [job_id] = queue_jobs(
+        sessions, owner, 1, hyperparameters={**HYPERPARAMETERS, "epochs": 2, "eval_every": 4}
+    )
+
+    cycles_until(ray_settings, sessions, lambda: statuses(sessions, [job_id])[0] in TERMINAL)
+
+    finished = job(sessions, job_id)
+    assert finished.status == "completed", finished.error_message
+    assert finished.external_job_id == str(job_id)  # submission_id = our job id
+    assert count_rows(sessions, MetricPoint, job_id) >= 10  # from the Ray job log, each step once
+    assert count_rows(sessions, CostRecord, job_id) == 1
+    assert notifications(sessions, job_id)[-1] == "job_completed"
+
+
+def test_pipeline_cancel_on_ray_stops_the_job(
+    ray_settings: Settings, pg_engine: Engine, runtime: Any
+) -> None:
+    sessions = make_session_factory(pg_engine)
+    owner = make_user(runtime, f"ray-{uuid.uuid4().hex[:6]}@example.com")
+    [job_id] = queue_jobs(sessions, owner, 1, hyperparameters={**HYPERPARAMETERS, "epochs": 200})
+    cycles_until(ray_settings, sessions, lambda: count_rows(sessions, MetricPoint, job_id) >= 3)
+    with sessions.begin() as session:
+        cancel_job(session, owner, job_id, actor="user")
+    cycles_until(ray_settings, sessions, lambda: _ray_status(ray_settings, job_id) == "STOPPED", timeout=60)
+    assert job(sessions, job_id).status == "cancelled"
+
+
+def _ray_status(settings: Settings, job_id: uuid.UUID) -> str:
+    return str(httpx.get(f"{settings.ray_address}/api/jobs/{job_id}", timeout=5).json()["status"])
