@@ -117,7 +117,11 @@ class RayJobsBackend:
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> RayJobsBackend:
         """The backend for the Ray cluster named by RAY_ADDRESS."""
-        return cls(settings.ray_address, secret_key=settings.secret_key, **options)
+        defaults: dict[str, Any] = {
+            "entrypoint": getattr(settings, "ray_entrypoint", DEFAULT_ENTRYPOINT),
+            "request_gpus": getattr(settings, "ray_request_gpus", True),
+        }
+        return cls(settings.ray_address, secret_key=settings.secret_key, **{**defaults, **options})
 
     def __repr__(self) -> str:
         return f"RayJobsBackend(address={self.address!r})"

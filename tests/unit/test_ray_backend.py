@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,34 @@ def test_settings_read_and_validate_ray_address() -> None:
     assert Settings.from_env(env, require_secrets=False).ray_address == "http://ray-head:8265"
     with pytest.raises(ValueError, match="RAY_ADDRESS"):
         Settings.from_env({"RAY_ADDRESS": "ray-head:8265"}, require_secrets=False)
+    with pytest.raises(ValueError, match="RAY_REQUEST_GPUS"):
+        Settings.from_env({"RAY_REQUEST_GPUS": "maybe"}, require_secrets=False)
+    with pytest.raises(ValueError, match="RAY_ENTRYPOINT"):
+        Settings.from_env({"RAY_ENTRYPOINT": "  "}, require_secrets=False)
+
+
+def test_entrypoint_and_gpu_request_come_from_settings(fake: FakeRayJobs, tmp_path: Path) -> None:
+    env = {
+        "RAY_ADDRESS": fake.url,
+        "GPU_CLUSTER_BACKEND": "ray",
+        "RAY_ENTRYPOINT": "/opt/venv/bin/python -m trainer",
+        "RAY_REQUEST_GPUS": "false",
+        "DATA_DIR": str(tmp_path),
+    }
+    backend = make_backend(Settings.from_env(env, require_secrets=False))
+    backend.submit(request())
+    assert fake.jobs["job-1"].payload["entrypoint"] == "/opt/venv/bin/python -m trainer"
+    assert "entrypoint_num_gpus" not in fake.jobs["job-1"].payload
+    backend.close()
+
+
+def test_the_cycle_uses_the_configured_backend(fake: FakeRayJobs) -> None:
+    from jobs.cycle import make_cluster_client
+
+    settings = Settings(gpu_cluster_backend="ray", ray_address=fake.url, secret_key=SECRET)
+    backend = make_cluster_client(settings)
+    assert isinstance(backend, RayJobsBackend)
+    backend.close()
 
 
 def test_bad_address_is_a_config_error() -> None:
