@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import CostRecord, MetricPoint
 from db.session import make_session_factory
 from jobs.cluster import make_backend
-from jobs.cluster_types import ClusterJobStatus, JobStatusReport, SubmitRequest
+from jobs.cluster_types import ClusterJobStatus, JobStatusReport, SubmitRequest, SubmitResult
 from jobs.cycle import run_cycle
 from jobs.ray_backend import RayJobsBackend
 from jobs.transitions import cancel_job
@@ -86,8 +86,10 @@ def backend(head: RayHead) -> Iterator[RayJobsBackend]:
     ray.close()
 
 
-def submit(backend: RayJobsBackend, receiver: Receiver, job_id: str, **hyperparameters: object) -> None:
-    backend.submit(
+def submit(
+    backend: RayJobsBackend, receiver: Receiver, job_id: str, **hyperparameters: object
+) -> SubmitResult:
+    return backend.submit(
         SubmitRequest(
             job_id=job_id,
             dataset_url=f"{receiver.base_url}/storage/datasets/data.jsonl?expires=1&signature=abc",
@@ -109,8 +111,11 @@ def wait_for(backend: RayJobsBackend, job_id: str, done: object, timeout: float 
 
 
 def test_tiny_job_trains_to_completed_on_ray(backend: RayJobsBackend, receiver: Receiver) -> None:
-    submit(backend, receiver, "ray-learn", epochs=1, eval_every=10)
-    submit(backend, receiver, "ray-learn", epochs=1, eval_every=10)  # a repeat: accepted, not run twice
+    first = submit(backend, receiver, "ray-learn", epochs=1, eval_every=10)
+    again = submit(backend, receiver, "ray-learn", epochs=1, eval_every=10)  # Ray: HTTP 500 "already exists"
+    assert first.external_job_id == again.external_job_id == "ray-learn"
+    assert first.notes == ()
+    assert "already" in again.notes[0]  # accepted as the same job, not run twice
 
     report = wait_for(backend, "ray-learn", lambda r: r.is_terminal)
     assert report.status is ClusterJobStatus.COMPLETED, report.error
