@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import CostRecord, MetricPoint
+from db.models import CostRecord, MetricPoint, ModelArtifact
 from db.session import make_session_factory
 from jobs.cluster import make_backend
 from jobs.cluster_types import ClusterJobStatus, JobStatusReport, SubmitRequest, SubmitResult
@@ -211,6 +211,12 @@ def test_pipeline_job_on_ray_completes_with_metrics_cost_and_notifications(
     assert count_rows(sessions, MetricPoint, job_id) >= 10  # from the Ray job log, each step once
     assert count_rows(sessions, CostRecord, job_id) == 1
     assert notifications(sessions, job_id)[-1] == "job_completed"
+    with sessions() as session:
+        artifact = session.get(ModelArtifact, finished.artifact_id)
+        assert artifact is not None
+        assert artifact.checksum is not None
+        assert artifact.checksum.startswith("sha256:")
+        assert Path(urlsplit(artifact.storage_uri).path).name == "adapter_model.safetensors"
 
 
 def test_pipeline_cancel_on_ray_stops_the_job(
