@@ -48,6 +48,45 @@ def ensure_demo_user(runtime: Runtime, data_dir: Path) -> tuple[str, str]:
     return DEMO_EMAIL, password
 
 
+SAMPLE_DATASET_NAME = "Sample: capitals, colours, sums (400 pairs)"
+SAMPLE_JOB = {
+    "preset_id": "fast",
+    "name": "First look",
+    # ~300 steps: at the demo's time scale it trains for a minute or two, long enough to watch live.
+    "hyperparameters": {"epochs": 12, "batch_size": 8},
+    "gpu_config": {"type": "A100-80GB", "count": 1},
+}
+
+
+def ensure_sample_work(runtime: Runtime, email: str = DEMO_EMAIL) -> bool:
+    """On a first start, give the demo user a dataset and one queued job, so the jobs list shows a
+    run training live within seconds instead of an empty page. Later starts leave the data alone.
+
+    Goes through the same service layer as an upload and the New job form. Returns True if it seeded.
+    """
+    import io
+
+    from db.datasets import create_dataset, list_datasets
+    from db.training_jobs import create_job
+    from trainer.sample_data import sample_jsonl
+
+    with runtime.transaction() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        assert user is not None, "the demo user is created first"
+        if list_datasets(session, user.id, limit=1).total:
+            return False
+        dataset = create_dataset(
+            session,
+            user.id,
+            SAMPLE_DATASET_NAME,
+            io.BytesIO(sample_jsonl()),
+            data_dir=runtime.settings.data_dir,
+            max_bytes=runtime.settings.max_upload_bytes,
+        )
+        create_job(session, user.id, {**SAMPLE_JOB, "dataset_id": dataset.id}, actor="demo")
+    return True
+
+
 def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
@@ -63,6 +102,7 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     runtime = Runtime.create(settings)
     upgrade(runtime.engine)
     email, password = ensure_demo_user(runtime, directory)
+    ensure_sample_work(runtime, email)
 
     from app import create_app
     from jobs.cycle import start_cycle_timer

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -18,6 +19,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     timer can share the file, and foreign keys switched on as PostgreSQL has them.
     """
     if database_url.startswith("sqlite"):
+        _ensure_sqlite_folder(database_url)
         engine = create_engine(
             database_url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -34,6 +36,14 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(database_url, pool_pre_ping=True, pool_recycle=1800, **kwargs)
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    """SQLite opens a file but never creates its folder: a fresh DATA_DIR would fail with the
+    unhelpful "unable to open database file" instead of just working."""
+    database = make_url(database_url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

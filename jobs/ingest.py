@@ -56,7 +56,8 @@ class JobSnapshot:
     last_point_step: int | None = None
 
     @classmethod
-    def of(cls, job: TrainingJob) -> JobSnapshot:
+    def of(cls, job: TrainingJob | Any, *, last_point_step: int | None = None) -> JobSnapshot:
+        """From a loaded job, or from a row of the same columns (the poll's one-query load)."""
         return cls(
             id=job.id,
             user_id=job.user_id,
@@ -67,6 +68,7 @@ class JobSnapshot:
             started_at=job.started_at,
             gpu_config=dict(job.gpu_config or {}),
             last_seen_at=job.last_seen_at,
+            last_point_step=last_point_step,
         )
 
 

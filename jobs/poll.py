@@ -45,21 +45,7 @@ def load_running(session: Session) -> list[JobSnapshot]:
             last_step.label("last_point_step"),
         ).where(TrainingJob.status == JobStatus.RUNNING.value, TrainingJob.external_job_id.is_not(None))
     ).all()
-    return [
-        JobSnapshot(
-            id=row.id,
-            user_id=row.user_id,
-            status=row.status,
-            external_job_id=row.external_job_id,
-            current_step=row.current_step or 0,
-            total_steps=row.total_steps or 0,
-            started_at=row.started_at,
-            gpu_config=dict(row.gpu_config or {}),
-            last_seen_at=row.last_seen_at,
-            last_point_step=row.last_point_step,
-        )
-        for row in rows
-    ]
+    return [JobSnapshot.of(row, last_point_step=row.last_point_step) for row in rows]
 
 
 @dataclass

@@ -43,9 +43,10 @@ def verify_storage_signature(
     secret_key: str, path: str, expires: str | None, signature: str | None, *, now: float | None = None
 ) -> bool:
     """True only for an untampered, unexpired signature over exactly this path (constant-time)."""
-    if not expires or not signature or not expires.isdigit():
+    if not expires or not signature or not (expires.isascii() and expires.isdigit()):
         return False
     if int(expires) < (now if now is not None else time.time()):
         return False
     expected = sign(secret_key, "storage", f"{path}:{expires}")
-    return hmac.compare_digest(expected, signature)
+    # Bytes, not str: compare_digest raises on a non-ASCII str, and a forged URL must get 403, not 500.
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))

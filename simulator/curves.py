@@ -58,6 +58,7 @@ class CurveShape:
     peak_learning_rate: float
     batch_size: int
     samples_per_second: float  # nominal throughput of the whole GPU group
+    tokens_per_sample: int  # packed sequences: every sample is max_seq_length tokens
     initial_loss: float
     final_loss: float
     eval_every: int
@@ -82,6 +83,7 @@ def make_shape(
     lr: float,
     gpu_type: str,
     gpu_count: int,
+    tokens_per_sample: int = 512,
 ) -> CurveShape:
     seed = seed_for(job_id)
     per_gpu = GPU_SAMPLES_PER_SECOND.get(gpu_type, 10.0)
@@ -92,6 +94,7 @@ def make_shape(
         peak_learning_rate=lr,
         batch_size=batch_size,
         samples_per_second=per_gpu * gpu_count**SCALING_EXPONENT,
+        tokens_per_sample=tokens_per_sample,
         initial_loss=2.2 + 0.6 * uniform(seed, 0, 1),
         final_loss=0.35 + 0.4 * uniform(seed, 0, 2),
         eval_every=max(1, total_steps // 20),
@@ -138,7 +141,9 @@ def gradient_norm(shape: CurveShape, step: int) -> float:
 
 
 def throughput(shape: CurveShape, step: int) -> float:
-    return max(0.1, shape.samples_per_second * (1.0 + 0.03 * gaussian(shape.seed, step, 9)))
+    """Tokens per second, as trainers report it (the contract's unit); samples/s × sequence length."""
+    samples = shape.samples_per_second * (1.0 + 0.03 * gaussian(shape.seed, step, 9))
+    return max(0.1, samples * shape.tokens_per_sample)
 
 
 def gpu_utilization(shape: CurveShape, step: int, *, evaluating: bool) -> float:
@@ -162,6 +167,6 @@ def point(shape: CurveShape, step: int) -> dict[str, float | int | None]:
         "validation_loss": None if val is None else round(val, 5),
         "learning_rate": float(f"{learning_rate(shape, step):.6g}"),
         "gradient_norm": round(gradient_norm(shape, step), 4),
-        "throughput": round(throughput(shape, step), 3),
+        "throughput": round(throughput(shape, step), 1),
         "gpu_utilization": round(gpu_utilization(shape, step, evaluating=val is not None), 1),
     }

@@ -66,6 +66,7 @@ class SimJob:
             lr=spec.learning_rate,
             gpu_type=spec.gpu_type,
             gpu_count=spec.gpu_count,
+            tokens_per_sample=spec.max_seq_length,
         )
         self.log_every = spec.logging_steps or max(1, math.ceil(total / MAX_LOGGED_POINTS))
 

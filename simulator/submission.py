@@ -46,6 +46,7 @@ class SubmitSpec:
     epochs: int
     learning_rate: float
     rank: int
+    max_seq_length: int
     logging_steps: int | None
     gpu_type: str
     gpu_count: int
@@ -120,6 +121,7 @@ def parse_submission(body: Any) -> SubmitSpec:
         epochs=_whole(hyper, "epochs", 3, 1, 100),
         learning_rate=float(lr),
         rank=_whole(hyper, "rank", 16, 1, 1024),
+        max_seq_length=_whole(hyper, "max_seq_length", 512, 16, 32768),
         logging_steps=None if logging_steps is None else _whole(hyper, "logging_steps", 1, 1, 100_000),
         gpu_type=gpu["type"],
         gpu_count=count,

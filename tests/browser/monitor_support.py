@@ -31,10 +31,22 @@ POLL_SECONDS = 0.5
 SECONDS_PER_STEP = 2.0
 DATASET_NAME = "support-chats"
 
-UPDATE_REQUESTS_JS = (
-    "return performance.getEntriesByType('resource')"
-    ".filter(e => e.name.includes('_dash-update-component')).length"
-)
+# Counts this page's callback requests from the moment it is first run, leaving out the navbar
+# bell's own poll (it runs on every page, by design, whatever the job's state).
+UPDATE_REQUESTS_JS = """
+if (window.__pageUpdates === undefined) {
+  window.__pageUpdates = 0;
+  const original = window.fetch;
+  window.fetch = function (url, options) {
+    const body = options && typeof options.body === 'string' ? options.body : '';
+    if (String(url).includes('_dash-update-component') && !body.includes('navbar-bell')) {
+      window.__pageUpdates += 1;
+    }
+    return original.apply(this, arguments);
+  };
+}
+return window.__pageUpdates;
+"""
 TRACE_LENGTHS_JS = (
     "const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
     "return g && g.data ? g.data.map(t => (t.x || []).length) : null;"

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
-from db.migrate import upgrade
 from db.models import CostRecord, MetricPoint, Notification, TrainingJob
 from jobs.cycle import start_cycle_timer
 from settings import Settings
@@ -20,17 +17,7 @@ from tests.cycle_harness import CANARY, TIME_SCALE, dataset_server_at
 from tests.factories import make_dataset, make_job
 
 
-@pytest.fixture
-def embedded_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
-    sqlite_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime.create(sqlite_settings)
-    upgrade(runtime.engine)
-    yield runtime
-    runtime.engine.dispose()
-
-
-def test_a_queued_job_trains_to_completion_by_itself_on_sqlite(embedded_runtime: Runtime) -> None:
-    sqlite_runtime = embedded_runtime
+def test_a_queued_job_trains_to_completion_by_itself_on_sqlite(sqlite_runtime: Runtime) -> None:
     settings: Settings = sqlite_runtime.settings
     with (
         start_simulator_in_thread(api_key=CANARY, time_scale=TIME_SCALE) as sim,

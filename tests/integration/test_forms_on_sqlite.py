@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,21 +14,10 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from app import create_app
 from components.job_form import FIELD_TYPE
-from db.migrate import upgrade
 from db.models import Dataset, JobStatus, Notification, TrainingJob
 from settings import Settings
 from tests.conftest import PASSWORD, Client, login, make_user
 from tests.integration.dash_calls import call
-
-
-@pytest.fixture
-def sqlite_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
-    """The embedded default's runtime (the data dir must exist before SQLite opens its file)."""
-    sqlite_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime.create(sqlite_settings)
-    upgrade(runtime.engine)
-    yield runtime
-    runtime.engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,9 +17,7 @@ from benchmarks.seed_metrics import copy_metric_points
 from components.downsample import SERIES_NAMES
 from db.base import utcnow
 from db.metrics import metrics_payload
-from db.migrate import upgrade
 from db.models import JobStatus, MetricPoint, TrainingJob
-from settings import Settings
 from tests.conftest import make_user
 from tests.factories import make_dataset, make_job
 from tests.integration.api_fixtures import ApiUser, alice, bob
@@ -137,17 +134,7 @@ def test_broken_cache_entry_is_ignored(runtime: Runtime, job_id: uuid.UUID) -> N
     assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
 
 
-@pytest.fixture
-def embedded_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
-    sqlite_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime.create(sqlite_settings)
-    upgrade(runtime.engine)
-    yield runtime
-    runtime.engine.dispose()
-
-
-def test_embedded_sqlite_gives_the_same_shape(embedded_runtime: Runtime) -> None:
-    sqlite_runtime = embedded_runtime
+def test_embedded_sqlite_gives_the_same_shape(sqlite_runtime: Runtime) -> None:
 
     user_id = make_user(sqlite_runtime, "solo@example.com")
     with sqlite_runtime.transaction() as session:

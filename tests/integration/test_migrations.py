@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -50,3 +52,12 @@ def test_constraints_named_in_design_exist(pg_engine: Engine) -> None:
     assert ("user_id", "read_at", "created_at") in notification_indexes
     money = {c["name"]: c["type"] for c in inspector.get_columns("lora_training_jobs")}
     assert money["current_cost"].__class__.__name__ == "NUMERIC"
+
+
+def test_sqlite_engine_creates_its_missing_data_folder(tmp_path: Path) -> None:
+    """A DATA_DIR that does not exist yet is created, not reported as 'unable to open database file'."""
+    folder = tmp_path / "not" / "yet" / "here"
+    engine = make_engine(f"sqlite:///{folder / 'pipeline.db'}")
+    upgrade(engine)
+    engine.dispose()
+    assert (folder / "pipeline.db").is_file()

@@ -74,6 +74,9 @@ def test_throughput_depends_on_gpu_type_and_count():
     assert v100.samples_per_second < h100.samples_per_second < h100x4.samples_per_second
     assert h100x4.samples_per_second < 4 * h100.samples_per_second  # scaling is not free
     assert h100x4.seconds_per_step < v100.seconds_per_step
+    # reported in tokens/s: samples/s times the packed sequence length
+    reported = curves.throughput(h100, 10)
+    assert 0.9 * h100.samples_per_second * 512 < reported < 1.1 * h100.samples_per_second * 512
     assert all(0 <= curves.gpu_utilization(h100, step, evaluating=False) <= 100 for step in range(500))
 
 

@@ -29,3 +29,8 @@ def test_tampering_breaks_the_signature() -> None:
     assert not verify_storage_signature("x" * 32, path, expires, signature, now=1000)
     assert not verify_storage_signature(KEY, path, None, signature, now=1000)
     assert not verify_storage_signature(KEY, path, "soon", signature, now=1000)
+
+
+def test_non_ascii_signature_or_expiry_is_refused_not_an_error() -> None:
+    assert not verify_storage_signature(KEY, "datasets/a.jsonl", "9999999999", "é" * 64)
+    assert not verify_storage_signature(KEY, "datasets/a.jsonl", "²", "a" * 64)
