@@ -22,6 +22,9 @@ ENV_VARS = (
     "GPU_CLUSTER_API_URL",
     "GPU_CLUSTER_API_KEY",
     "GPU_CLUSTER_BACKEND",
+    "RAY_ADDRESS",
+    "RAY_ENTRYPOINT",
+    "RAY_REQUEST_GPUS",
     "PUBLIC_BASE_URL",
     "CYCLE_INTERVAL_SECONDS",
     "SUBMIT_BATCH_SIZE",
@@ -52,6 +55,9 @@ class Settings:
     gpu_cluster_api_url: str = "http://127.0.0.1:8800"
     gpu_cluster_api_key: str = field(default="", repr=False)
     gpu_cluster_backend: str = "http"
+    ray_address: str = "http://127.0.0.1:8265"  # the Ray dashboard (Jobs REST API), backend ray
+    ray_entrypoint: str = "python -m trainer"  # the command a Ray job runs (the cluster's Python)
+    ray_request_gpus: bool = True  # entrypoint_num_gpus from gpu_config.count; off for CPU-only clusters
     secret_key: str = field(default="", repr=False)
     public_base_url: str = "http://127.0.0.1:8050"
     cycle_interval_seconds: float = 30.0
@@ -120,12 +126,23 @@ class Settings:
         backend = env.get("GPU_CLUSTER_BACKEND", "http")
         if backend not in ("http", "ray", "local"):
             raise SettingsError("GPU_CLUSTER_BACKEND must be 'http', 'ray' or 'local'")
+        ray_entrypoint = env.get("RAY_ENTRYPOINT", cls.ray_entrypoint).strip()
+        if not ray_entrypoint:
+            raise SettingsError("RAY_ENTRYPOINT must be a command, e.g. 'python -m trainer'")
+        ray_gpus = env.get("RAY_REQUEST_GPUS", "true").strip().lower()
+        if ray_gpus not in ("1", "0", "true", "false", "yes", "no"):
+            raise SettingsError("RAY_REQUEST_GPUS must be true or false")
         log_format = env.get("LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT must be 'text' or 'json'")
         public_base_url = env.get("PUBLIC_BASE_URL", cls.public_base_url).rstrip("/")
         cluster_url = env.get("GPU_CLUSTER_API_URL", cls.gpu_cluster_api_url).rstrip("/")
-        for name, url in (("PUBLIC_BASE_URL", public_base_url), ("GPU_CLUSTER_API_URL", cluster_url)):
+        ray_address = env.get("RAY_ADDRESS", cls.ray_address).rstrip("/")
+        for name, url in (
+            ("PUBLIC_BASE_URL", public_base_url),
+            ("GPU_CLUSTER_API_URL", cluster_url),
+            ("RAY_ADDRESS", ray_address),
+        ):
             if not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must be an http:// or https:// URL")
 
@@ -136,6 +153,9 @@ class Settings:
             gpu_cluster_api_url=cluster_url,
             gpu_cluster_api_key=env.get("GPU_CLUSTER_API_KEY", ""),
             gpu_cluster_backend=backend,
+            ray_address=ray_address,
+            ray_entrypoint=ray_entrypoint,
+            ray_request_gpus=ray_gpus in ("1", "true", "yes"),
             secret_key=secret_key,
             public_base_url=public_base_url,
             cycle_interval_seconds=_number(env, "CYCLE_INTERVAL_SECONDS", 30.0, minimum=0.1),

@@ -258,7 +258,13 @@ def make_backend(settings: Any, **options: Any) -> ClusterBackend:
         from jobs.local_backend import LocalBackend
 
         return LocalBackend.from_settings(settings, **options)
-    raise ClusterConfigError(f"GPU_CLUSTER_BACKEND {backend!r} is not available in this build (use 'http')")
+    if backend == "ray":
+        from jobs.ray_backend import RayJobsBackend
+
+        return RayJobsBackend.from_settings(settings, **options)
+    raise ClusterConfigError(
+        f"GPU_CLUSTER_BACKEND {backend!r} is not available (use 'http', 'ray' or 'local')"
+    )
 
 
 def _loop_running() -> bool:

@@ -67,7 +67,7 @@ class CycleSummary:
 
 
 def make_cluster_client(settings: Settings) -> ClusterBackend:
-    """The cluster backend named by the settings (GPU_CLUSTER_BACKEND; the HTTP contract client by default)."""
+    """The cluster backend named by GPU_CLUSTER_BACKEND: the http contract client (default), Ray, or local."""
     from jobs.cluster import make_backend
 
     return make_backend(settings)

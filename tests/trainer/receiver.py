@@ -99,9 +99,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_receiver(datasets: dict[str, bytes]) -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}", datasets)
+def running_receiver(datasets: dict[str, bytes], host: str = "127.0.0.1") -> Iterator[Receiver]:
+    server = ThreadingHTTPServer((host, 0), BaseHTTPRequestHandler)
+    receiver = Receiver(f"http://{host}:{server.server_address[1]}", datasets)
     server.RequestHandlerClass = _handler(receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
