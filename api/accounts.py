@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -103,6 +104,9 @@ def revoke_tokens(session: Session, email: str, *, name: str | None = None) -> i
     return rows_affected(session.execute(stmt.values(revoked_at=utcnow())))
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The owner of a live token, or None for a malformed, unknown or revoked one."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
@@ -112,5 +116,9 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    # "Last used" to the minute is all anyone reads; writing it on every request made each
+    # token-authenticated GET a write transaction (~45% of a since_step poll's time).
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
     return row.user

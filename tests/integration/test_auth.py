@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.auth import is_safe_next
 from api.runtime import Runtime
@@ -191,6 +192,33 @@ def test_token_authenticates_api_and_revocation_ends_it(client: FlaskClient, run
     revoked = client.get("/training/jobs", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 401
     assert "revoked" in revoked.get_json()["details"]
+
+
+def test_token_last_used_is_kept_to_the_minute_without_a_write_per_request(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    from api.accounts import LAST_USED_RESOLUTION
+    from db.models import ApiToken
+
+    make_user(runtime, "poller@example.com")
+    headers = {"Authorization": f"Bearer {make_token(runtime, 'poller@example.com')}"}
+
+    def last_used() -> datetime | None:
+        with runtime.transaction() as session:
+            return session.scalars(select(ApiToken.last_used_at)).one()
+
+    assert client.get("/api/jobs", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert client.get("/api/jobs", headers=headers).status_code == 200
+    assert last_used() == first  # a poll every few seconds does not rewrite the token row
+
+    with runtime.transaction() as session:
+        session.execute(update(ApiToken).values(last_used_at=first - LAST_USED_RESOLUTION))
+    assert client.get("/api/jobs", headers=headers).status_code == 200
+    refreshed = last_used()
+    assert refreshed is not None
+    assert refreshed > first
 
 
 @pytest.mark.parametrize(
