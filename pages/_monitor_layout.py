@@ -154,17 +154,28 @@ def _chart_controls() -> html.Div:
     )
 
 
+def _sized_graph(graph_id: str, size_class: str) -> html.Div:
+    """A responsive graph filling a box whose height comes from ``assets/monitor.css``.
+
+    A responsive ``dcc.Graph`` sets ``height: 100%`` inline on itself, which beats any CSS height
+    on its own class; with a parent of auto height that 100% means nothing. The first draw then
+    falls back to Plotly's 450 px, but every ``Plotly.react`` after a tick sizes the plot to its
+    collapsed (0 px) container and the card clips the chart. The wrapper gives 100% a definite
+    height, so first draw, ticks and resizes all measure the same box.
+    """
+    return html.Div(
+        dcc.Graph(id=graph_id, config={"displaylogo": False, "responsive": True}, style={"height": "100%"}),
+        className=f"monitor-graph {size_class}",
+    )
+
+
 def _loss_tab() -> html.Div:
     return html.Div(
         [
             _chart_controls(),
             dbc.Card(
                 dbc.CardBody(
-                    dcc.Graph(
-                        id=ids.LOSS_GRAPH,
-                        config={"displaylogo": False, "responsive": True},
-                        className="monitor-graph monitor-graph--loss",
-                    ),
+                    _sized_graph(ids.LOSS_GRAPH, "monitor-graph--loss"),
                     className="p-1",
                 ),
                 className="mb-3",
@@ -172,11 +183,7 @@ def _loss_tab() -> html.Div:
             html.H2("System", className="h6 text-body-secondary text-uppercase"),
             dbc.Card(
                 dbc.CardBody(
-                    dcc.Graph(
-                        id=ids.PANELS_GRAPH,
-                        config={"displaylogo": False, "responsive": True},
-                        className="monitor-graph monitor-graph--panels",
-                    ),
+                    _sized_graph(ids.PANELS_GRAPH, "monitor-graph--panels"),
                     className="p-1",
                 )
             ),

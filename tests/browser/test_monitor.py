@@ -260,3 +260,70 @@ def test_mon006_another_users_job_shows_not_found_and_leaks_nothing(
         assert duo.driver.title == "Training job · PIPELINE"
     assert _status(runtime, secret_job) == "running"
     assert duo.get_logs() == []
+
+
+LOSS_CHART_HEIGHT = 450  # .monitor-graph--loss in assets/monitor.css, at desktop width
+
+# The loss chart's drawn height, its <svg> height and how far its plot and card extend: the card
+# must contain the whole plot (x-axis tick labels and title included) whatever happened before.
+LOSS_GEOMETRY_JS = """
+const graph = document.querySelector('#mon-loss-graph');
+const plot = graph.querySelector('.js-plotly-plot');
+const svg = plot.querySelector('svg.main-svg');
+const card = graph.closest('.card');
+const ticks = [...plot.querySelectorAll('.xtick text')].map(t => t.getBoundingClientRect().bottom);
+return {
+  layoutHeight: plot._fullLayout ? plot._fullLayout.height : null,
+  svgHeight: svg ? svg.getBoundingClientRect().height : null,
+  plotBottom: plot.getBoundingClientRect().bottom,
+  graphBottom: graph.getBoundingClientRect().bottom,
+  cardBottom: card.getBoundingClientRect().bottom,
+  tickBottom: ticks.length ? Math.max(...ticks) : null,
+};
+"""
+
+
+def _loss_geometry(duo: Any) -> dict[str, float]:
+    geometry: dict[str, float] = duo.driver.execute_script(LOSS_GEOMETRY_JS)
+    return geometry
+
+
+def _assert_loss_chart_fits(duo: Any, when: str) -> None:
+    g = _loss_geometry(duo)
+    assert g["tickBottom"] is not None, f"{when}: no x-axis tick labels drawn: {g}"
+    assert g["svgHeight"] == pytest.approx(g["layoutHeight"], abs=1), f"{when}: {g}"
+    assert g["plotBottom"] <= g["cardBottom"] + 0.5, f"{when}: plot overflows its card: {g}"
+    assert g["tickBottom"] <= g["cardBottom"], f"{when}: x-axis labels below the card: {g}"
+
+
+def test_mon007_loss_chart_keeps_its_height_through_live_ticks_and_completion(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    """Regression: watching a job to completion used to leave the loss plot clipped by its card."""
+    duo = start_signed_in(dash_duo, monitor_app, user)
+    duo.driver.set_window_size(1400, 1000)
+    job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
+    _open(duo, job_id)
+    _loaded(duo)
+    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
+    first = _loss_geometry(duo)
+    _assert_loss_chart_fits(duo, "first render")
+    assert first["svgHeight"] == pytest.approx(LOSS_CHART_HEIGHT, abs=1)
+
+    for step in (30, 45, 60):  # several live ticks append points (and move the best-val marker)
+        advance(runtime, job_id, step)
+        _wait_until(lambda s=step: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == s, what="ticks")
+    time.sleep(POLL_SECONDS * 2)
+    _assert_loss_chart_fits(duo, "after ticks")
+
+    with runtime.transaction() as session:
+        job = session.get(TrainingJob, uuid.UUID(job_id))
+        assert job is not None
+        assert transition(session, job, JobStatus.COMPLETED, actor="cluster")
+    duo.wait_for_text_to_equal("#mon-badge .badge", "Completed", timeout=8)
+    time.sleep(POLL_SECONDS * 3)
+    after = _loss_geometry(duo)
+    _assert_loss_chart_fits(duo, "after completion")
+    assert after["svgHeight"] == pytest.approx(LOSS_CHART_HEIGHT, abs=1)
+    assert after["graphBottom"] - after["plotBottom"] == pytest.approx(0, abs=1)  # the graph is not collapsed
+    assert duo.get_logs() == []
