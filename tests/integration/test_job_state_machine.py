@@ -46,7 +46,7 @@ from simulator.runner import SimulatorHandle
 from tests.cycle_harness import fast_client, notifications, queue_jobs, sim_stats
 from tests.factories import DEFAULT_HYPERPARAMETERS
 
-EXAMPLES = int(os.environ.get("PIPELINE_STATEMACHINE_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("PIPELINE_STATEMACHINE_EXAMPLES", "25"))
 RANDOM = os.environ.get("PIPELINE_STATEMACHINE_RANDOM") == "1"
 TERMINAL = {str(getattr(s, "value", s)) for s in TERMINAL_STATUSES}
 TERMINAL_NOTIFICATIONS = {"job_completed", "job_failed", "job_cancelled"}
@@ -203,7 +203,9 @@ def make_machine(
                     assert amount >= 0, f"negative cost {amount}"
                     assert found.started_at is not None, "billed without ever running"
                     rate = hourly_rate(found.gpu_config.get("type"), found.gpu_config.get("count"))
-                    hours = Decimal(str(max(0.0, (now - found.started_at).total_seconds()))) / 3600
+                    # Never more than rate × time so far, nor than rate × the time it actually ran.
+                    end = min(now, found.completed_at or now)
+                    hours = Decimal(str(max(0.0, (end - found.started_at).total_seconds()))) / 3600
                     assert amount <= rate * hours + ROUNDING, f"{amount} > {rate}/h × {hours} h"
 
         # ---- helpers ---------------------------------------------------------------------------
