@@ -74,7 +74,7 @@ def signature_problem(
     """Why this request is not authentic (a short reason for logs and the 401 body), or None if it is."""
     if not timestamp or not signature:
         return "missing signature headers"
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is True; int() refuses it
         return "malformed timestamp"
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance_seconds:

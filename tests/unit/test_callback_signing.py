@@ -80,6 +80,7 @@ def test_a_tampered_body_or_timestamp_fails() -> None:
         (None, "v1=ab", "missing signature headers"),
         (str(NOW), None, "missing signature headers"),
         ("12.5", "v1=ab", "malformed timestamp"),
+        ("\u00b2", "v1=ab", "malformed timestamp"),  # a Unicode digit int() cannot read
         (str(NOW), "v0=ab", "unsupported signature format"),
         (str(NOW), "v1=", "unsupported signature format"),
         (str(NOW), "v1=\u00e9\u00e9", "signature does not match"),
