@@ -158,7 +158,7 @@ def form_payload(values: Mapping[str, Any], preset_id: str | None) -> dict[str, 
     dataset_id: Any = None
     if _given(raw_dataset):
         text = str(raw_dataset).strip()
-        dataset_id = int(text) if text.isdigit() else text
+        dataset_id = int(text) if text.isascii() and text.isdigit() else text
     payload: dict[str, Any] = {
         "dataset_id": dataset_id,
         "preset_id": preset_id,

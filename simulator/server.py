@@ -134,7 +134,7 @@ def _since_step(request: web.Request) -> int | None:
     raw = request.query.get("since_step")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True; int() refuses it
         raise web.HTTPBadRequest(
             text=json.dumps({"error": "invalid since_step", "details": "a whole number >= 0"}),
             content_type="application/json",

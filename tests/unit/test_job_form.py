@@ -77,6 +77,8 @@ def test_payload_passes_bad_values_through_for_the_one_validator() -> None:
     assert payload["hyperparameters"] == {"batch_size": -1}
     assert payload["gpu_config"] == {"count": 9.5}
     assert payload["budget_limit"] == 0  # zero is a value (the service refuses it), not "empty"
+    # a Unicode digit passes str.isdigit() but not int(): it goes to the validator as text, no crash
+    assert form_payload({"dataset_id": "\u00b2"}, None)["dataset_id"] == "\u00b2"
 
 
 def test_payload_without_a_dataset_sends_none() -> None:
