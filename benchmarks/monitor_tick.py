@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -46,8 +47,21 @@ ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)  # seed_metrics timestamps start here
 EMAIL, PASSWORD = "bench@example.com", "correct horse battery"
 
 
-def _callback(app: Any, input_id: str, prop: str) -> tuple[str, dict[str, Any]]:
-    for key, entry in app.callback_map.items():
+Callbacks = Mapping[str, Mapping[str, Any]]
+
+
+def callbacks_of(app: Any) -> Callbacks:
+    """The app's callbacks keyed by output id, as ``/_dash-dependencies`` lists them to the browser."""
+    return dict(app.callback_map)
+
+
+def dependencies_map(dependencies: list[dict[str, Any]]) -> Callbacks:
+    """The body of ``GET /_dash-dependencies`` (what the renderer loads first), keyed by output id."""
+    return {entry["output"]: entry for entry in dependencies}
+
+
+def _callback(callbacks: Callbacks, input_id: str, prop: str) -> tuple[str, Mapping[str, Any]]:
+    for key, entry in callbacks.items():
         if any(i["id"] == input_id and i["property"] == prop for i in entry["inputs"]):
             return key, entry
     raise LookupError(f"no callback with input {input_id}.{prop}")
@@ -63,7 +77,7 @@ def _outputs(key: str) -> list[dict[str, str]]:
     return outputs
 
 
-def _body(key: str, entry: dict[str, Any], values: dict[str, Any], changed: str) -> dict[str, Any]:
+def _body(key: str, entry: Mapping[str, Any], values: dict[str, Any], changed: str) -> dict[str, Any]:
     def items(specs: list[dict[str, str]]) -> list[dict[str, Any]]:
         return [{**s, "value": values.get(f"{s['id']}.{s['property']}")} for s in specs]
 
@@ -76,13 +90,16 @@ def _body(key: str, entry: dict[str, Any], values: dict[str, Any], changed: str)
     }
 
 
-def callback_request(app: Any, input_id: str, prop: str, values: dict[str, Any]) -> dict[str, Any]:
+def callback_request(
+    callbacks: Callbacks, input_id: str, prop: str, values: dict[str, Any]
+) -> dict[str, Any]:
     """The body the browser POSTs to ``/_dash-update-component`` when ``input_id.prop`` changes.
 
     ``values`` maps ``"<id>.<prop>"`` to the current value of every input and state.
-    Used by this benchmark and by tests that call the monitor's callbacks over HTTP.
+    Used by this benchmark, by benchmarks/load_dashboard.py (callbacks from ``/_dash-dependencies``)
+    and by tests that call the monitor's callbacks over HTTP.
     """
-    key, entry = _callback(app, input_id, prop)
+    key, entry = _callback(callbacks, input_id, prop)
     return _body(key, entry, values, f"{input_id}.{prop}")
 
 
@@ -159,7 +176,9 @@ def measure(
     sizes, times = [], []
     response: dict[str, Any] = {}
     for _ in range(5):
-        size, seconds, response = _post(client, callback_request(app, "mon-job-id", "data", values))
+        size, seconds, response = _post(
+            client, callback_request(callbacks_of(app), "mon-job-id", "data", values)
+        )
         sizes.append(size)
         times.append(seconds)
     rows = {"full": _stats(sizes, times)}
@@ -174,7 +193,7 @@ def measure(
             n += 1
             values["mon-interval.n_intervals"] = n
             size, seconds, response = _post(
-                client, callback_request(app, "mon-interval", "n_intervals", values)
+                client, callback_request(callbacks_of(app), "mon-interval", "n_intervals", values)
             )
             sizes.append(size)
             times.append(seconds)

@@ -78,7 +78,7 @@ def test_monitor_callbacks_over_http_reveal_nothing_about_another_users_job(
 ) -> None:
     """The callback endpoint is an API too: posting another user's job id gets the not-found
     alert and a stopped interval, never the job's data (what a crafted request would try)."""
-    from benchmarks.monitor_tick import callback_request
+    from benchmarks.monitor_tick import callback_request, callbacks_of
 
     theirs = seed_job(
         runtime,
@@ -100,7 +100,7 @@ def test_monitor_callbacks_over_http_reveal_nothing_about_another_users_job(
     }
     for input_id, prop in (("mon-job-id", "data"), ("mon-interval", "n_intervals")):
         response = auth_client.post(
-            "/_dash-update-component", json=callback_request(app, input_id, prop, values)
+            "/_dash-update-component", json=callback_request(callbacks_of(app), input_id, prop, values)
         )
         assert response.status_code == 200
         text = response.get_data(as_text=True)
