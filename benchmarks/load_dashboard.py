@@ -42,8 +42,10 @@ import socket
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ from benchmarks.scratch_db import scratch_database
 from db.models import JobStatus, TrainingJob
 from db.session import make_session_factory
 from tests.cycle_harness import dataset_server_at
-from tests.e2e.processes import Processes, wait_until
+from tests.e2e.processes import Processes, descendants, wait_until
 from tests.factories import make_dataset, make_job
 
 CLUSTER_KEY = "benchmark-cluster-key-0123456789"
@@ -69,7 +71,11 @@ REQUEST_TIMEOUT = 10.0
 # ~18 min, longer than the run; a metrics point every 2 steps (the simulator logs <= 500 per job).
 HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 100, "rank": 16, "alpha": 32}
 GPU = {"type": "V100-32GB", "count": 1}
-CYCLE_LINE = re.compile(r"cycle (\S+): claimed \d+, submitted \d+, polled (\d+), points (\d+), .*?([\d.]+) s")
+CYCLE_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO jobs\.cycle: cycle (\S+): claimed \d+, submitted \d+, "
+    r"polled (\d+), points (\d+), .*?([\d.]+) s",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -80,6 +86,19 @@ class Sample:
     sent: float  # seconds from sending to the last byte
     ok: bool
     size: int
+    sent_at: float  # wall clock, to tell whether a cycle was running meanwhile
+    done_at: float
+
+
+@dataclass
+class Cycle:
+    polled: int
+    points: int
+    seconds: float
+    ended_at: float  # wall clock, from the worker's log line
+
+    def overlaps(self, sample: Sample) -> bool:
+        return sample.sent_at < self.ended_at and sample.done_at > self.ended_at - self.seconds
 
 
 @dataclass
@@ -91,6 +110,7 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     ticks_with_points: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> role -> CPU seconds
 
     def failed(self, why: str) -> None:
         self.failures[why] = self.failures.get(why, 0) + 1
@@ -230,25 +250,71 @@ async def poll(kind: str, request: Callable[[], Awaitable[tuple[bool, int]]], ru
     due = loop.time() + random.uniform(0, POLL_SECONDS)
     while due < run.stop_at:
         await asyncio.sleep(max(0.0, due - loop.time()))
-        phase, sent = run.phase, loop.time()
+        phase, sent, sent_at = run.phase, loop.time(), time.time()
         try:
             ok, size = await request()
         except (TimeoutError, aiohttp.ClientError, json.JSONDecodeError) as error:
             run.failed(f"{kind} {type(error).__name__}")
             ok, size = False, 0
         done = loop.time()
-        run.samples.append(Sample(phase, kind, done - due, done - sent, ok, size))
+        run.samples.append(Sample(phase, kind, done - due, done - sent, ok, size, sent_at, time.time()))
         due += POLL_SECONDS  # after a slow answer the next is already due: it waits, and is charged for it
 
 
-def cycles_in(logs: Path, offsets: dict[str, int]) -> list[tuple[int, int, float]]:
-    """(polled, points, seconds) of the cycles the workers logged after `offsets` (bytes per log)."""
-    found: dict[str, tuple[int, int, float]] = {}
+def cycles_in(logs: Path, offsets: dict[str, int]) -> list[Cycle]:
+    """The cycles the workers logged after `offsets` (bytes per log), each once."""
+    found: dict[str, Cycle] = {}
     for name, offset in offsets.items():
         text = (logs / f"{name}.log").read_bytes()[offset:].decode(errors="replace")
         for match in CYCLE_LINE.finditer(text):
-            found[match.group(1)] = (int(match.group(2)), int(match.group(3)), float(match.group(4)))
+            ended = datetime.strptime(
+                match.group(1), "%Y-%m-%d %H:%M:%S,%f"
+            ).timestamp()  # local time, as logged
+            found[match.group(2)] = Cycle(
+                int(match.group(3)), int(match.group(4)), float(match.group(5)), ended
+            )
     return list(found.values())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and of the children it has reaped (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(processes: Processes, workers: list[str]) -> dict[str, float]:
+    """CPU seconds so far per role: each process tree (gunicorn's workers, RQ's work horses), the
+    whole PostgreSQL server (other clients of it included) and this load generator."""
+
+    def tree(name: str) -> float:
+        process = processes.running.get(name)
+        if process is None or process.poll() is not None:
+            return 0.0
+        return sum(_cpu_seconds(pid) for pid in [process.pid, *descendants(process.pid)])
+
+    postgres = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _comm(entry) == "postgres"
+    ]
+    return {
+        "web": tree("web"),
+        "workers": sum(tree(name) for name in workers),
+        "scheduler": tree("scheduler"),
+        "cluster-sim": tree("sim"),
+        "postgresql": sum(_cpu_seconds(pid) for pid in postgres),
+        "load generator": _cpu_seconds(os.getpid()),
+    }
+
+
+def _comm(entry: Path) -> str:
+    try:
+        return (entry / "comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def log_sizes(logs: Path, names: list[str]) -> dict[str, int]:
@@ -279,9 +345,14 @@ def summarize(samples: list[Sample], seconds: float) -> dict[str, float]:
 
 
 async def drive(
-    base: str, people: list[User], phases: list[tuple[str, float, Callable[[], None]]], run: Run
+    base: str,
+    people: list[User],
+    phases: list[tuple[str, float, Callable[[], None]]],
+    run: Run,
+    cpu: Callable[[], dict[str, float]],
 ) -> dict[str, float]:
-    """Sign everyone in, open their monitors, then poll through `phases` (name, seconds, on start)."""
+    """Sign everyone in, open their monitors, then poll through `phases` (name, seconds, on start),
+    reading `cpu()` at each phase's start and end."""
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     try:
         arriving = asyncio.Semaphore(4)  # users arrive a few at a time (a password hash costs ~0.1 s)
@@ -307,10 +378,12 @@ async def drive(
         durations: dict[str, float] = {}
         for name, seconds, on_start in phases:
             await asyncio.to_thread(on_start)
-            run.phase, started = name, loop.time()
+            run.phase, started, before = name, loop.time(), cpu()
             run.stop_at = started + seconds if name == phases[-1][0] else float("inf")
             await asyncio.sleep(seconds)
+            after = cpu()
             durations[name] = loop.time() - started
+            run.cpu[name] = {role: after[role] - before[role] for role in after}
         run.phase = "done"
         await asyncio.gather(*pollers)
         return durations
@@ -401,7 +474,7 @@ def main() -> None:
                 ("baseline", options.baseline_seconds, lambda: None),
                 ("cycling", options.seconds, start_cycling),
             ]
-            durations = asyncio.run(drive(base, people, phases, run))
+            durations = asyncio.run(drive(base, people, phases, run, lambda: cpu_by_role(processes, workers)))
             cycles = cycles_in(logs, offsets)
             still_running = running_jobs(engine)
         except BaseException:
@@ -418,7 +491,7 @@ def report(
     options: argparse.Namespace,
     run: Run,
     durations: dict[str, float],
-    cycles: list[tuple[int, int, float]],
+    cycles: list[Cycle],
     still_running: int,
 ) -> None:
     print(
@@ -442,14 +515,29 @@ def report(
     base, busy = rows["baseline/all"], rows["cycling/all"]
     print(f"cycling / baseline: p95 {busy['p95'] / base['p95']:.2f}x, p99 {busy['p99'] / base['p99']:.2f}x")
     if cycles:
-        seconds = sorted(c[2] for c in cycles)
+        seconds = sorted(c.seconds for c in cycles)
         print(
-            f"cycles while cycling: {len(cycles)}, polled {min(c[0] for c in cycles)}-{max(c[0] for c in cycles)} "
-            f"jobs, {sum(c[1] for c in cycles):,} points stored, cycle time median {statistics.median(seconds):.2f} s, "
-            f"max {seconds[-1]:.2f} s"
+            f"cycles while cycling: {len(cycles)}, polled {min(c.polled for c in cycles)}-"
+            f"{max(c.polled for c in cycles)} jobs, {sum(c.points for c in cycles):,} points stored, "
+            f"cycle time median {statistics.median(seconds):.2f} s, max {seconds[-1]:.2f} s"
         )
+        cycling = [s for s in run.samples if s.phase == "cycling"]
+        during = [s for s in cycling if any(c.overlaps(s) for c in cycles)]
+        between = [s for s in cycling if not any(c.overlaps(s) for c in cycles)]
+        for label, chosen in (("during a cycle", during), ("between cycles", between)):
+            row = summarize(chosen, 0.0)
+            print(
+                f"  requests {label}: {len(chosen):>6}, p50 {row['p50']:.1f}, p95 {row['p95']:.1f}, "
+                f"p99 {row['p99']:.1f} ms"
+            )
     else:
         print("cycles while cycling: none logged (the processor did not run!)")
+    print("CPU by role, % of one core (2 cores = 200 %):")
+    roles = list(next(iter(run.cpu.values()), {}))
+    print(f"  {'phase':<10}" + "".join(f"{role:>16}" for role in roles))
+    for phase, used in run.cpu.items():
+        seconds_in = durations[phase]
+        print(f"  {phase:<10}" + "".join(f"{100 * used[role] / seconds_in:>15.0f}%" for role in roles))
     ticks = sum(1 for s in run.samples if s.phase == "cycling" and s.kind == "tick")
     print(f"ticks that brought new points while cycling: {run.ticks_with_points} of {ticks}")
     print(f"jobs still running at the end: {still_running} of {options.jobs}")
