@@ -38,7 +38,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -57,13 +56,14 @@ from sqlalchemy import func, select
 from api.accounts import create_user, issue_token
 from benchmarks.monitor_tick import STORES, Callbacks, callback_request, dependencies_map
 from benchmarks.scratch_db import scratch_database
+from benchmarks.topology import benchmark_redis_url, topology_env
 from db.models import JobStatus, TrainingJob
 from db.session import make_session_factory
+from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
 from tests.e2e.processes import Processes, descendants, wait_until
 from tests.factories import make_dataset, make_job
 
-CLUSTER_KEY = "benchmark-cluster-key-0123456789"
 PASSWORD = "correct horse battery"
 POLL_SECONDS = 5.0  # the monitor's dcc.Interval
 REQUEST_TIMEOUT = 10.0
@@ -123,12 +123,6 @@ class User:
     job_id: str
     http: aiohttp.ClientSession | None = None
     values: dict[str, Any] = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(db_engine: Any, users: int, jobs: int) -> list[User]:
@@ -409,9 +403,7 @@ def main() -> None:
     if options.users > options.jobs:
         parser.error("every user watches a job of its own: --users must be <= --jobs")
 
-    redis_url = os.environ.get("REDIS_URL") or (
-        f"redis://127.0.0.1:6379/{os.environ.get('PIPELINE_TEST_REDIS_DB', '12')}"
-    )
+    redis_url = benchmark_redis_url(12)
     Redis.from_url(redis_url).flushdb()
     secret = secrets.token_hex(16)
     logs = Path(tempfile.mkdtemp(prefix="load-dashboard-"))
@@ -422,20 +414,18 @@ def main() -> None:
     ):
         print(f"seeding {options.users} users and {options.jobs} jobs ...", flush=True)
         people = seed(engine, options.users, options.jobs)
-        sim_port, web_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": secret,
-            "GPU_CLUSTER_API_URL": f"http://127.0.0.1:{sim_port}",
-            "GPU_CLUSTER_API_KEY": CLUSTER_KEY,
-            "PUBLIC_BASE_URL": dataset_url,
-            "CYCLE_INTERVAL_SECONDS": str(options.interval),
-            "SUBMIT_BATCH_SIZE": str(options.jobs),  # bring every job up in one cycle, not 5 a cycle
-            "LOGIN_ATTEMPTS_PER_MINUTE": str(options.users * 2),  # every user signs in from 127.0.0.1
-            "DATA_DIR": str(logs / "data"),
-        }
+        sim_port, web_port = free_port(), free_port()
+        env = topology_env(
+            database_url=db_url,
+            redis_url=redis_url,
+            secret_key=secret,
+            cluster_port=sim_port,
+            dataset_url=dataset_url,
+            cycle_interval=options.interval,
+            submit_batch=options.jobs,  # bring every job up in one cycle, not 5 a cycle
+            data_dir=logs / "data",
+            LOGIN_ATTEMPTS_PER_MINUTE=str(options.users * 2),  # every user signs in from 127.0.0.1
+        )
         base = f"http://127.0.0.1:{web_port}"
         processes = Processes(env, logs)
         run = Run()

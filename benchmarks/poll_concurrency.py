@@ -18,7 +18,6 @@ import functools
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import httpx
 
 from jobs.cluster import DEFAULT_POLL_CONCURRENCY, DEFAULT_POLL_MODE, ClusterClient
 from jobs.cluster_types import ClusterError, SubmitRequest
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "benchmark-cluster-key-0123456789"
@@ -50,15 +50,9 @@ SETTINGS: list[tuple[str, int, int | None]] = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def simulator_process(time_scale: float) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "cli", "cluster-sim", "--port", str(port), "--quiet"]
     command += ["--time-scale", str(time_scale), "--api-key", API_KEY]
     process = subprocess.Popen(command, cwd=ROOT)
@@ -145,7 +139,7 @@ def compare_servers(jobs: int, latency_ms: float) -> None:
     print(f"\nserver choice: {jobs} polls, {latency_ms:g} ms latency, client defaults")
     print(f"{'server':<40}{'seconds':>9}{'server CPU s':>14}{'errors':>8}")
     for server in ("werkzeug", "aiohttp"):
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable,
             "-m",

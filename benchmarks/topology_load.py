@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from redis import Redis
@@ -36,56 +31,17 @@ from sqlalchemy import func, select
 
 from api.accounts import create_user, issue_token
 from benchmarks.scratch_db import scratch_database
+from benchmarks.topology import benchmark_redis_url, topology_env
 from db.models import TrainingJob
 from db.session import make_session_factory
 from jobs.queue import LAST_CYCLE_KEY
+from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
+from tests.e2e.processes import Processes, wait_until
 from tests.factories import make_dataset, make_job
 
-ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_KEY = "benchmark-cluster-key-0123456789"
 # Long jobs (100 epochs of 8 steps, ~4 min at time scale 1): they stay running for the whole run.
 HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 100}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except Exception:  # noqa: S110  still starting
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def _cycles_logged(logs: Path) -> int:
@@ -150,9 +106,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     options = parser.parse_args()
 
-    redis_url = os.environ.get("REDIS_URL") or (
-        f"redis://127.0.0.1:6379/{os.environ.get('PIPELINE_TEST_REDIS_DB', '14')}"
-    )
+    redis_url = benchmark_redis_url(14)
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     secret = secrets.token_hex(16)
@@ -170,37 +124,29 @@ def main() -> None:
                 str(make_job(session, user.id, dataset.id, hyperparameters=HYPERPARAMETERS).id)
                 for _ in range(options.jobs)
             ]
-        sim_port, web_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": secret,
-            "GPU_CLUSTER_API_URL": f"http://127.0.0.1:{sim_port}",
-            "GPU_CLUSTER_API_KEY": CLUSTER_KEY,
-            "PUBLIC_BASE_URL": dataset_url,
-            "CYCLE_INTERVAL_SECONDS": str(options.interval),
-            "SUBMIT_BATCH_SIZE": str(options.jobs),
-            "DATA_DIR": str(logs / "data"),
-        }
+        sim_port, web_port = free_port(), free_port()
+        env = topology_env(
+            database_url=db_url,
+            redis_url=redis_url,
+            secret_key=secret,
+            cluster_port=sim_port,
+            dataset_url=dataset_url,
+            cycle_interval=options.interval,
+            submit_batch=options.jobs,
+            data_dir=logs / "data",
+        )
         base = f"http://127.0.0.1:{web_port}"
-        sim = _start(
-            ["cluster-sim", "--port", str(sim_port), "--time-scale", "1", "--quiet"], env, logs / "sim.log"
-        )
-        web = _start(
-            ["web", "--port", str(web_port), "--workers", str(options.web_workers)], env, logs / "web.log"
-        )
-        processor: list[subprocess.Popen[bytes]] = []
+        processes = Processes(env, logs)
+        processes.start("sim", "cluster-sim", "--port", str(sim_port), "--time-scale", "1", "--quiet")
+        processes.start("web", "web", "--port", str(web_port), "--workers", str(options.web_workers))
         try:
-            _wait(
+            wait_until(
                 lambda: httpx.get(f"{base}/api/health", timeout=2).status_code == 200, 60, "the web process"
             )
 
             def start_processor() -> None:
-                processor[:] = [
-                    _start(["worker"], env, logs / "worker.log"),
-                    _start(["scheduler"], env, logs / "scheduler.log"),
-                ]
+                processes.start("worker", "worker")
+                processes.start("scheduler", "scheduler")
 
             def running() -> int:
                 with sessions() as session:
@@ -214,22 +160,21 @@ def main() -> None:
                     )
 
             start_processor()
-            _wait(lambda: running() == options.jobs, 180, f"{options.jobs} jobs to run")
-            for process in processor:
-                _stop(process)
+            wait_until(lambda: running() == options.jobs, 180, f"{options.jobs} jobs to run")
+            for name in ("scheduler", "worker"):
+                processes.terminate(name)
             time.sleep(1.0)
 
             idle = load(base, token, job_ids, options.seconds, options.concurrency)
             redis.delete(LAST_CYCLE_KEY)
             start_processor()
-            _wait(lambda: redis.exists(LAST_CYCLE_KEY), 60, "the first cycle")
+            wait_until(lambda: bool(redis.exists(LAST_CYCLE_KEY)), 60, "the first cycle")
             cycles_before = _cycles_logged(logs)
             busy = load(base, token, job_ids, options.seconds, options.concurrency)
             last = json.loads(redis.get(LAST_CYCLE_KEY) or b"{}")
             cycles = _cycles_logged(logs) - cycles_before
         finally:
-            for process in [*processor, web, sim]:
-                _stop(process)
+            processes.stop_all()
 
     print(
         f"topology load: {options.jobs} running jobs, {options.concurrency} client threads, "
