@@ -155,7 +155,7 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb(
 ) -> None:
     """Bytes on the wire of the largest usual tick: 10 new steps carrying two validation points,
     each a new best (marker and annotation move), smoothing on, at step one million."""
-    from benchmarks.monitor_tick import callback_request
+    from benchmarks.monitor_tick import callback_request, callbacks_of
 
     started = utcnow() - timedelta(seconds=LATE_STEP * 0.5 + 5)
     with runtime.transaction() as session:
@@ -177,7 +177,7 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb(
         "theme-store.data": "light",
     }
     render = auth_client.post(
-        "/_dash-update-component", json=callback_request(app, "mon-job-id", "data", values)
+        "/_dash-update-component", json=callback_request(callbacks_of(app), "mon-job-id", "data", values)
     )
     _stores(render.get_json(), values)
 
@@ -188,7 +188,8 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb(
         running.current_step = LATE_STEP + 10
     values["mon-interval.n_intervals"] = 1
     tick = auth_client.post(
-        "/_dash-update-component", json=callback_request(app, "mon-interval", "n_intervals", values)
+        "/_dash-update-component",
+        json=callback_request(callbacks_of(app), "mon-interval", "n_intervals", values),
     )
 
     assert tick.status_code == 200
