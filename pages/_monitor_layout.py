@@ -256,6 +256,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             dcc.Store(id=ids.CHART_OPTIONS),
             dcc.Store(id=ids.ETA_FROM),
             dcc.Store(id=ids.VIEW_STATE),
+            dcc.Store(id=ids.CHART_PATCH),
             dcc.Interval(id=ids.INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
             html.Div(
                 [dbc.Spinner(color="primary", spinner_class_name="me-2"), "Loading job…"],

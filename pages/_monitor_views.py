@@ -1,7 +1,8 @@
 """Output values of the monitor's callbacks, from a ``JobSnapshot``: the full render and a tick.
 
 Separate from the callbacks so the page module stays declarative, and pure enough to unit-test
-without a browser: given JSON in, Dash components / strings / ``Patch`` out. A tick compares
+without a browser: given JSON in, Dash components / strings / figures out; a tick's figure
+patches go out packed (``components.packed_patch``: each distinct value once). A tick compares
 with ``ViewState`` (what the browser already shows) and answers ``no_update`` for anything
 unchanged, so a quiet tick is a few hundred bytes.
 """
@@ -31,6 +32,7 @@ from components.monitor_numbers import (
     rate_window,
     steps_per_epoch,
 )
+from components.packed_patch import pack_patches
 from pages import _monitor_ids as ids
 from pages._monitor_data import JobSnapshot
 
@@ -78,13 +80,24 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
     return outs
 
 
-def chart_outputs(duplicate: bool) -> dict[str, Output]:
+def chart_outputs() -> dict[str, Output]:
+    """What a full render writes about the charts: both figures and the stores describing them."""
     return {
-        "loss_figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=duplicate),
-        "panels_figure": Output(ids.PANELS_GRAPH, "figure", allow_duplicate=duplicate),
-        "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=duplicate),
-        "chart_options": Output(ids.CHART_OPTIONS, "data", allow_duplicate=duplicate),
-        "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=duplicate),
+        "loss_figure": Output(ids.LOSS_GRAPH, "figure"),
+        "panels_figure": Output(ids.PANELS_GRAPH, "figure"),
+        "chart_state": Output(ids.CHART_STATE, "data"),
+        "chart_options": Output(ids.CHART_OPTIONS, "data"),
+        "eta_from": Output(ids.ETA_FROM, "data"),
+    }
+
+
+def tick_chart_outputs() -> dict[str, Output]:
+    """What a tick writes about the charts: the packed figure patches (the browser applies them,
+    see ``components.packed_patch``), the cursor and the ETA window. Never the options."""
+    return {
+        "chart_patch": Output(ids.CHART_PATCH, "data"),
+        "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=True),
+        "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=True),
     }
 
 
@@ -250,29 +263,23 @@ def tick_values(
     *,
     redrawing: bool = False,
 ) -> dict[str, Any]:
-    """One poll: Patch-append the new points and update only the texts that changed.
+    """One poll: the new points as packed figure patches, and only the texts that changed.
 
     With ``redrawing`` (see ``charts_match``) only the texts are updated.
     """
     assert snap.metrics is not None, "a tick reads the points after the page's cursor"
     if redrawing:
         numbers = render_numbers(snap, state, rate_window(snap.metrics), now)
-        return {
-            **status_values(snap, numbers, now, shown),
-            **dict.fromkeys(
-                ("loss_figure", "panels_figure", "chart_state", "chart_options", "eta_from"), no_update
-            ),
-        }
+        return {**status_values(snap, numbers, now, shown), **dict.fromkeys(tick_chart_outputs(), no_update)}
     update = append_points_patch(points_after(snap.metrics, state["last_step"]), state)
     window = rate_window(snap.metrics)
     new_from = window[0][0] if window else eta_from
     numbers = render_numbers(snap, update.state, window, now)
     values = status_values(snap, numbers, now, shown)
+    packed = pack_patches({"loss": update.loss, "panels": update.panels})
     values.update(
-        loss_figure=update.loss,
-        panels_figure=update.panels,
+        chart_patch=no_update if packed is None else packed,
         chart_state=split_state(update.state)[0] if update.state != state else no_update,
-        chart_options=no_update,
         eta_from=new_from if new_from != eta_from else no_update,
     )
     return values

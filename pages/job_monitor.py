@@ -5,8 +5,10 @@ Three data callbacks, all thin (read through ``_monitor_data``, build in ``_moni
 * ``render`` — first load and whenever a chart option or the theme changes: everything, with the
   downsampled history (≤ 1000 points per series) drawn once.
 * ``tick`` — every UI_POLL_SECONDS while the job is active: only points after the page's cursor
-  (``since_step``), appended with ``Patch`` so zoom survives; texts that changed; the interval
-  disables itself once the job is terminal (and ``render`` starts it disabled for finished jobs).
+  (``since_step``) as figure patches packed so each value travels once (``CHART_PATCH``; a
+  clientside callback, ``assets/monitor_patch.js``, applies them as ``Patch`` so zoom survives);
+  texts that changed; the interval disables itself once the job is terminal (and ``render``
+  starts it disabled for finished jobs).
 * ``confirm_cancel`` — the modal's confirm button: the shared cancel, then the new state.
 """
 
@@ -34,6 +36,7 @@ from pages._monitor_views import (
     render_numbers,
     status_outputs,
     status_values,
+    tick_chart_outputs,
     tick_since_step,
     tick_values,
 )
@@ -75,7 +78,7 @@ _PAGE_OUTPUTS = {
 
 
 @callback(
-    output={**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs(False)},
+    output={**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs()},
     inputs={
         "job_id": Input(ids.JOB_ID, "data"),
         "smoothing": Input(ids.SMOOTHING, "value"),
@@ -89,7 +92,7 @@ def render(
 ) -> dict[str, Any]:
     """The whole page for the signed-in user's job, or the not-found alert (nothing else)."""
     snap = read_job(job_id, with_dataset=True)
-    outputs = {**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs(False)}
+    outputs = {**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs()}
     if snap is None:
         missing: dict[str, Any] = dict.fromkeys(outputs, no_update)
         missing.update(loading=HIDDEN, not_found=not_found_alert(), body=HIDDEN, interval_disabled=True)
@@ -108,7 +111,7 @@ def render(
 
 
 @callback(
-    output={**status_outputs(True), **chart_outputs(True)},
+    output={**status_outputs(True), **tick_chart_outputs()},
     inputs={"_ticks": Input(ids.INTERVAL, "n_intervals")},
     state={
         "job_id": State(ids.JOB_ID, "data"),
@@ -136,7 +139,7 @@ def tick(
     theme: str | None,
 ) -> dict[str, Any]:
     """New points since the page's cursor and the job's current numbers; stops when terminal."""
-    outputs = {**status_outputs(True), **chart_outputs(True)}
+    outputs = {**status_outputs(True), **tick_chart_outputs()}
     if chart_state is None or chart_options is None:  # the first render has not landed yet
         return dict.fromkeys(outputs, no_update)
     state = join_state(chart_state, chart_options)
@@ -145,6 +148,16 @@ def tick(
         return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
     redrawing = not charts_match(chart_options, _chart_options(smoothing, y_scale, x_axis, theme))
     return tick_values(snap, state, eta_from, shown, _now(), redrawing=redrawing)
+
+
+# Unpacks a tick's CHART_PATCH into the two figures' patches (see components.packed_patch).
+dash.clientside_callback(
+    dash.ClientsideFunction(namespace="monitor", function_name="applyChartPatch"),
+    dash.Output(ids.LOSS_GRAPH, "figure", allow_duplicate=True),
+    dash.Output(ids.PANELS_GRAPH, "figure", allow_duplicate=True),
+    Input(ids.CHART_PATCH, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

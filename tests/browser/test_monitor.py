@@ -327,3 +327,40 @@ def test_mon007_loss_chart_keeps_its_height_through_live_ticks_and_completion(
     assert after["svgHeight"] == pytest.approx(LOSS_CHART_HEIGHT, abs=1)
     assert after["graphBottom"] - after["plotBottom"] == pytest.approx(0, abs=1)  # the graph is not collapsed
     assert duo.get_logs() == []
+
+
+# Everything a tick can change in a figure: each trace's x, y and hover data, and the annotations.
+DRAWN_JS = """
+const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!g || !g.data) { return null; }
+return {
+  traces: g.data.map(t => [t.x || [], t.y || [], t.customdata || []]),
+  annotations: (g.layout.annotations || []).map(a => [a.x, a.y, a.text]),
+};
+"""
+
+
+def test_mon008_live_ticks_draw_what_a_reload_draws(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    """The browser rebuilds each tick's packed patches (assets/monitor_patch.js): after a few ticks
+    that add points and move the best-validation marker, the charts equal a fresh full render."""
+    job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
+    duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
+    _loaded(duo)
+    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
+    for step in (30, 45):
+        advance(runtime, job_id, step)
+        for graph in ("mon-loss-graph", "mon-panels-graph"):
+            _wait_until(lambda s=step, g=graph: (_trace_lengths(duo, g) or [0])[0] == s, what=f"{graph} tick")
+    live = {
+        graph: duo.driver.execute_script(DRAWN_JS, graph) for graph in ("mon-loss-graph", "mon-panels-graph")
+    }
+    assert "@ step 45" in live["mon-loss-graph"]["annotations"][0][2]  # the marker followed the ticks
+
+    duo.driver.refresh()
+    _loaded(duo)
+    _wait_until(lambda: (_trace_lengths(duo, "mon-panels-graph") or [0])[0] == 45, what="reloaded charts")
+    for graph, drawn in live.items():
+        assert duo.driver.execute_script(DRAWN_JS, graph) == drawn, graph
+    assert duo.get_logs() == []

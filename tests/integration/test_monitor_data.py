@@ -1,8 +1,12 @@
-"""The monitor's data access on PostgreSQL: ownership, since_step reads, and the shared cancel."""
+"""The monitor's data access on PostgreSQL: ownership, since_step reads, the shared cancel, tick size."""
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,10 +14,13 @@ from flask_login import login_user
 
 from api.auth import SessionUser
 from api.runtime import Runtime
-from db.models import JobStatus, User
+from components.packed_patch import unpack_operations
+from db.base import utcnow
+from db.models import JobStatus, MetricPoint, TrainingJob, User
 from pages._monitor_data import cancel, read_job
 from tests.browser.monitor_support import seed_job
 from tests.conftest import make_user
+from tests.factories import make_dataset, make_job
 
 pytestmark = pytest.mark.postgres
 
@@ -109,3 +116,86 @@ def test_monitor_callbacks_over_http_reveal_nothing_about_another_users_job(
         assert "training_loss" not in text
     assert set(response.get_json()["response"]) == {"mon-interval"}  # the tick only stops itself
     assert response.get_json()["response"]["mon-interval"] == {"disabled": True}
+
+
+TICK_BUDGET_BYTES = 5 * 1024  # issue 6: a tick <= 5 KB however long the run
+LATE_STEP = 1_000_000  # seven-digit steps and a 138-hour elapsed clock: the longest hover values
+
+
+def _late_points(job_id: uuid.UUID, started: datetime, steps: range) -> list[MetricPoint]:
+    """Points late in a long run, at full float precision; every 5th step a validation loss lower
+    than any before it (so each tick with one moves the best-validation marker and annotation)."""
+    rng = random.Random(steps.start)
+    return [
+        MetricPoint(
+            job_id=job_id,
+            step=step,
+            epoch=step / 2 / LATE_STEP * 3,
+            timestamp=started + timedelta(seconds=step * 0.5),
+            training_loss=0.78 + rng.random() * 0.04,
+            validation_loss=0.85 - (step - LATE_STEP) * 1e-5 + rng.random() * 1e-6 if step % 5 == 0 else None,
+            learning_rate=1e-4 * (1 - rng.random() / 1000),
+            gradient_norm=1.0 + rng.random(),
+            throughput=3000 + rng.random() * 200,
+            gpu_utilization=90 + rng.random() * 8,
+        )
+        for step in steps
+    ]
+
+
+def _stores(response: dict[str, Any], values: dict[str, Any]) -> None:
+    for store in ("mon-chart-state", "mon-chart-opts", "mon-eta-from", "mon-view-state"):
+        if store in response["response"]:
+            values[f"{store}.data"] = response["response"][store]["data"]
+
+
+@pytest.mark.parametrize("x_axis", ["step", "elapsed"])
+def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb(
+    auth_client: Any, app: Any, runtime: Runtime, user: dict[str, Any], x_axis: str
+) -> None:
+    """Bytes on the wire of the largest usual tick: 10 new steps carrying two validation points,
+    each a new best (marker and annotation move), smoothing on, at step one million."""
+    from benchmarks.monitor_tick import callback_request, callbacks_of
+
+    started = utcnow() - timedelta(seconds=LATE_STEP * 0.5 + 5)
+    with runtime.transaction() as session:
+        dataset = make_dataset(session, user["id"])
+        job = make_job(
+            session, user["id"], dataset.id, status=JobStatus.RUNNING, started_at=started,
+            total_steps=2 * LATE_STEP, current_step=LATE_STEP, progress=50.0,
+            current_metrics={"training_loss": 0.791234, "validation_loss": 0.850001, "throughput": 3123.45},
+            current_cost=Decimal("12345.6789"), estimated_total_cost=Decimal("24691.3578"),
+        )  # fmt: skip
+        job_id = job.id
+        session.add_all(_late_points(job_id, started, range(LATE_STEP - 199, LATE_STEP + 1)))
+    auth_client.get("/training/jobs")  # first request: Dash registers its callbacks
+    values: dict[str, Any] = {
+        "mon-job-id.data": str(job_id),
+        "mon-smoothing.value": 0.6,
+        "mon-y-scale.value": "linear",
+        "mon-x-axis.value": x_axis,
+        "theme-store.data": "light",
+    }
+    render = auth_client.post(
+        "/_dash-update-component", json=callback_request(callbacks_of(app), "mon-job-id", "data", values)
+    )
+    _stores(render.get_json(), values)
+
+    with runtime.transaction() as session:
+        session.add_all(_late_points(job_id, started, range(LATE_STEP + 1, LATE_STEP + 11)))
+        running = session.get(TrainingJob, job_id)
+        assert running is not None
+        running.current_step = LATE_STEP + 10
+    values["mon-interval.n_intervals"] = 1
+    tick = auth_client.post(
+        "/_dash-update-component",
+        json=callback_request(callbacks_of(app), "mon-interval", "n_intervals", values),
+    )
+
+    assert tick.status_code == 200
+    assert len(tick.get_data()) <= TICK_BUDGET_BYTES, f"{len(tick.get_data())} bytes"
+    packed = tick.get_json()["response"]["mon-patch"]["data"]
+    loss_ops = unpack_operations(packed, "loss")
+    assert len(next(op for op in loss_ops if op["location"] == ["data", 0, "x"])["params"]["value"]) == 10
+    (annotations,) = [op for op in loss_ops if op["location"] == ["layout", "annotations"]]
+    assert "@ step 1,000,010" in annotations["params"]["value"][0]["text"]  # the worst case: marker moved

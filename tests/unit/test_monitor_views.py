@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import plotly
-from dash import Patch, no_update
+from dash import no_update
 
 from components.downsample import build_metrics_payload
 from components.monitor_numbers import points_after, progress_parts, progress_style
+from components.packed_patch import unpack_operations
 from pages._monitor_data import JobSnapshot
 from pages._monitor_views import (
     ChartOptions,
@@ -92,8 +93,7 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
     assert since == 29  # re-reads the 11-point ETA window (steps 30..40), not all history
 
     tick = tick_values(_snap(_rows(since + 1, 40)), state, charts["eta_from"], shown, NOW)
-    assert tick["loss_figure"] is no_update
-    assert tick["panels_figure"] is no_update
+    assert tick["chart_patch"] is no_update  # neither figure changes
     for unchanged in (
         "badge",
         "cancel_wrap",
@@ -101,7 +101,6 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
         "activity",
         "view_state",
         "chart_state",
-        "chart_options",
         "eta_from",
     ):
         assert tick[unchanged] is no_update, unchanged
@@ -116,8 +115,7 @@ def test_a_tick_with_new_points_appends_only_points_after_the_cursor() -> None:
     assert "options" not in charts["chart_state"]  # fixed per render: not resent by every tick
     since = tick_since_step(state, charts["eta_from"])
     tick = tick_values(_snap(_rows(since + 1, 50)), state, charts["eta_from"], None, NOW)
-    assert isinstance(tick["loss_figure"], Patch)
-    ops = tick["loss_figure"].to_plotly_json()["operations"]
+    ops = unpack_operations(tick["chart_patch"], "loss")
     training_x = next(op for op in ops if op["location"] == ["data", 0, "x"])
     assert training_x["params"]["value"] == list(range(41, 51))  # no re-drawn overlap
     assert tick["chart_state"]["last_step"] == 50
@@ -183,6 +181,6 @@ def test_a_tick_during_a_redraw_leaves_the_charts_alone() -> None:
     assert not charts_match(stored, {**OPTIONS, "dark": True})
     state = join_state(charts["chart_state"], stored)
     tick = tick_values(_snap(_rows(30, 50)), state, charts["eta_from"], None, NOW, redrawing=True)
-    for chart_output in ("loss_figure", "panels_figure", "chart_state", "chart_options", "eta_from"):
+    for chart_output in ("chart_patch", "chart_state", "eta_from"):
         assert tick[chart_output] is no_update, chart_output
     assert tick["progress_step"] == "Step 50 / 200"  # the texts still follow the job
