@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from db.base import utcnow
 from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, Notification
 from jobs.transitions import TransitionRefused, cancel_job
 from tests.cycle_harness import (
@@ -178,7 +179,7 @@ def test_user_cancel_racing_cluster_completion_ends_in_exactly_one_terminal_stat
         barrier.wait()
         try:
             with sessions.begin() as session:
-                cancel_job(session, owner, job_id, actor="user")
+                cancel_job(session, owner, job_id, actor="user", now=utcnow())
             outcomes[str(job_id)] = "cancelled"
         except TransitionRefused:
             outcomes[str(job_id)] = "refused"
@@ -206,7 +207,7 @@ def test_cancel_first_then_cluster_completion_changes_nothing(cycle_settings, se
     (job_id,) = queue_jobs(sessions, owner, hyperparameters={"batch_size": 8, "epochs": 1})
     cycle(cycle_settings, sessions)
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     time.sleep(1.0)
     cycle(cycle_settings, sessions)
     cancelled = job(sessions, job_id)
@@ -221,7 +222,7 @@ def test_cancel_is_retried_until_the_cluster_acknowledges(cycle_settings, sessio
     (job_id,) = queue_jobs(sessions, owner, hyperparameters=LONG_HYPERPARAMETERS)
     cycle(cycle_settings, sessions)
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     sim.set_faults(error_rate=1.0)
     cycle(cycle_settings, sessions)
     assert job(sessions, job_id).cancel_confirmed_at is None
@@ -236,5 +237,5 @@ def test_completed_job_refuses_a_late_cancel(cycle_settings, sessions, owner) ->
     (job_id,) = queue_jobs(sessions, owner, hyperparameters={"batch_size": 8, "epochs": 1})
     cycle_until(cycle_settings, sessions, all_terminal(sessions, [job_id]))
     with pytest.raises(TransitionRefused, match="already completed"), sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     assert _terminal_counts(sessions, job_id) == (1, 1, 1)

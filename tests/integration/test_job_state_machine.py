@@ -115,7 +115,7 @@ def make_machine(
             was = self._status(job_id)
             try:
                 with sessions.begin() as session:
-                    cancel_user_job(session, owner, job_id, actor="user")
+                    cancel_user_job(session, owner, job_id, actor="user", now=clock.now())
             except InvalidState:
                 assert was in TERMINAL, f"cancel of {was} job refused"
                 return
@@ -235,7 +235,7 @@ def make_machine(
             for job_id in self.seen:
                 try:
                     with sessions.begin() as session:
-                        cancel_user_job(session, owner, job_id, actor="teardown")
+                        cancel_user_job(session, owner, job_id, actor="teardown", now=clock.now())
                 except InvalidState:
                     pass
 
