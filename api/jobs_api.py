@@ -18,6 +18,7 @@ from api.request_parsing import (
     success,
 )
 from api.runtime import get_runtime
+from db.base import utcnow
 from db.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
 from db.serialize import job_json
 from db.training_jobs import (
@@ -100,7 +101,7 @@ def detail(job_id: str) -> tuple[Response, int]:
 def cancel(job_id: str) -> tuple[Response, int]:
     """Cancel an active job; 400 with details when it already finished."""
     with get_runtime().transaction() as session:
-        job = cancel_user_job(session, current_user_id(), job_id, actor=actor())
+        job = cancel_user_job(session, current_user_id(), job_id, actor=actor(), now=utcnow())
         body = {"job": job_json(job), "message": "Job cancelled."}
     return success(body)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -165,8 +166,10 @@ def list_jobs(
     return JobPage(items=list(items), total=total, limit=limit, offset=offset)
 
 
-def cancel_user_job(session: Session, user_id: int, job_id: uuid.UUID | str, *, actor: str) -> TrainingJob:
-    """Cancel the user's active job (the state machine writes event, notification and final cost).
+def cancel_user_job(
+    session: Session, user_id: int, job_id: uuid.UUID | str, *, actor: str, now: datetime
+) -> TrainingJob:
+    """Cancel the user's active job at `now` (the state machine writes event, notification and final cost).
 
     Raises:
         NotFound: no such job for this user.
@@ -176,7 +179,7 @@ def cancel_user_job(session: Session, user_id: int, job_id: uuid.UUID | str, *, 
     if parsed is None:
         raise NotFound("Job not found", f"No job {job_id} in your account.")
     try:
-        job = cancel_job(session, user_id, parsed, actor=actor)
+        job = cancel_job(session, user_id, parsed, actor=actor, now=now)
     except TransitionRefused as exc:
         raise InvalidState("Job cannot be cancelled", str(exc)) from None
     if job is None:

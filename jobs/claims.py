@@ -48,6 +48,8 @@ def claimable(now: datetime, lease_seconds: float) -> Any:
         TrainingJob.status == JobStatus.QUEUED.value,
         and_(
             TrainingJob.status == JobStatus.INITIALIZING.value,
+            # The cluster has it: never re-submit. Filtered here, not only in _reclaim, so rows we
+            # would refuse cannot fill the `limit` and starve the queued jobs behind them.
             TrainingJob.external_job_id.is_(None),
             or_(TrainingJob.claimed_at.is_(None), TrainingJob.claimed_at < stale),
         ),

@@ -225,8 +225,13 @@ def _record_compute_cost(session: Session, job: TrainingJob, at: datetime) -> No
     )
 
 
-def cancel_job(session: Session, user_id: int, job_id: uuid.UUID, *, actor: str) -> TrainingJob | None:
+def cancel_job(
+    session: Session, user_id: int, job_id: uuid.UUID, *, actor: str, now: datetime
+) -> TrainingJob | None:
     """A user's cancel, shared by the JSON API and the monitor page.
+
+    `now` is when the user cancelled: it ends the billed time (`completed_at`), so the caller passes
+    its clock as the cycle does (the edges pass `utcnow()`, tests their own clock).
 
     Returns None when the job does not exist or is not the user's (callers answer 404 for both).
     Cancel wins over a concurrent completion only if it commits first; the loser changes nothing.
@@ -243,7 +248,6 @@ def cancel_job(session: Session, user_id: int, job_id: uuid.UUID, *, actor: str)
             return None
         if job.status not in ACTIVE_STATUSES:
             raise TransitionRefused(f"The job is already {job.status}; only active jobs can be cancelled.")
-        now = utcnow()
         if transition(
             session,
             job,

@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from api.runtime import get_runtime
 from components.downsample import MetricsPayload
+from db.base import utcnow
 from db.errors import InvalidState, NotFound
 from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
 from db.serialize import dataset_json, event_json, job_json
@@ -104,7 +105,7 @@ def cancel(job_id: str) -> CancelOutcome:
         return CancelOutcome(False, "Your session has ended; sign in again to cancel.")
     try:
         with get_runtime().transaction() as session:
-            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}")
+            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=utcnow())
     except NotFound:
         return CancelOutcome(False, "This job no longer exists in your account.")
     except InvalidState as exc:

@@ -1,4 +1,5 @@
-"""Exactly once where it matters: overlapping cycles, a worker killed mid-submit, cancel vs complete."""
+"""Exactly once where it matters: overlapping cycles, a worker killed mid-submit, a job the cluster
+already has, cancel vs complete."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from db.base import utcnow
 from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, Notification
 from jobs.transitions import TransitionRefused, cancel_job
 from tests.cycle_harness import (
@@ -30,6 +33,7 @@ from tests.cycle_harness import (
     sim_stats,
     statuses,
 )
+from tests.factories import make_dataset, make_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,6 +149,39 @@ def test_worker_killed_between_submit_and_save_is_resubmitted_once(
     assert notifications(sessions, job_id) == ["job_started", "job_completed"]
 
 
+def test_an_initializing_job_with_a_cluster_id_is_never_reclaimed_nor_blocks_the_queue(
+    cycle_settings, sessions, owner, sim
+) -> None:
+    """A reclaim is only for a job the cluster never acknowledged (no external id). Our own writes
+    save the id and `running` in one UPDATE, so a row with both `initializing` and an id comes from
+    outside the processor (a restored backup, a hand-fixed row). Its lease has long expired, yet
+    it must not be re-submitted, and it must not take a slot of the claim batch: claims are
+    oldest first, so SUBMIT_BATCH_SIZE such rows would stop every submission for good."""
+    with sessions.begin() as session:
+        accepted = make_job(
+            session,
+            owner,
+            make_dataset(session, owner).id,
+            status=JobStatus.INITIALIZING,
+            external_job_id="sim-accepted-before-the-crash",
+            claimed_at=utcnow() - timedelta(hours=1),
+            claim_token="lease-of-a-dead-worker",
+            submit_attempts=1,
+        ).id
+    (waiting,) = queue_jobs(sessions, owner)  # queued after it: it would be claimed first
+
+    summary = cycle(cycle_settings.with_overrides(submit_batch_size=1), sessions)
+
+    assert str(accepted) not in sim_stats(sim)["submits"]
+    left = job(sessions, accepted)
+    assert (left.status, left.external_job_id) == (JobStatus.INITIALIZING, "sim-accepted-before-the-crash")
+    assert (left.claim_token, left.submit_attempts) == ("lease-of-a-dead-worker", 1)
+    assert events(sessions, accepted) == []
+    # The batch's one slot went to the queued job.
+    assert (summary.claimed, summary.submitted) == (1, 1)
+    assert job(sessions, waiting).external_job_id is not None
+
+
 def _terminal_counts(sessions, job_id) -> tuple[int, int, int]:
     with sessions() as session:
         terminal_events = session.scalar(
@@ -178,7 +215,7 @@ def test_user_cancel_racing_cluster_completion_ends_in_exactly_one_terminal_stat
         barrier.wait()
         try:
             with sessions.begin() as session:
-                cancel_job(session, owner, job_id, actor="user")
+                cancel_job(session, owner, job_id, actor="user", now=utcnow())
             outcomes[str(job_id)] = "cancelled"
         except TransitionRefused:
             outcomes[str(job_id)] = "refused"
@@ -206,7 +243,7 @@ def test_cancel_first_then_cluster_completion_changes_nothing(cycle_settings, se
     (job_id,) = queue_jobs(sessions, owner, hyperparameters={"batch_size": 8, "epochs": 1})
     cycle(cycle_settings, sessions)
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     time.sleep(1.0)
     cycle(cycle_settings, sessions)
     cancelled = job(sessions, job_id)
@@ -221,7 +258,7 @@ def test_cancel_is_retried_until_the_cluster_acknowledges(cycle_settings, sessio
     (job_id,) = queue_jobs(sessions, owner, hyperparameters=LONG_HYPERPARAMETERS)
     cycle(cycle_settings, sessions)
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     sim.set_faults(error_rate=1.0)
     cycle(cycle_settings, sessions)
     assert job(sessions, job_id).cancel_confirmed_at is None
@@ -236,5 +273,5 @@ def test_completed_job_refuses_a_late_cancel(cycle_settings, sessions, owner) ->
     (job_id,) = queue_jobs(sessions, owner, hyperparameters={"batch_size": 8, "epochs": 1})
     cycle_until(cycle_settings, sessions, all_terminal(sessions, [job_id]))
     with pytest.raises(TransitionRefused, match="already completed"), sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     assert _terminal_counts(sessions, job_id) == (1, 1, 1)

@@ -3,9 +3,10 @@ behaviour against the real PostgreSQL and the simulated cluster over real HTTP.
 
 Hypothesis drives a `RuleBasedStateMachine` whose rules are the things that happen in production:
 a user creates or cancels a job, the processor runs a cycle, the cluster finishes or fails a job
-(we move the simulator's clock, and the cycle's clock with it, so nothing waits on wall time),
-the cluster answers with transient errors, and a worker dies between the cluster accepting a job
-and us saving its id. After every step the invariants that billing and users rely on are checked.
+(we move one test clock that the simulator, the cycle and the user's cancel all read, so nothing
+waits on wall time), the cluster answers with transient errors, and a worker dies between the
+cluster accepting a job and us saving its id. After every step the invariants that billing and
+users rely on are checked.
 
 Deterministic in CI (derandomize); set PIPELINE_STATEMACHINE_EXAMPLES=200 to explore more, and
 PIPELINE_STATEMACHINE_RANDOM=1 for a fresh random seed.
@@ -27,6 +28,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -112,15 +114,17 @@ def make_machine(
 
         @rule(job_id=jobs)
         def user_cancels(self, job_id: uuid.UUID) -> None:
-            was = self._status(job_id)
-            try:
-                with sessions.begin() as session:
-                    cancel_user_job(session, owner, job_id, actor="user")
-            except InvalidState:
-                assert was in TERMINAL, f"cancel of {was} job refused"
-                return
-            assert was not in TERMINAL, f"a {was} job was cancelled"
-            assert self._status(job_id) == JobStatus.CANCELLED.value
+            self._cancel(job_id)
+
+        @precondition(lambda self: JobStatus.RUNNING.value in self.seen.values())
+        @rule(data=st.data())
+        def user_cancels_a_running_job(self, data: st.DataObject) -> None:
+            """The cancel that is billed: a job runs for a cycle or so (0.5 s of wall time at the
+            simulator's speed), so a cancel drawn from all jobs almost never finds one running."""
+            running = sorted(
+                job_id for job_id, status in self.seen.items() if status == JobStatus.RUNNING.value
+            )
+            self._cancel(data.draw(st.sampled_from(running)))
 
         @rule()
         def cluster_time_passes(self) -> None:
@@ -207,6 +211,23 @@ def make_machine(
                     end = min(now, found.completed_at or now)
                     hours = Decimal(str(max(0.0, (end - found.started_at).total_seconds()))) / 3600
                     assert amount <= rate * hours + ROUNDING, f"{amount} > {rate}/h × {hours} h"
+                if found.status in TERMINAL and found.started_at is not None:
+                    self._billed_for_the_time_it_ran(found, now)
+
+        @staticmethod
+        def _billed_for_the_time_it_ran(found: TrainingJob, now: datetime) -> None:
+            """A finished job ended after it started and no later than now (on the shared clock, a
+            user's cancel included), and was billed at least rate × that time: nothing free."""
+            assert found.started_at is not None
+            assert found.completed_at is not None
+            assert found.started_at <= found.completed_at <= now, (
+                f"{found.status} job ran {found.started_at} → {found.completed_at}, now {now}"
+            )
+            rate = hourly_rate(found.gpu_config.get("type"), found.gpu_config.get("count"))
+            ran = Decimal(str((found.completed_at - found.started_at).total_seconds())) / 3600
+            assert (found.final_cost or 0) >= rate * ran - ROUNDING, (
+                f"{found.final_cost} < {rate}/h × {ran} h"
+            )
 
         # ---- helpers ---------------------------------------------------------------------------
 
@@ -223,6 +244,18 @@ def make_machine(
             finally:
                 client.close()
 
+        def _cancel(self, job_id: uuid.UUID) -> None:
+            """A user's cancel at the shared clock's now, which ends the billed time."""
+            was = self._status(job_id)
+            try:
+                with sessions.begin() as session:
+                    cancel_user_job(session, owner, job_id, actor="user", now=clock.now())
+            except InvalidState:
+                assert was in TERMINAL, f"cancel of {was} job refused"
+                return
+            assert was not in TERMINAL, f"a {was} job was cancelled"
+            assert self._status(job_id) == JobStatus.CANCELLED.value
+
         def _status(self, job_id: uuid.UUID) -> str:
             with sessions() as session:
                 status = session.scalar(select(TrainingJob.status).where(TrainingJob.id == job_id))
@@ -235,7 +268,7 @@ def make_machine(
             for job_id in self.seen:
                 try:
                     with sessions.begin() as session:
-                        cancel_user_job(session, owner, job_id, actor="teardown")
+                        cancel_user_job(session, owner, job_id, actor="teardown", now=clock.now())
                 except InvalidState:
                     pass
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from db.base import utcnow
 from db.dataset_files import storage_file
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from jobs.local_backend import LocalBackend
@@ -128,7 +129,7 @@ def test_cancelling_a_local_job_stops_its_trainer_which_saves_the_adapter(
         client=local,
     )
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     cycle_until(
         local_settings,
         sessions,

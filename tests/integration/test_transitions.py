@@ -115,7 +115,9 @@ def test_cancel_racing_completion_has_one_winner(sessions, running_job) -> None:
         with sessions() as session:
             barrier.wait()
             try:
-                results["cancel"] = cancel_job(session, user_id, job_id, actor="user") is not None
+                results["cancel"] = (
+                    cancel_job(session, user_id, job_id, actor="user", now=utcnow()) is not None
+                )
             except TransitionRefused:
                 results["cancel"] = False
             session.commit()
@@ -135,11 +137,29 @@ def test_cancel_refuses_finished_and_hides_other_users_jobs(sessions, running_jo
     job_id, user_id = running_job
     other = make_user(runtime, "other@example.com")
     with sessions.begin() as session:
-        assert cancel_job(session, other, job_id, actor="user") is None
+        assert cancel_job(session, other, job_id, actor="user", now=utcnow()) is None
     with sessions.begin() as session:
-        assert cancel_job(session, user_id, job_id, actor="user") is not None
+        assert cancel_job(session, user_id, job_id, actor="user", now=utcnow()) is not None
     with sessions.begin() as session, pytest.raises(TransitionRefused, match="already cancelled"):
-        cancel_job(session, user_id, job_id, actor="user")
+        cancel_job(session, user_id, job_id, actor="user", now=utcnow())
+
+
+def test_cancel_bills_the_time_run_until_the_given_moment(sessions, running_job) -> None:
+    """The caller's clock ends the billed time: compute stops when the user cancelled."""
+    job_id, user_id = running_job
+    with sessions() as session:
+        started = session.get(TrainingJob, job_id).started_at
+    cancelled_at = started + timedelta(minutes=15)
+    with sessions.begin() as session:
+        cancel_job(session, user_id, job_id, actor="user", now=cancelled_at)
+    with sessions() as session:
+        job = session.get(TrainingJob, job_id)
+        assert (job.completed_at, job.cancel_requested_at) == (cancelled_at, cancelled_at)
+        assert job.final_cost == Decimal("2.1000")  # 2 × $4.20/h × 0.25 h
+        cost = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).one()
+        assert (cost.amount, cost.details["duration_hours"]) == (Decimal("2.1000"), "0.250000")
+        note = session.scalars(select(Notification)).one()
+        assert note.created_at == cancelled_at
 
 
 def test_cancel_of_queued_job_bills_nothing(sessions, runtime) -> None:
@@ -148,7 +168,7 @@ def test_cancel_of_queued_job_bills_nothing(sessions, runtime) -> None:
         job = make_job(session, user_id, make_dataset(session, user_id).id)
         job_id = job.id
     with sessions.begin() as session:
-        cancelled = cancel_job(session, user_id, job_id, actor="user")
+        cancelled = cancel_job(session, user_id, job_id, actor="user", now=utcnow())
         assert cancelled is not None
         assert cancelled.final_cost == Decimal(0)
     assert _count(sessions, CostRecord, job_id) == 0

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.base import utcnow
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from db.session import make_session_factory
 from jobs.cluster import make_backend
@@ -228,7 +229,7 @@ def test_pipeline_cancel_on_ray_stops_the_job(
     [job_id] = queue_jobs(sessions, owner, 1, hyperparameters={**HYPERPARAMETERS, "epochs": 200})
     cycles_until(ray_settings, sessions, lambda: count_rows(sessions, MetricPoint, job_id) >= 3)
     with sessions.begin() as session:
-        cancel_job(session, owner, job_id, actor="user")
+        cancel_job(session, owner, job_id, actor="user", now=utcnow())
     cycles_until(ray_settings, sessions, lambda: _ray_status(ray_settings, job_id) == "STOPPED", timeout=60)
     assert job(sessions, job_id).status == "cancelled"
 
