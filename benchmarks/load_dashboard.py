@@ -12,9 +12,9 @@ and from then on polls every 5 s, on a fixed schedule from a random offset:
   stores the previous answer returned (so each tick asks only for points past its cursor);
 - GET /api/jobs/<id> with the user's API token (a script watching the same job).
 
-Two phases, one run: first `--baseline-seconds` with the worker and scheduler stopped (the same
-users, no processor: the baseline), then `--seconds` with them running a cycle every
-CYCLE_INTERVAL_SECONDS over all running jobs. Latency is measured from each request's scheduled
+Two phases, one run: first `--seconds` with the worker and scheduler running a cycle every
+CYCLE_INTERVAL_SECONDS over all running jobs (steady state: they have been cycling since the jobs
+came up), then `--baseline-seconds` with them stopped (the same users, no processor: the baseline). Latency is measured from each request's scheduled
 instant, so a server that falls behind is charged for the wait too (no coordinated omission); the
 time from sending alone is printed beside it. Errors: transport failures, timeouts (10 s), any
 status but 200, a tick answer without the job's progress, an API answer for another job.
@@ -147,8 +147,9 @@ def seed(db_engine: Any, users: int, jobs: int) -> list[User]:
     return people
 
 
-def running_jobs(db_engine: Any) -> int:
-    """Jobs running now; stops the run at once if any failed (a rejected submission, say)."""
+def running_jobs(db_engine: Any, *, training: bool = False) -> int:
+    """Jobs running now (with `training`, past step 0: the cluster loads the model first); stops the
+    run at once if any failed (a rejected submission, say)."""
     with make_session_factory(db_engine)() as session:
         failed = session.scalars(
             select(TrainingJob.error_message).where(TrainingJob.status == JobStatus.FAILED).limit(1)
@@ -156,6 +157,8 @@ def running_jobs(db_engine: Any) -> int:
         if failed is not None:
             raise SystemExit(f"a job failed, so the run would not measure what it says: {failed}")
         count = select(func.count()).select_from(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)
+        if training:
+            count = count.where(TrainingJob.current_step > 0)
         return int(session.scalar(count) or 0)
 
 
@@ -371,6 +374,7 @@ async def drive(
         loop = asyncio.get_running_loop()
         durations: dict[str, float] = {}
         for name, seconds, on_start in phases:
+            run.phase = "switching"  # not counted: the processor stopping or starting
             await asyncio.to_thread(on_start)
             run.phase, started, before = name, loop.time(), cpu()
             run.stop_at = started + seconds if name == phases[-1][0] else float("inf")
@@ -438,34 +442,30 @@ def main() -> None:
                     processes.start(name, "worker")
                 processes.start("scheduler", "scheduler")
 
-            def stop_processor() -> None:
-                for name in ["scheduler", *workers]:
-                    processes.terminate(name, timeout=60)
-
             start_processor()
             wait_until(
                 lambda: httpx.get(f"{base}/api/health", timeout=2).status_code == 200, 60, "the web process"
             )
             took = wait_until(
-                lambda: running_jobs(engine) == options.jobs, 600, f"{options.jobs} jobs to run", 1.0
+                lambda: running_jobs(engine, training=True) == options.jobs,
+                600,
+                f"{options.jobs} jobs to train",
+                1.0,
             )
-            print(
-                f"{options.jobs} jobs running after {took:.0f} s; stopping the processor for the baseline",
-                flush=True,
-            )
-            stop_processor()
+            print(f"{options.jobs} jobs training after {took:.0f} s; users signing in", flush=True)
             offsets: dict[str, int] = {}
+            cycles: list[Cycle] = []
 
-            def start_cycling() -> None:
-                offsets.update(log_sizes(logs, workers))
-                start_processor()
+            def stop_processor() -> None:
+                for name in ["scheduler", *workers]:
+                    processes.terminate(name, timeout=60)  # a cycle under way finishes and is logged
+                cycles.extend(cycles_in(logs, offsets))
 
             phases = [
-                ("baseline", options.baseline_seconds, lambda: None),
-                ("cycling", options.seconds, start_cycling),
+                ("cycling", options.seconds, lambda: offsets.update(log_sizes(logs, workers))),
+                ("baseline", options.baseline_seconds, stop_processor),
             ]
             durations = asyncio.run(drive(base, people, phases, run, lambda: cpu_by_role(processes, workers)))
-            cycles = cycles_in(logs, offsets)
             still_running = running_jobs(engine)
         except BaseException:
             print(f"failed; process logs kept in {logs}")
