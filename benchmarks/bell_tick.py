@@ -123,10 +123,11 @@ def measure(runtime: Runtime, app: Any, client: Any, user_id: int, repeat: int) 
 
     bell_body = post("refresh_bell", tick)
     bell = [timed(lambda: post("refresh_bell", tick))[0] for _ in range(repeat)]
-    same = [{"id": "notifications-seen", "property": "data", "value": fingerprint}]
+    shown_page = {"id": "notifications-shown-page", "property": "data", "value": 1}
+    same = [{"id": "notifications-seen", "property": "data", "value": fingerprint}, shown_page]
     unchanged_body = post("follow_new_notifications", tick, same)
     unchanged = [timed(lambda: post("follow_new_notifications", tick, same))[0] for _ in range(repeat)]
-    stale = [{"id": "notifications-seen", "property": "data", "value": None}]
+    stale = [{"id": "notifications-seen", "property": "data", "value": None}, shown_page]
     full_body = post("follow_new_notifications", tick, stale)
     full = [timed(lambda: post("follow_new_notifications", tick, stale))[0] for _ in range(repeat)]
     naive = [timed(lambda: _naive_unread(runtime, user_id))[0] for _ in range(max(repeat // 5, 3))]

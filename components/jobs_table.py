@@ -24,6 +24,7 @@ from components.formatters import (
 )
 from components.job_view import status_badge
 from components.monitor_numbers import is_active
+from components.pager import shown_range
 
 WIDE_ONLY = "d-none d-md-table-cell"
 STATUS_FILTER_ALL = "all"
@@ -46,6 +47,17 @@ def statuses_for_filter(value: str | None) -> list[str]:
     if value == STATUS_FILTER_ACTIVE:
         return list(ACTIVE_FILTER_STATUSES)
     return [value]
+
+
+def jobs_summary(shown: int, total: int, page: int, page_size: int, *, live: bool) -> str:
+    """``3 of 3 jobs`` when one page holds them all, ``26–50 of 230 jobs`` when paged; ``· updating live``."""
+    noun = "job" if total == 1 else "jobs"
+    if total <= page_size:
+        text = f"{shown:,} of {total:,} {noun}"
+    else:
+        first, last = shown_range(page, page_size, shown)
+        text = f"{first:,}–{last:,} of {total:,} {noun}"
+    return text + (" · updating live" if live else "")
 
 
 def _money(value: Any) -> Decimal | None:

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from components.aria import aria
 from components.formatters import format_absolute_time, format_relative_time, parse_timestamp
+from components.pager import shown_range
 
 MARK_READ_TYPE = "notification-mark-read"
 BELL_LINK = "navbar-bell"
@@ -110,6 +111,17 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
         className="list-group-item notification" + (" notification--unread" if unread else ""),
         id=f"notification-{int(item['id'])}",
     )
+
+
+def notifications_summary(unread: int, total: int, page: int, page_size: int, shown: int) -> str:
+    """``2 unread of 3`` / ``All 3 read``, plus ``· showing 51–100`` when there is more than one page."""
+    if total == 0:
+        return ""
+    counts = f"{unread:,} unread of {total:,}" if unread else f"All {total:,} read"
+    if total <= page_size:
+        return counts
+    first, last = shown_range(page, page_size, shown)
+    return f"{counts} · showing {first:,}–{last:,}"
 
 
 def notifications_list(items: Sequence[Mapping[str, Any]], now: datetime | None = None) -> Any:

@@ -6,9 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.runtime import get_runtime
+from components.pager import page_count
 from db.errors import NotFound
-from db.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read, unread_count
+from db.notifications import (
+    MAX_PAGE_SIZE,
+    NotificationPage,
+    list_notifications,
+    mark_all_read,
+    mark_read,
+    unread_count,
+)
 from db.serialize import notification_json
+from pages._paging import read_page
 
 
 def unread_for(user_id: int) -> int:
@@ -19,10 +28,12 @@ def unread_for(user_id: int) -> int:
 
 @dataclass(frozen=True)
 class NotificationsView:
-    items: list[dict[str, Any]]  # first page, unread first, in the API's shape
+    items: list[dict[str, Any]]  # one page, unread first, in the API's shape
     unread: int
     total: int
     latest_id: int | None
+    page: int  # the page shown (a request past the end shows the last one)
+    pages: int
 
     @property
     def fingerprint(self) -> list[Any]:
@@ -31,15 +42,26 @@ class NotificationsView:
 
 
 # Each item is ~2 KB of component JSON; 50 keeps a redraw near 100 KB. Unread come first, so
-# what needs attention is always on it.
+# what needs attention is always on the first page.
 PAGE_SIZE = min(50, MAX_PAGE_SIZE)
 
 
-def user_notifications(user_id: int, *, limit: int = PAGE_SIZE) -> NotificationsView:
+def user_notifications(user_id: int, *, page: int = 1, size: int = PAGE_SIZE) -> NotificationsView:
+    """Page `page` of the user's notifications (the last page when `page` is past it)."""
     with get_runtime().transaction() as session:
-        page = list_notifications(session, user_id, limit=limit)
-        items = [notification_json(n) for n in page.items]
-        return NotificationsView(items, page.unread_count, page.total, page.latest_id)
+
+        def fetch(limit: int, offset: int) -> NotificationPage:
+            return list_notifications(session, user_id, limit=limit, offset=offset)
+
+        listing, shown = read_page(fetch, page, size)
+        return NotificationsView(
+            items=[notification_json(n) for n in listing.items],
+            unread=listing.unread_count,
+            total=listing.total,
+            latest_id=listing.latest_id,
+            page=shown,
+            pages=page_count(listing.total, size),
+        )
 
 
 def notifications_changed(user_id: int, seen: list[Any] | None) -> bool:

@@ -1,8 +1,11 @@
-"""`/training/jobs`: the signed-in user's training jobs, newest first, filterable by status.
+"""`/training/jobs`: the signed-in user's training jobs, newest first, filterable by status, a page at a time.
 
-One callback reads through the shared service layer (``db.training_jobs.list_jobs``) and hands
-JSON to ``components.jobs_table``. The page's ``dcc.Interval`` runs only while the user has an
-active job (whatever the filter shows), so an idle list makes no requests.
+The URL holds what is shown (``?status=running&page=3``), so a reload, the back button or a shared
+link shows the same page; ``layout`` reads it through ``pages._jobs_read`` (the service layer's
+``list_jobs``, as ``GET /api/jobs``) and hands JSON to ``components.jobs_table``. The pager's
+links and the status filter both navigate (the filter through this page's ``dcc.Location``), so
+there is one way the list changes what it shows. The ``dcc.Interval`` redraws the current page
+only while the user has an active job (whatever the filter shows), so an idle list makes no requests.
 """
 
 from __future__ import annotations
@@ -12,34 +15,55 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
-from api.runtime import get_runtime
 from components.aria import aria
-from components.jobs_table import (
-    ACTIVE_FILTER_STATUSES,
-    STATUS_FILTER_ALL,
-    STATUS_FILTER_OPTIONS,
-    jobs_table,
-    statuses_for_filter,
-)
+from components.jobs_table import STATUS_FILTER_ALL, STATUS_FILTER_OPTIONS, jobs_summary, jobs_table
+from components.pager import page_href, pager, requested_page
 from db.errors import ValidationError
-from db.serialize import job_json
-from db.training_jobs import MAX_PAGE_SIZE, list_jobs
+from pages._jobs_read import PAGE_SIZE, JobsView, user_jobs
 from pages._monitor_data import poll_seconds, signed_in_user_id
 
-dash.register_page(__name__, path="/training/jobs", name="Jobs", title="Jobs · PIPELINE", nav_order=1)
+PATH = "/training/jobs"
+dash.register_page(__name__, path=PATH, name="Jobs", title="Jobs · PIPELINE", nav_order=1)
 
 FILTER = "jobs-status-filter"
 TABLE = "jobs-table"
 SUMMARY = "jobs-summary"
+PAGER = "jobs-pager"
 INTERVAL = "jobs-interval"
+URL = "jobs-url"
+SHOWN = "jobs-shown"  # {"status", "page", "pages"}: what the page shows, for the live refresh
 _FILTER_VALUES = {option["value"] for option in STATUS_FILTER_OPTIONS}
 
 
-def layout(status: str | None = None, **_query: str) -> html.Div:
-    """``?status=running`` (or ``active``) preselects the filter, so a filtered list can be linked."""
-    initial = status if status in _FILTER_VALUES else STATUS_FILTER_ALL
+def _filter_value(status: object) -> str:
+    """A known filter choice; anything else (unknown, repeated ``?status=a&status=b``) is all."""
+    return status if isinstance(status, str) and status in _FILTER_VALUES else STATUS_FILTER_ALL
+
+
+def _href(status: str, page: int) -> str:
+    return page_href(PATH, page, {} if status == STATUS_FILTER_ALL else {"status": status})
+
+
+def _pager(status: str, view: JobsView) -> html.Nav | None:
+    return pager(view.page, view.pages, lambda n: _href(status, n), label="Jobs pages")
+
+
+def _shown(status: str, view: JobsView | None) -> dict[str, Any]:
+    return {"status": status, "page": view.page if view else 1, "pages": view.pages if view else 1}
+
+
+def _summary(view: JobsView) -> str:
+    return jobs_summary(len(view.rows), view.total, view.page, PAGE_SIZE, live=view.active > 0)
+
+
+def layout(status: str | None = None, page: str | None = None, **_query: str) -> html.Div:
+    """``?status=running`` (or ``active``) preselects the filter and ``?page=N`` the page; values
+    that mean nothing give the full list's first page, a page past the end gives the last one."""
+    chosen = _filter_value(status)
+    user_id = signed_in_user_id()
+    view = user_jobs(user_id, chosen, requested_page(page)) if user_id is not None else None
     return html.Div(
         [
             html.Div(
@@ -59,57 +83,103 @@ def layout(status: str | None = None, **_query: str) -> html.Div:
                     dbc.Select(
                         id=FILTER,
                         options=STATUS_FILTER_OPTIONS,
-                        value=initial,
+                        value=chosen,
                         size="sm",
                         className="jobs-filter",
                     ),
                     html.Span(
-                        id=SUMMARY, className="small text-body-secondary ms-auto", **aria(live="polite")
+                        _summary(view) if view else "",
+                        id=SUMMARY,
+                        className="small text-body-secondary ms-auto",
+                        **aria(live="polite"),
                     ),
                 ],
                 className="d-flex flex-wrap align-items-center gap-2 mb-2",
             ),
             dbc.Card(
                 dbc.CardBody(
-                    html.Div(
-                        [dbc.Spinner(color="primary", size="sm", spinner_class_name="me-2"), "Loading jobs…"],
-                        className="text-center text-body-secondary py-4",
-                        role="status",
-                    ),
-                    id=TABLE,
-                    className="p-0",
+                    jobs_table(view.rows if view else [], datetime.now(UTC)), id=TABLE, className="p-0"
                 )
             ),
-            dcc.Interval(id=INTERVAL, interval=int(poll_seconds() * 1000), disabled=True),
+            html.Div(
+                _pager(chosen, view) if view else None,
+                id=PAGER,
+                className="d-flex justify-content-center mt-3",
+            ),
+            dcc.Location(id=URL, refresh="callback-nav"),
+            dcc.Store(id=SHOWN, data=_shown(chosen, view)),
+            dcc.Interval(
+                id=INTERVAL,
+                interval=int(poll_seconds() * 1000),
+                disabled=view is None or view.active == 0,
+            ),
         ],
         id="jobs-page",
     )
 
 
+@callback(Output(URL, "href"), Input(FILTER, "value"), prevent_initial_call=True)
+def choose_filter(filter_value: str | None) -> str:
+    """A new filter is a new address (its first page); the page's layout draws it from there."""
+    return _href(_filter_value(filter_value), 1)
+
+
+# Choosing a filter navigates, and the page is drawn afresh: put keyboard focus back on the filter,
+# so someone stepping through the statuses with the arrow keys keeps their place. The second
+# callback names an output it never writes because Dash skips the first-render call of callbacks
+# without one.
+dash.clientside_callback(
+    "function(_value) { window.__jobsFilterChosen = true; }",
+    Input(FILTER, "value"),
+    prevent_initial_call=True,
+)
+dash.clientside_callback(
+    """function(_shown) {
+        if (window.__jobsFilterChosen) {
+            window.__jobsFilterChosen = false;
+            const filter = document.getElementById(FILTER_ID);
+            if (filter) { filter.focus(); }
+        }
+        return window.dash_clientside.no_update;
+    }""".replace("FILTER_ID", repr(FILTER)),
+    Output(FILTER, "class_name"),
+    Input(SHOWN, "data"),
+)
+
+
 @callback(
     Output(TABLE, "children"),
     Output(SUMMARY, "children"),
+    Output(PAGER, "children"),
+    Output(SHOWN, "data"),
     Output(INTERVAL, "disabled"),
-    Input(FILTER, "value"),
     Input(INTERVAL, "n_intervals"),
+    State(SHOWN, "data"),
+    prevent_initial_call=True,
 )
-def refresh(filter_value: str | None, _ticks: int | None) -> tuple[Any, str, bool]:
-    """The filtered table, "n of m jobs", and whether to keep polling (any active job at all)."""
+def refresh(_ticks: int | None, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The shown page again, and whether to keep polling (any active job at all).
+
+    The pager is sent only when its numbers changed: redrawn on every tick, a link could be
+    replaced between the press and the release of a click, and the click would be lost.
+    """
     user_id = signed_in_user_id()
     if user_id is None:
-        return dbc.Alert("Sign in to see your jobs.", color="warning"), "", True
+        return dbc.Alert("Sign in to see your jobs.", color="warning"), "", None, dash.no_update, True
+    shown = shown if isinstance(shown, dict) else {}
+    status = shown.get("status")
+    status = status if isinstance(status, str) else STATUS_FILTER_ALL
     try:
-        with get_runtime().transaction() as session:
-            page = list_jobs(
-                session, user_id, statuses=statuses_for_filter(filter_value), limit=MAX_PAGE_SIZE
-            )
-            rows = [
-                {**job_json(job), "dataset_name": job.dataset.name if job.dataset else None}
-                for job in page.items
-            ]
-            active = list_jobs(session, user_id, statuses=list(ACTIVE_FILTER_STATUSES), limit=1).total
+        view = user_jobs(user_id, status, requested_page(str(shown.get("page"))))
     except ValidationError as exc:
-        return dbc.Alert(exc.errors.get("status", exc.message), color="danger"), "", True
-    shown = f"{len(rows)} of {page.total} job{'s' if page.total != 1 else ''}"
-    live = " · updating live" if active else ""
-    return jobs_table(rows, datetime.now(UTC)), shown + live, active == 0
+        alert = dbc.Alert(exc.errors.get("status", exc.message), color="danger")
+        return alert, "", None, dash.no_update, True
+    now_shown = _shown(status, view)
+    same = now_shown == shown
+    return (
+        jobs_table(view.rows, datetime.now(UTC)),
+        _summary(view),
+        dash.no_update if same else _pager(status, view),
+        dash.no_update if same else now_shown,
+        view.active == 0,
+    )

@@ -1,10 +1,12 @@
-"""`/notifications`: the user's notifications, unread first, with mark read / mark all read,
-and the callback of the navbar bell (the bell itself sits in app.py's shell, on every page).
+"""`/notifications`: the user's notifications, unread first, a page at a time (``?page=N``), with
+mark read / mark all read, and the callback of the navbar bell (the bell itself sits in app.py's
+shell, on every page).
 
 Reads and marks go through db.notifications (the service behind `/api/notifications`). Marking
-also refreshes the bell at once instead of waiting for its next poll. The bell's callback lives
-here, not in a private module, because Dash executes page modules afresh for each app it builds
-while a module-level `@callback` in an ordinary import registers only for the first app.
+also refreshes the bell at once instead of waiting for its next poll, and redraws the page the
+user is on (its number is in the URL, read by ``layout``; the pager's links navigate). The bell's
+callback lives here, not in a private module, because Dash executes page modules afresh for each
+app it builds while a module-level `@callback` in an ordinary import registers only for the first app.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from components.notification_view import (
     MARK_READ_TYPE,
     bell_children,
     notifications_list,
+    notifications_summary,
 )
+from components.pager import page_href, pager, requested_page
 from pages._notifications_read import (
+    PAGE_SIZE,
+    NotificationsView,
     mark_all,
     mark_one,
     notifications_changed,
@@ -31,35 +37,45 @@ from pages._notifications_read import (
 )
 from pages._signed_in import require_user_id, signed_in_user_id
 
-dash.register_page(__name__, path="/notifications", name="Notifications", title="Notifications · PIPELINE")
+PATH = "/notifications"
+dash.register_page(__name__, path=PATH, name="Notifications", title="Notifications · PIPELINE")
 
 LIST = "notifications-list"
 MARK_ALL = "notifications-mark-all"
 SUMMARY = "notifications-summary"
+PAGER = "notifications-pager"
 SEEN = "notifications-seen"  # fingerprint of what the list shows; the poll redraws only on change
+SHOWN_PAGE = "notifications-shown-page"  # the page number shown, for redraws after a mark or a poll
 
 
-def _summary(unread: int, total: int, shown: int) -> str:
-    if total == 0:
-        return ""
-    counts = f"{unread:,} unread of {total:,}" if unread else f"All {total:,} read"
-    return f"{counts} · showing the first {shown:,}" if shown < total else counts
+def _summary(view: NotificationsView) -> str:
+    return notifications_summary(view.unread, view.total, view.page, PAGE_SIZE, len(view.items))
 
 
-def layout(**_query: str) -> html.Div:
+def _pager(view: NotificationsView) -> html.Nav | None:
+    return pager(view.page, view.pages, lambda n: page_href(PATH, n), label="Notifications pages")
+
+
+def _shown_page(data: object) -> int:
+    """The stored page number (a crafted callback may send anything: that reads as page 1)."""
+    return requested_page(str(data)) if isinstance(data, int) and not isinstance(data, bool) else 1
+
+
+def layout(page: str | None = None, **_query: str) -> html.Div:
+    """``?page=N``: anything but a page number is the first page, a page past the end the last."""
     user_id = signed_in_user_id()
-    view = user_notifications(user_id) if user_id is not None else None
-    items, unread, total = (view.items, view.unread, view.total) if view else ([], 0, 0)
+    view = user_notifications(user_id, page=requested_page(page)) if user_id is not None else None
     return html.Div(
         [
             dcc.Store(id=SEEN, data=view.fingerprint if view else None),
+            dcc.Store(id=SHOWN_PAGE, data=view.page if view else 1),
             html.Div(
                 [
                     html.Div(
                         [
                             html.H1("Notifications", className="h3 mb-0"),
                             html.Div(
-                                _summary(unread, total, len(items)),
+                                _summary(view) if view else "",
                                 id=SUMMARY,
                                 className="small text-body-secondary",
                             ),
@@ -70,62 +86,70 @@ def layout(**_query: str) -> html.Div:
                         id=MARK_ALL,
                         type="button",
                         className="btn btn-outline-primary btn-sm",
-                        disabled=unread == 0,
+                        disabled=view is None or view.unread == 0,
                     ),
                 ],
                 className="d-flex flex-wrap justify-content-between align-items-center gap-2 mb-3",
             ),
-            html.Div(notifications_list(items), id=LIST, **aria(live="polite")),
+            html.Div(notifications_list(view.items if view else []), id=LIST, **aria(live="polite")),
+            html.Div(
+                _pager(view) if view else None,
+                id=PAGER,
+                className="d-flex justify-content-center mt-3",
+            ),
         ],
         className="notifications-page",
     )
 
 
-def _refreshed(user_id: int) -> tuple[Any, str, bool, list[Any], list[Any]]:
-    view = user_notifications(user_id)
-    return (
-        notifications_list(view.items),
-        _summary(view.unread, view.total, len(view.items)),
-        view.unread == 0,
-        bell_children(view.unread),
-        view.fingerprint,
-    )
+def _page_outputs(view: NotificationsView) -> tuple[Any, str, bool, Any]:
+    """What a redraw of the shown page sends: list, summary, mark-all disabled, pager."""
+    return notifications_list(view.items), _summary(view), view.unread == 0, _pager(view)
+
+
+def _refreshed(user_id: int, page: object) -> tuple[Any, ...]:
+    view = user_notifications(user_id, page=_shown_page(page))
+    return (*_page_outputs(view), bell_children(view.unread), view.fingerprint)
 
 
 @callback(
     Output(LIST, "children"),
     Output(SUMMARY, "children"),
     Output(MARK_ALL, "disabled"),
+    Output(PAGER, "children"),
     Output(BELL_LINK, "children", allow_duplicate=True),
     Output(SEEN, "data"),
     Input({"type": MARK_READ_TYPE, "id": ALL}, "n_clicks"),
+    State(SHOWN_PAGE, "data"),
     prevent_initial_call=True,
 )
-def mark_notification_read(_clicks: list[int | None]) -> tuple[Any, ...]:
+def mark_notification_read(_clicks: list[int | None], page: object) -> tuple[Any, ...]:
     """Mark the clicked one read; a re-rendered list (no click) changes nothing."""
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
-        return (dash.no_update,) * 5
+        return (dash.no_update,) * 6
     user_id = require_user_id()
     mark_one(user_id, int(trigger["id"]))
-    return _refreshed(user_id)
+    return _refreshed(user_id, page)
 
 
 @callback(
     Output(LIST, "children", allow_duplicate=True),
     Output(SUMMARY, "children", allow_duplicate=True),
     Output(MARK_ALL, "disabled", allow_duplicate=True),
+    Output(PAGER, "children", allow_duplicate=True),
     Output(BELL_LINK, "children", allow_duplicate=True),
     Output(SEEN, "data", allow_duplicate=True),
     Input(MARK_ALL, "n_clicks"),
+    State(SHOWN_PAGE, "data"),
     prevent_initial_call=True,
 )
-def mark_all_notifications_read(n_clicks: int | None) -> tuple[Any, ...]:
+def mark_all_notifications_read(n_clicks: int | None, page: object) -> tuple[Any, ...]:
     if not n_clicks:
-        return (dash.no_update,) * 5
+        return (dash.no_update,) * 6
     user_id = require_user_id()
     mark_all(user_id)
-    return _refreshed(user_id)
+    return _refreshed(user_id, page)
 
 
 @callback(Output(BELL_LINK, "children"), Input(BELL_INTERVAL, "n_intervals"))
@@ -138,20 +162,17 @@ def refresh_bell(_n: int | None) -> list[Any]:
     Output(LIST, "children", allow_duplicate=True),
     Output(SUMMARY, "children", allow_duplicate=True),
     Output(MARK_ALL, "disabled", allow_duplicate=True),
+    Output(PAGER, "children", allow_duplicate=True),
     Output(SEEN, "data", allow_duplicate=True),
     Input(BELL_INTERVAL, "n_intervals"),
     State(SEEN, "data"),
+    State(SHOWN_PAGE, "data"),
     prevent_initial_call=True,
 )
-def follow_new_notifications(_n: int | None, seen: list[Any] | None) -> tuple[Any, ...]:
+def follow_new_notifications(_n: int | None, seen: list[Any] | None, page: object) -> tuple[Any, ...]:
     """On this page, the bell's poll also brings in new notifications; unchanged → nothing sent."""
     user_id = require_user_id()
     if not notifications_changed(user_id, seen):
-        return (dash.no_update,) * 4
-    view = user_notifications(user_id)
-    return (
-        notifications_list(view.items),
-        _summary(view.unread, view.total, len(view.items)),
-        view.unread == 0,
-        view.fingerprint,
-    )
+        return (dash.no_update,) * 5
+    view = user_notifications(user_id, page=_shown_page(page))
+    return (*_page_outputs(view), view.fingerprint)

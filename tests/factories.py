@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Dataset, JobEvent, JobStatus, MetricPoint, TrainingJob
+from db.models import Dataset, JobEvent, JobStatus, MetricPoint, Notification, TrainingJob
 
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 3, "rank": 16, "alpha": 32}
 
@@ -117,3 +118,54 @@ def add_event(session: Session, job: TrainingJob, kind: str, **values: Any) -> J
     session.add(event)
     session.flush()
     return event
+
+
+def make_job_history(
+    session: Session,
+    user_id: int,
+    count: int,
+    *,
+    status: JobStatus = JobStatus.COMPLETED,
+    prefix: str = "run",
+    **overrides: Any,
+) -> list[TrainingJob]:
+    """`count` jobs on one dataset, a minute apart, named ``<prefix>-000`` (oldest) upwards.
+
+    For lists longer than a page: the newest comes first on the jobs list, ``<prefix>-000`` last.
+    """
+    dataset = make_dataset(session, user_id, name=f"{prefix}-data")
+    start = utcnow() - timedelta(minutes=count + 1)
+    return [
+        make_job(
+            session,
+            user_id,
+            dataset.id,
+            status=status,
+            hyperparameters={**DEFAULT_HYPERPARAMETERS, "name": f"{prefix}-{i:03d}"},
+            created_at=start + timedelta(minutes=i),
+            **overrides,
+        )
+        for i in range(count)
+    ]
+
+
+def make_notification_history(
+    session: Session, user_id: int, count: int, *, read: Callable[[int], bool] = lambda i: True
+) -> list[Notification]:
+    """`count` notifications a minute apart, titled ``Update 000`` (oldest) upwards; `read(i)` marks them."""
+    start = utcnow() - timedelta(minutes=count + 1)
+    rows = [
+        Notification(
+            user_id=user_id,
+            type="job_completed",
+            title=f"Update {i:03d}",
+            message=f"Update {i:03d}: details.",
+            action_url="/training/jobs",
+            created_at=start + timedelta(minutes=i),
+            read_at=start + timedelta(minutes=i) if read(i) else None,
+        )
+        for i in range(count)
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows

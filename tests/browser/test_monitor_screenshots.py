@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import pytest
 
 from api.runtime import Runtime
 from db.models import JobStatus
+from pages._jobs_read import PAGE_SIZE
 from settings import Settings
 from tests.browser.monitor_support import fast_app, seed_job, start_signed_in
+from tests.factories import make_job_history
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTHS = {"desktop": (1400, 1000), "phone": (390, 844)}
@@ -50,6 +53,16 @@ def _set_theme(duo: Any, theme: str) -> None:
 def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: dict[str, Any]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     app = fast_app(settings, runtime)
+    with runtime.transaction() as session:  # older jobs, so the jobs list shows its pager
+        make_job_history(
+            session,
+            user["id"],
+            2 * PAGE_SIZE,
+            prefix="lr-sweep",
+            progress=100.0,
+            current_cost=Decimal("1.1420"),
+            final_cost=Decimal("1.1420"),
+        )
     failed = seed_job(
         runtime,
         user["id"],

@@ -18,10 +18,13 @@ from components.job_form import dom_id
 from components.notification_view import mark_read_id
 from db.base import utcnow
 from db.models import Notification
+from pages._notifications_read import PAGE_SIZE
 from settings import Settings
 from tests.browser.accessibility import unnamed_controls
+from tests.browser.clicks import click_in_view, click_page_link
 from tests.browser.screens import save_screenshots
 from tests.conftest import free_port, make_user, sign_in_browser
+from tests.factories import make_notification_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -148,4 +151,56 @@ def test_ntf003_empty_state(signed_in_duo: Any) -> None:
     assert dash_duo.wait_for_element("#notifications-empty").text.startswith("No notifications yet")
     assert dash_duo.find_element("#notifications-mark-all").get_attribute("disabled") is not None
     save_screenshots(dash_duo, "notifications-empty")
+    assert dash_duo.get_logs() == []
+
+
+def test_ntf004_pages_reach_the_oldest_and_mark_read_stays_on_the_page(
+    bell_duo: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    count = 2 * PAGE_SIZE + 20  # three pages: 50, 50, 20
+    with runtime.transaction() as session:
+        rows = make_notification_history(session, user["id"], count, read=lambda i: i % 2 == 1)  # 60 unread
+        oldest_unread = rows[0].id
+        make_notification_history(session, make_user(runtime, "mallory@example.com"), 5, read=lambda i: False)
+    dash_duo = bell_duo
+    dash_duo.driver.get(f"{dash_duo.server.url}/notifications")
+    dash_duo.wait_for_text_to_equal("#notifications-summary", "60 unread of 120 · showing 1–50", timeout=10)
+    _wait_bell(dash_duo, "60")
+    assert _titles(dash_duo)[0] == "Update 118"  # unread first, newest first
+
+    click_page_link(dash_duo, "notifications-pager", "Next")
+    dash_duo.wait_for_text_to_equal("#notifications-summary", "60 unread of 120 · showing 51–100", timeout=10)
+    assert dash_duo.driver.current_url.endswith("/notifications?page=2")
+    titles = _titles(dash_duo)
+    assert titles[:10] == [f"Update {i:03d}" for i in range(18, -1, -2)]  # the oldest unread …
+    assert titles[10] == "Update 119"  # … then the read ones, newest first
+
+    mark = dash_duo.driver.find_element(By.XPATH, f"//*[@id='{dom_id(mark_read_id(oldest_unread))}']")
+    click_in_view(dash_duo.driver, mark)
+    _wait_bell(dash_duo, "59")
+    dash_duo.wait_for_text_to_equal("#notifications-summary", "59 unread of 120 · showing 51–100", timeout=10)
+    assert dash_duo.driver.current_url.endswith("/notifications?page=2")  # still this page, redrawn
+    redrawn = _titles(dash_duo)  # the read one left this page for the end of the read ones
+    assert redrawn[:10] == [f"Update {i:03d}" for i in range(18, 0, -2)] + ["Update 119"]
+    with runtime.transaction() as session:
+        assert session.get(Notification, oldest_unread).read_at is not None  # type: ignore[union-attr]
+
+    click_page_link(dash_duo, "notifications-pager", "3")
+    dash_duo.wait_for_text_to_equal(
+        "#notifications-summary", "59 unread of 120 · showing 101–120", timeout=10
+    )
+    assert _titles(dash_duo)[-1] == "Update 000"  # the oldest of all, now read
+    assert "Mallory" not in dash_duo.driver.page_source
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_text_to_equal(
+        "#notifications-summary", "59 unread of 120 · showing 101–120", timeout=10
+    )
+    save_screenshots(dash_duo, "notifications-pages")
+    assert unnamed_controls(dash_duo) == []
+
+    for query, shown in (("abc", "1–50"), ("-1", "1–50"), ("99999", "101–120")):
+        dash_duo.driver.get(f"{dash_duo.server.url}/notifications?page={query}")
+        dash_duo.wait_for_text_to_equal(
+            "#notifications-summary", f"59 unread of 120 · showing {shown}", timeout=10
+        )
     assert dash_duo.get_logs() == []

@@ -140,6 +140,7 @@ def test_mark_read_of_another_users_notification_changes_nothing(
                 }
             ]
         ],
+        [{"id": "notifications-shown-page", "property": "data", "value": 1}],
     )
     assert response.status_code == 200
     assert "Mallory" not in response.get_data(as_text=True)

@@ -131,6 +131,7 @@ def test_mark_all_read_on_the_embedded_default(
         sqlite_app,
         "mark_all_notifications_read",
         [{"id": "notifications-mark-all", "property": "n_clicks", "value": 1}],
+        [{"id": "notifications-shown-page", "property": "data", "value": 1}],
     )
     assert response.status_code == 200
     assert "All 3 read" in _text(response)
