@@ -312,6 +312,6 @@ def budget_warning(estimated_total_cost: Decimal, budget_limit: Decimal | None) 
         return None
     return (
         f"The estimated cost {format_money(estimated_total_cost)} is over the budget limit "
-        f"{format_money(budget_limit)}: the job will be stopped before it finishes, "
-        "before its cost passes the budget."
+        f"{format_money(budget_limit)}: the job will be stopped when its cost is about to reach "
+        "the budget, before it finishes."
     )

@@ -82,7 +82,7 @@ def test_estimate_and_create_warn_when_the_estimate_is_over_the_budget(
     tight = job_request(dataset_id, budget_limit=str((estimated / 2).quantize(Decimal("0.0001"))))
     data = alice.post("/api/jobs/estimate", json=tight).get_json()["data"]
     assert Decimal(data["budget_limit"]) < estimated
-    assert "stopped before it finishes" in data["budget_warning"]
+    assert "stopped when its cost is about to reach the budget" in data["budget_warning"]
     created = alice.post("/api/jobs", json=tight)
     assert created.status_code == 201  # a warning, not a refusal
     assert created.get_json()["data"]["estimate"]["budget_warning"] == data["budget_warning"]

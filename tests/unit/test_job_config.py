@@ -126,4 +126,4 @@ def test_budget_warning_only_when_the_estimate_is_over_the_budget() -> None:
     assert warning is not None
     assert "$8.52" in warning
     assert "$5.00" in warning
-    assert "stopped before it finishes" in warning
+    assert "stopped when its cost is about to reach the budget" in warning
