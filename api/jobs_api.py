@@ -19,8 +19,9 @@ from api.request_parsing import (
 )
 from api.runtime import get_runtime
 from db.base import utcnow
+from db.job_config import budget_warning
 from db.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
-from db.serialize import job_json
+from db.serialize import job_json, money
 from db.training_jobs import (
     MAX_PAGE_SIZE,
     cancel_user_job,
@@ -55,13 +56,18 @@ def list_user_jobs() -> tuple[Response, int]:
 
 @bp.post("/estimate")
 def estimate() -> tuple[Response, int]:
-    """Validate a job request and return steps, duration and cost; stores nothing."""
+    """Validate a job request and return steps, duration and cost; stores nothing.
+
+    `budget_warning` says when the estimate is over `budget_limit` (the job would be stopped early).
+    """
     payload = json_body()
     with get_runtime().transaction() as session:
         config, result = estimate_job(session, current_user_id(), payload)
     return success(
         {
             **result.as_dict(),
+            "budget_limit": money(config.budget_limit),
+            "budget_warning": budget_warning(result.estimated_total_cost, config.budget_limit),
             "preset_id": config.preset_id,
             "hyperparameters": config.hyperparameters,
             "gpu_config": config.gpu_config,
@@ -71,11 +77,12 @@ def estimate() -> tuple[Response, int]:
 
 @bp.post("")
 def create() -> tuple[Response, int]:
-    """Create a queued job; 201 with the job and its estimate."""
+    """Create a queued job; 201 with the job and its estimate (with `budget_warning`, as estimate's)."""
     payload = json_body()
     with get_runtime().transaction() as session:
         job, result = create_job(session, current_user_id(), payload, actor=actor())
-        body = {"job": job_json(job), "estimate": result.as_dict()}
+        warning = budget_warning(result.estimated_total_cost, job.budget_limit)
+        body = {"job": job_json(job), "estimate": {**result.as_dict(), "budget_warning": warning}}
     return success(body, 201)
 
 

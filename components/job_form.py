@@ -232,12 +232,16 @@ def _figure(label: str, value: str, test_id: str) -> html.Div:
     )
 
 
-def estimate_summary(estimate: Mapping[str, Any] | None, problem: str | None = None) -> html.Div:
+def estimate_summary(
+    estimate: Mapping[str, Any] | None, problem: str | None = None, budget_warning: str | None = None
+) -> html.Div:
     """The live estimate: steps, duration, cost, and the hourly rate they come from.
 
     ``estimate`` is the service's ``JobEstimate.as_dict()``: ``total_steps``, ``total_epochs``,
     ``estimated_seconds``, ``estimated_total_cost`` and ``hourly_rate`` (decimal strings). With ``problem`` set (the form has errors) the figures show dashes and the
-    reason, so a stale estimate is never mistaken for the current one.
+    reason, so a stale estimate is never mistaken for the current one. ``budget_warning``
+    (``db.job_config.budget_warning``) says, before the user submits, that the job would be
+    stopped at its budget limit before it finishes.
     """
     data = estimate or {}
     steps = data.get("total_steps")
@@ -269,6 +273,17 @@ def estimate_summary(estimate: Mapping[str, Any] | None, problem: str | None = N
             detail.append(f"at {format_money(rate)}/h")
         if detail:
             notes.append(html.P(" · ".join(detail), className="small text-body-secondary mb-0"))
+        if budget_warning:
+            notes.append(
+                html.P(
+                    [
+                        html.I(className="bi bi-exclamation-triangle me-1", **aria(hidden=True)),
+                        budget_warning,
+                    ],
+                    className="small text-warning-emphasis mt-2 mb-0",
+                    id="estimate-budget-warning",
+                )
+            )
     return html.Div(
         [html.Dl(items, className="estimate mb-2"), *notes],
         className="estimate-summary",

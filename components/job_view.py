@@ -233,28 +233,43 @@ def _event_item(event: dict[str, Any], now: datetime) -> html.Li:
     )
 
 
+class EndingStyle(NamedTuple):
+    heading: str
+    icon: str
+    color: str
+
+
+# Why a job ended early (``error_message``): a failure is an error; a cancelled job with a reason
+# was stopped on the user's behalf (its budget limit), which is not one.
+_ENDING_STYLES = {"cancelled": EndingStyle("Job stopped", "bi-stop-circle", "warning")}
+_FAILED_ENDING = EndingStyle("Job failed", "bi-exclamation-octagon", "danger")
+
+
 def activity_log(
     events: list[dict[str, Any]],
     error_message: str | None,
     external_job_id: str | None,
     now: datetime | None = None,
+    status: str | None = None,
 ) -> html.Div:
-    """The job's audit trail, newest first, with the error (if any) and the cluster's job id.
+    """The job's audit trail, newest first, with why it ended early (if it did) and the cluster's job id.
 
     Events carry ``at`` (ISO string), ``kind``, ``from_status``, ``to_status``, ``actor`` and
     ``details``; times show relative ("5 min ago") with the absolute UTC time on hover.
-    ``now`` is injectable so the output is deterministic in tests.
+    ``error_message`` is headed by ``status``: "Job failed", or "Job stopped" for a cancelled job
+    (stopped at its budget limit). ``now`` is injectable so the output is deterministic in tests.
     """
     current = now or datetime.now(UTC)
     children: list[Any] = []
     if error_message:
+        ending = _ENDING_STYLES.get(str(status), _FAILED_ENDING)
         children.append(
             dbc.Alert(
                 [
-                    html.Div([_icon("bi-exclamation-octagon", "me-2"), html.Strong("Job failed")]),
+                    html.Div([_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
                     html.Pre(error_message, className="activity-error mb-0 mt-2"),
                 ],
-                color="danger",
+                color=ending.color,
             )
         )
     if external_job_id:

@@ -126,14 +126,17 @@ def monitor_numbers(
     """Card texts for ``job`` (API job JSON) at ``now``.
 
     Cost: a running job's spend is the larger of the stored accrual (lags by up to one cycle)
-    and ``hourly_rate`` x elapsed (billing runs from ``started_at``, DESIGN §8); a terminal job
-    shows its final cost. ETA is the recent step rate from ``window`` applied to the steps left;
-    the projected final cost adds the rate for that time. Unknown inputs show the dash, never 0.
+    and ``hourly_rate`` x elapsed (billing runs from ``started_at``, DESIGN §8), never more than
+    its ``budget_limit`` (nothing past it is billed); a terminal job shows its final cost. ETA is
+    the recent step rate from ``window`` applied to the steps left; the projected final cost adds
+    the rate for that time, and when it passes the budget the detail says the job stops there.
+    Unknown inputs show the dash, never 0.
     """
     status = str(job.get("status", ""))
     metrics = job.get("current_metrics") or {}
     elapsed = elapsed_seconds(job, now)
     estimated = _money(job.get("estimated_total_cost"))
+    budget = _money(job.get("budget_limit"))
     spent = _money(job.get("final_cost")) if not is_active(status) else None
     if spent is None:
         spent = _money(job.get("current_cost")) or Decimal(0)
@@ -141,6 +144,8 @@ def monitor_numbers(
             spent = max(
                 spent, (hourly_rate * Decimal(str(elapsed)) / Decimal(3600)).quantize(Decimal("0.0001"))
             )
+        if budget is not None:
+            spent = min(spent, budget)
 
     steps = [int(p[0]) for p in window]
     secs = [float(p[1]) for p in window]
@@ -154,8 +159,13 @@ def monitor_numbers(
             _money(job.get("current_cost")) or Decimal(0), elapsed, eta, hourly_rate
         )
         cost_parts.append(f"projected {format_money(projected)}")
+        if budget is not None and projected > budget:
+            cost_parts.append(f"stops at budget {format_money(budget)}")
+            budget = None
     elif not is_active(status):
         cost_parts.insert(0, "final")
+    if budget is not None:
+        cost_parts.append(f"budget {format_money(budget)}")
 
     if status == "running":
         eta_value = format_duration(eta) if eta is not None else "estimating…"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from components.formatters import format_money
 from db.errors import BIGINT_MAX, ValidationError
 from jobs.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, PricingError, hourly_rate
 
@@ -298,4 +299,19 @@ def estimate_job_config(config: JobConfig, total_training_pairs: int, total_toke
         estimated_seconds=math.ceil(seconds),
         hourly_rate=rate,
         estimated_total_cost=cost,
+    )
+
+
+def budget_warning(estimated_total_cost: Decimal, budget_limit: Decimal | None) -> str | None:
+    """What to tell the user before they submit a job whose estimate is over its budget, or None.
+
+    Not a refusal: a partial run may be what they want, and an estimate is only an estimate. The
+    processor stops such a job before its cost passes the budget (jobs/budgets.py).
+    """
+    if budget_limit is None or estimated_total_cost <= budget_limit:
+        return None
+    return (
+        f"The estimated cost {format_money(estimated_total_cost)} is over the budget limit "
+        f"{format_money(budget_limit)}: the job will be stopped when its cost is about to reach "
+        "the budget, before it finishes."
     )

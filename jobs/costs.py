@@ -45,5 +45,24 @@ def compute_cost(rate_per_hour: Decimal, start: datetime, end: datetime) -> Deci
     return (rate_per_hour * elapsed_hours(start, end)).quantize(STORED, rounding=ROUND_HALF_UP)
 
 
+def cap_to_budget(cost: Decimal, budget_limit: Decimal | None) -> Decimal:
+    """What may be billed for `cost`: never more than the job's budget (None means no limit).
+
+    Every bill goes through this (the accrued cost while running and the final cost), so a job is
+    never billed past its budget even when a cycle runs late or the cluster finishes it between
+    two cycles; the budget stop (jobs/budgets.py) makes the cap a rare backstop, not the rule.
+    """
+    if budget_limit is None:
+        return cost
+    return min(cost, budget_limit)
+
+
+def budget_exceeded_by(
+    rate_per_hour: Decimal, started_at: datetime, budget_limit: Decimal, at: datetime
+) -> bool:
+    """Whether the job's cost at `at` would pass `budget_limit` (reaching it exactly is within)."""
+    return compute_cost(rate_per_hour, started_at, at) > budget_limit
+
+
 def billing_period(at: datetime) -> str:
     return at.strftime("%Y-%m")

@@ -1,4 +1,5 @@
-"""One processor cycle (DESIGN.md §5): claim, submit, poll, ingest, finish, retry cancels.
+"""One processor cycle (DESIGN.md §5): claim, submit, poll, ingest, finish, stop jobs at their budget
+(jobs/budgets.py), retry cancels.
 
 `run_cycle` is the one function the RQ worker runs (jobs/queue.py), `lora-pipeline cycle` runs
 inline and the embedded demo runs on an in-process timer (`start_cycle_timer`). It is safe when two
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models import JobEvent, JobStatus, TrainingJob
 from db.session import make_engine, make_session_factory
+from jobs.budgets import stop_over_budget
 from jobs.cancels import retry_cluster_cancels
 from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
 from jobs.cluster_types import ClusterBackend, ClusterError
@@ -168,6 +170,11 @@ def _poll_and_ingest(
     for job, error, message in sweep.lost:
         if _fail_lost(sessions, job, error, message, now):
             summary.finished += 1
+    # After the poll's own terminal states (a job the cluster finished is completed, not stopped)
+    # and before the cancel retries (the cluster hears of a budget stop in this same cycle).
+    summary.finished += stop_over_budget(
+        sessions, jobs, now=now, horizon_seconds=settings.cycle_interval_seconds
+    )
 
 
 def record_poll_errors(

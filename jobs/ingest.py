@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
 from jobs.cluster_types import ClusterJobStatus, JobStatusReport, MetricsPoint
-from jobs.costs import PricingError, compute_cost, hourly_rate
+from jobs.costs import PricingError, cap_to_budget, compute_cost, hourly_rate
 from jobs.metric_store import PointRow, insert_points, point_rows
 from jobs.progress import ProgressRow, update_progress
 from jobs.transitions import transition
@@ -54,6 +54,7 @@ class JobSnapshot:
     gpu_config: dict[str, Any]
     last_seen_at: datetime | None = None
     last_point_step: int | None = None
+    budget_limit: Decimal | None = None
 
     @classmethod
     def of(cls, job: TrainingJob | Any, *, last_point_step: int | None = None) -> JobSnapshot:
@@ -69,6 +70,7 @@ class JobSnapshot:
             gpu_config=dict(job.gpu_config or {}),
             last_seen_at=job.last_seen_at,
             last_point_step=last_point_step,
+            budget_limit=job.budget_limit,
         )
 
 
@@ -91,15 +93,21 @@ class IngestResult:
     finished: list[uuid.UUID] = field(default_factory=list)
 
 
-def accrued_cost(gpu_config: dict[str, Any], started_at: datetime | None, now: datetime) -> Decimal:
-    """Cost so far: price × count × hours since started (0 before start or if unpriceable)."""
+def accrued_cost(
+    gpu_config: dict[str, Any],
+    started_at: datetime | None,
+    now: datetime,
+    budget_limit: Decimal | None = None,
+) -> Decimal:
+    """Cost so far: price × count × hours since started (0 before start or if unpriceable), never
+    more than the budget: what is shown as spent is what would be billed (jobs/costs.cap_to_budget)."""
     if started_at is None:
         return Decimal(0)
     try:
         rate = hourly_rate(gpu_config.get("type"), gpu_config.get("count"))
     except PricingError:
         return Decimal(0)  # claims fail such jobs before submit; never a NaN here
-    return compute_cost(rate, started_at, now)
+    return cap_to_budget(compute_cost(rate, started_at, now), budget_limit)
 
 
 def latest_point(report: JobStatusReport) -> tuple[MetricsPoint, ...]:
@@ -150,7 +158,7 @@ def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> Ing
         current_step=step,
         current_stage=report.stage,
         current_metrics=metrics or None,
-        current_cost=accrued_cost(job.gpu_config, job.started_at, now),
+        current_cost=accrued_cost(job.gpu_config, job.started_at, now, job.budget_limit),
         total_steps=report.total_steps,
         seen_at=now,
     )

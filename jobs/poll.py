@@ -42,6 +42,7 @@ def load_running(session: Session) -> list[JobSnapshot]:
             TrainingJob.started_at,
             TrainingJob.gpu_config,
             TrainingJob.last_seen_at,
+            TrainingJob.budget_limit,
             last_step.label("last_point_step"),
         ).where(TrainingJob.status == JobStatus.RUNNING.value, TrainingJob.external_job_id.is_not(None))
     ).all()

@@ -29,7 +29,14 @@ from db.models import (
     TrainingJob,
 )
 from db.session import rows_affected
-from jobs.costs import PricingError, billing_period, compute_cost, elapsed_hours, hourly_rate
+from jobs.costs import (
+    PricingError,
+    billing_period,
+    cap_to_budget,
+    compute_cost,
+    elapsed_hours,
+    hourly_rate,
+)
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.INITIALIZING, JobStatus.CANCELLED, JobStatus.FAILED}),
@@ -53,6 +60,16 @@ NOTIFICATIONS: dict[JobStatus, NotificationSpec] = {
     JobStatus.FAILED: NotificationSpec("job_failed", "Training Failed", "high"),
     JobStatus.CANCELLED: NotificationSpec("job_cancelled", "Training Cancelled", "normal"),
 }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The title and message of a transition's notification, for a change whose generic text would
+    not say why it happened (a budget stop is a cancel the user did not click)."""
+
+    title: str
+    message: str
+    priority: str | None = None  # the status's own priority when None
 
 
 class TransitionRefused(Exception):
@@ -98,12 +115,14 @@ def transition(
     values: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
     claim_token: str | None = None,
+    notice: Notice | None = None,
 ) -> bool:
     """Move `job` from the status it was read with to `to_status`; False if the row had moved on.
 
     `values` are extra columns set in the same UPDATE. With `claim_token`, the UPDATE also requires
     that the job's lease is still ours, so a stale worker cannot overwrite a newer one's work.
-    Terminal targets also finalise cost (see `_finalise`).
+    Terminal targets also finalise cost (see `_finalise`). `notice` replaces the notification's
+    generic title and message (its type stays the status's, so it is still the one terminal one).
     """
     from_status = JobStatus(job.status)
     if not can_transition(from_status, to_status):
@@ -133,7 +152,7 @@ def transition(
         to_status=to_status.value,
         at=at,
     )
-    _notify(session, job, to_status, at)
+    _notify(session, job, to_status, at, notice)
     if to_status in TERMINAL_STATUSES:
         _record_compute_cost(session, job, at)
     return True
@@ -151,7 +170,8 @@ def _finalise(
             rate = hourly_rate(job.gpu_config.get("type"), job.gpu_config.get("count"))
         except PricingError:
             rate = Decimal(0)  # creation refuses unknown GPUs; a legacy row must not crash finishing
-        cost = compute_cost(rate, started, ended)
+        # Never bill past the budget, however late the cycle that ends the job (jobs/budgets.py).
+        cost = cap_to_budget(compute_cost(rate, started, ended), job.budget_limit)
     else:
         cost = Decimal(0)  # never reached the cluster: nothing to bill
     final["final_cost"] = cost
@@ -171,25 +191,36 @@ def truncate_error(message: str, limit: int = ERROR_MESSAGE_LIMIT) -> str:
     return f"{message[:half]}\n… [truncated] …\n{message[-half:]}"
 
 
-def _notify(session: Session, job: TrainingJob, to_status: JobStatus, at: datetime) -> None:
+def job_label(job: TrainingJob) -> str:
+    """How notifications name a job: its name in quotes, else the start of its id."""
+    name = job.hyperparameters.get("name") if isinstance(job.hyperparameters, dict) else None
+    return f"“{name}”" if name else f"{str(job.id)[:8]}"
+
+
+def _notify(
+    session: Session, job: TrainingJob, to_status: JobStatus, at: datetime, notice: Notice | None
+) -> None:
     spec = NOTIFICATIONS.get(to_status)
     if spec is None:
         return
-    name = job.hyperparameters.get("name") if isinstance(job.hyperparameters, dict) else None
-    label = f"“{name}”" if name else f"{str(job.id)[:8]}"
+    label = job_label(job)
     messages = {
         JobStatus.RUNNING: f"Job {label} is running on {job.gpu_config.get('count')}× {job.gpu_config.get('type')}.",
         JobStatus.COMPLETED: f"Job {label} finished training. Cost: {format_money(job.final_cost)}.",
         JobStatus.FAILED: f"Job {label} failed: {(job.error_message or 'unknown error')[:300]}",
         JobStatus.CANCELLED: f"Job {label} was cancelled. Cost: {format_money(job.final_cost)}.",
     }
+    title, message, priority = spec.title, messages[to_status], spec.priority
+    if notice is not None:
+        title, message = notice.title, _notice_message(notice, job)
+        priority = notice.priority or spec.priority
     session.add(
         Notification(
             user_id=job.user_id,
             type=spec.type,
-            title=spec.title,
-            message=messages[to_status],
-            priority=spec.priority,
+            title=title,
+            message=message,
+            priority=priority,
             action_url=f"/training/jobs/{job.id}",
             metadata_={"job_id": str(job.id), "status": to_status.value},
             created_at=at,
@@ -197,28 +228,34 @@ def _notify(session: Session, job: TrainingJob, to_status: JobStatus, at: dateti
     )
 
 
+def _notice_message(notice: Notice, job: TrainingJob) -> str:
+    """A notice's message; once the job is billed (a terminal state), followed by its final cost."""
+    if job.final_cost is None:
+        return notice.message
+    return f"{notice.message} Cost: {format_money(job.final_cost)}."
+
+
 def _record_compute_cost(session: Session, job: TrainingJob, at: datetime) -> None:
     """One `training_compute` record for a terminal job that used compute (unique per job)."""
     if job.started_at is None or job.completed_at is None:
         return
-    gpu_type = job.gpu_config.get("type")
-    gpu_count = job.gpu_config.get("count")
+    details: dict[str, Any] = {
+        "gpu_type": job.gpu_config.get("type"),
+        "gpu_count": job.gpu_config.get("count"),
+        "duration_hours": str(elapsed_hours(job.started_at, job.completed_at).quantize(Decimal("0.000001"))),
+        "started_at": job.started_at.isoformat(),
+        "ended_at": job.completed_at.isoformat(),
+        "status": job.status,
+    }
+    if job.budget_limit is not None:
+        details["budget_limit"] = str(job.budget_limit)  # the amount is capped at it (`_finalise`)
     session.add(
         CostRecord(
             user_id=job.user_id,
             job_id=job.id,
             cost_type=COMPUTE_COST_TYPE,
             amount=job.final_cost or Decimal(0),
-            details={
-                "gpu_type": gpu_type,
-                "gpu_count": gpu_count,
-                "duration_hours": str(
-                    elapsed_hours(job.started_at, job.completed_at).quantize(Decimal("0.000001"))
-                ),
-                "started_at": job.started_at.isoformat(),
-                "ended_at": job.completed_at.isoformat(),
-                "status": job.status,
-            },
+            details=details,
             billing_period=billing_period(job.completed_at),
             recorded_at=at,
         )

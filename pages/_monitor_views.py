@@ -162,7 +162,9 @@ def status_values(
     if not status_changed:
         values = dict.fromkeys(values, no_update)
     values.update(
-        activity=activity_log(events, job.get("error_message"), job.get("external_job_id"), now)
+        activity=activity_log(
+            events, job.get("error_message"), job.get("external_job_id"), now, status=job["status"]
+        )
         if events_changed or status_changed
         else no_update,
         view_state=view if view != shown else no_update,

@@ -26,7 +26,7 @@ from components.job_form import (
     split_errors,
 )
 from db.errors import ValidationError
-from db.job_config import DEFAULT_PRESET, PRESETS
+from db.job_config import DEFAULT_PRESET, PRESETS, budget_warning
 from db.training_jobs import create_job, estimate_job
 from pages._configure_layout import (
     ESTIMATE,
@@ -116,13 +116,19 @@ def live_estimate(_values: list[Any], preset_id: str | None) -> tuple[Any, list[
     feedback_names = [item["id"]["name"] for item in ctx.outputs_list[2]]
     try:
         with get_runtime().transaction() as session:
-            _config, estimate = estimate_job(session, require_user_id(), form_payload(values, preset_id))
+            config, estimate = estimate_job(session, require_user_id(), form_payload(values, preset_id))
     except ValidationError as exc:
         by_field, general = split_errors(exc.errors)
         invalid, _ = feedback_outputs(field_names, by_field)
         _, messages = feedback_outputs(feedback_names, by_field)
         return estimate_summary(None, FIXABLE), invalid, messages, general_errors_alert(general)
-    return estimate_summary(estimate.as_dict()), [False] * len(field_names), [""] * len(feedback_names), None
+    warning = budget_warning(estimate.estimated_total_cost, config.budget_limit)
+    return (
+        estimate_summary(estimate.as_dict(), budget_warning=warning),
+        [False] * len(field_names),
+        [""] * len(feedback_names),
+        None,
+    )
 
 
 @callback(

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.base import utcnow
 from db.models import JobEvent, Notification, TrainingJob
 from db.session import make_session_factory
 from jobs.cluster import ClusterClient
@@ -38,6 +40,21 @@ DATASET_ROWS = 64  # 8 steps per epoch at batch size 8
 # tests that need a job to stay running for a while give it more epochs (see LONG_HYPERPARAMETERS).
 TIME_SCALE = 50.0
 LONG_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 60}  # ~3.5 s of wall time
+
+
+class Clock:
+    """Wall time plus an offset that a test moves forward; shared by the simulator
+    (`sim.cluster.clock = clock.wall`) and the cycle (`clock=clock.now`), so the cluster's timestamps
+    and ours agree and nothing waits on wall time."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def wall(self) -> float:
+        return utcnow().timestamp() + self.offset
+
+    def now(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.offset)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

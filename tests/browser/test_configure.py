@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from components.formatters import format_money
 from components.job_form import dom_id, feedback_id, field_id
-from db.job_config import estimate_job_config, resolve_job_config
+from db.job_config import budget_warning, estimate_job_config, resolve_job_config
 from db.models import JobEvent, JobStatus, TrainingJob
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
@@ -200,4 +201,26 @@ def test_cfg004_without_a_dataset_the_page_points_to_datasets(signed_in_duo: Any
     save_screenshots(dash_duo, "configure-empty")
     link.click()
     WebDriverWait(dash_duo.driver, 10).until(lambda _d: dash_duo.driver.current_url.endswith("/datasets"))
+    assert dash_duo.get_logs() == []
+
+
+def test_cfg005_a_budget_below_the_estimate_is_flagged_before_submitting(
+    signed_in_duo: Any, datasets: dict[str, int]
+) -> None:
+    dash_duo = signed_in_duo
+    _open(dash_duo)
+    config = resolve_job_config({"dataset_id": datasets["mine"], "preset_id": "balanced"})
+    estimated = estimate_job_config(config, PAIRS, TOKENS).estimated_total_cost
+    dash_duo.wait_for_text_to_equal("#estimate-cost", format_money(estimated), timeout=10)
+    assert not dash_duo.driver.find_elements(By.ID, "estimate-budget-warning")
+
+    low = (estimated / 2).quantize(Decimal("0.01"))
+    _type(dash_duo, "budget_limit", str(low))
+    expected = budget_warning(estimated, low)
+    assert expected is not None
+    dash_duo.wait_for_text_to_equal("#estimate-budget-warning", expected, timeout=10)
+    assert format_money(low) in expected
+
+    _type(dash_duo, "budget_limit", str((estimated * 2).quantize(Decimal("0.01"))))
+    dash_duo.wait_for_no_elements("#estimate-budget-warning", timeout=10)
     assert dash_duo.get_logs() == []

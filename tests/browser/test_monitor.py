@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from sqlalchemy import select
 
 from api.runtime import Runtime
 from components.formatters import format_loss, format_throughput
+from db.base import utcnow
 from db.models import JobEvent, JobStatus, TrainingJob
 from jobs.transitions import transition
+from pages import _monitor_ids as ids
 from settings import Settings
 from tests.browser.monitor_support import (
     DATASET_NAME,
@@ -363,4 +366,30 @@ def test_mon008_live_ticks_draw_what_a_reload_draws(
     _wait_until(lambda: (_trace_lengths(duo, "mon-panels-graph") or [0])[0] == 45, what="reloaded charts")
     for graph, drawn in live.items():
         assert duo.driver.execute_script(DRAWN_JS, graph) == drawn, graph
+    assert duo.get_logs() == []
+
+
+def test_mon009_a_budget_stop_says_why_and_shows_the_budget(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    reason = "Stopped: budget limit $0.25 reached"
+    job_id = seed_job(
+        runtime,
+        user["id"],
+        JobStatus.CANCELLED,
+        points=5,
+        budget_limit=Decimal("0.2500"),
+        error_message=reason,
+        cancel_requested_at=utcnow(),
+    )
+    duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
+    _loaded(duo)
+    assert duo.find_elements("#mon-badge .badge.bg-warning")
+    duo.wait_for_text_to_equal(f"#{ids.card_detail('cost')}", "final · est. $1.20 · budget $0.25", timeout=5)
+    duo.driver.find_element("link text", "Activity Log").click()
+    duo.wait_for_contains_text("#mon-activity", reason, timeout=5)
+    activity = duo.find_element("#mon-activity").text
+    assert "Job stopped" in activity
+    assert "Job failed" not in activity
+    assert duo.find_elements("#mon-activity .alert-warning")
     assert duo.get_logs() == []

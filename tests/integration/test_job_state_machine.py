@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,6 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.base import utcnow
 from db.errors import InvalidState
 from db.models import TERMINAL_STATUSES, CostRecord, JobStatus, TrainingJob
 from db.training_jobs import cancel_user_job
@@ -45,7 +44,7 @@ from jobs.cycle import run_cycle
 from jobs.transitions import COMPUTE_COST_TYPE
 from settings import Settings
 from simulator.runner import SimulatorHandle
-from tests.cycle_harness import fast_client, notifications, queue_jobs, sim_stats
+from tests.cycle_harness import Clock, fast_client, notifications, queue_jobs, sim_stats
 from tests.factories import DEFAULT_HYPERPARAMETERS
 
 EXAMPLES = int(os.environ.get("PIPELINE_STATEMACHINE_EXAMPLES", "25"))
@@ -56,25 +55,15 @@ TERMINAL_NOTIFICATIONS = {"job_completed", "job_failed", "job_cancelled"}
 ROUNDING = Decimal("0.0001")
 # One "cluster time passes" step: at time scale 50 a default job needs ~0.5 s, so this ends it.
 CLUSTER_STEP_SECONDS = 120.0
+# Budgets at 2× A100-80GB ($7/h): none; $0.01 runs out within one cycle interval of the start (the
+# cycle that submits the job stops it); $0.10 after 51 s, so a job still running after the cluster's
+# time passed (its polls failed) is stopped, or cancelled, past its budget.
+BUDGETS = [None, None, Decimal("0.01"), Decimal("0.10")]
 
 
 class WorkerDied(BaseException):
     """Raised between the cluster accepting a job and us saving its id: the process 'dies' there
     (BaseException, so no `except Exception` in the processor can swallow it, as with SIGKILL)."""
-
-
-class Clock:
-    """Wall time plus an offset that the test moves forward; shared by the simulator and the cycle,
-    so the cluster's timestamps and ours agree."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def wall(self) -> float:
-        return utcnow().timestamp() + self.offset
-
-    def now(self) -> datetime:
-        return utcnow() + timedelta(seconds=self.offset)
 
 
 def make_machine(
@@ -98,12 +87,16 @@ def make_machine(
 
         # ---- rules: what happens in production -------------------------------------------------
 
-        @rule(target=jobs, kind=st.sampled_from(["normal", "normal", "fails"]))
-        def create_job(self, kind: str) -> uuid.UUID:
+        @rule(
+            target=jobs,
+            kind=st.sampled_from(["normal", "normal", "fails"]),
+            budget=st.sampled_from(BUDGETS),
+        )
+        def create_job(self, kind: str, budget: Decimal | None) -> uuid.UUID:
             hyper: dict[str, Any] = dict(DEFAULT_HYPERPARAMETERS)
             if kind == "fails":
                 hyper["sim_fail_at"] = 0.5
-            (job_id,) = queue_jobs(sessions, owner, hyperparameters=hyper)
+            (job_id,) = queue_jobs(sessions, owner, hyperparameters=hyper, budget_limit=budget)
             self.seen[job_id] = JobStatus.QUEUED.value
             self.crashes[job_id] = 0
             return job_id
@@ -214,10 +207,28 @@ def make_machine(
                 if found.status in TERMINAL and found.started_at is not None:
                     self._billed_for_the_time_it_ran(found, now)
 
+        @invariant()
+        def never_billed_past_the_budget(self) -> None:
+            """What a job shows as spent, its final cost and its cost record stay within its budget."""
+            for job_id in self.seen:
+                with sessions() as session:
+                    found = session.get(TrainingJob, job_id)
+                    assert found is not None
+                    amounts = session.scalars(
+                        select(CostRecord.amount).where(CostRecord.job_id == job_id)
+                    ).all()
+                if found.budget_limit is None:
+                    continue
+                for amount in [found.current_cost, found.final_cost, *amounts]:
+                    assert amount is None or amount <= found.budget_limit, (
+                        f"{found.status} job billed {amount} over its budget {found.budget_limit}"
+                    )
+
         @staticmethod
         def _billed_for_the_time_it_ran(found: TrainingJob, now: datetime) -> None:
             """A finished job ended after it started and no later than now (on the shared clock, a
-            user's cancel included), and was billed at least rate × that time: nothing free."""
+            user's cancel included), and was billed at least rate × that time, or its whole budget
+            when that was less: nothing free beyond what the budget promises."""
             assert found.started_at is not None
             assert found.completed_at is not None
             assert found.started_at <= found.completed_at <= now, (
@@ -225,9 +236,8 @@ def make_machine(
             )
             rate = hourly_rate(found.gpu_config.get("type"), found.gpu_config.get("count"))
             ran = Decimal(str((found.completed_at - found.started_at).total_seconds())) / 3600
-            assert (found.final_cost or 0) >= rate * ran - ROUNDING, (
-                f"{found.final_cost} < {rate}/h × {ran} h"
-            )
+            owed = rate * ran if found.budget_limit is None else min(rate * ran, found.budget_limit)
+            assert (found.final_cost or 0) >= owed - ROUNDING, f"{found.final_cost} < {rate}/h × {ran} h"
 
         # ---- helpers ---------------------------------------------------------------------------
 

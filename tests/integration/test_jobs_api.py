@@ -71,6 +71,27 @@ def test_create_queues_job_with_totals_cost_and_event(
         assert [(e.kind, e.to_status, e.actor) for e in events] == [("queued", "queued", f"user:{alice.id}")]
 
 
+def test_estimate_and_create_warn_when_the_estimate_is_over_the_budget(
+    alice: ApiUser, dataset_id: int
+) -> None:
+    plain = alice.post("/api/jobs/estimate", json=job_request(dataset_id)).get_json()["data"]
+    assert plain["budget_limit"] is None
+    assert plain["budget_warning"] is None
+    estimated = Decimal(plain["estimated_total_cost"])
+
+    tight = job_request(dataset_id, budget_limit=str((estimated / 2).quantize(Decimal("0.0001"))))
+    data = alice.post("/api/jobs/estimate", json=tight).get_json()["data"]
+    assert Decimal(data["budget_limit"]) < estimated
+    assert "stopped when its cost is about to reach the budget" in data["budget_warning"]
+    created = alice.post("/api/jobs", json=tight)
+    assert created.status_code == 201  # a warning, not a refusal
+    assert created.get_json()["data"]["estimate"]["budget_warning"] == data["budget_warning"]
+
+    ample = job_request(dataset_id, budget_limit=str(estimated * 2))
+    assert alice.post("/api/jobs/estimate", json=ample).get_json()["data"]["budget_warning"] is None
+    assert alice.post("/api/jobs", json=ample).get_json()["data"]["estimate"]["budget_warning"] is None
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

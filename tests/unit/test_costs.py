@@ -5,7 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.costs import PricingError, billing_period, compute_cost, hourly_rate
+from jobs.costs import (
+    PricingError,
+    billing_period,
+    budget_exceeded_by,
+    cap_to_budget,
+    compute_cost,
+    hourly_rate,
+)
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -36,6 +43,20 @@ def test_cost_is_exact_decimal() -> None:
 
 def test_cost_never_negative_when_clocks_disagree() -> None:
     assert compute_cost(Decimal("3.50"), T0, T0 - timedelta(minutes=5)) == Decimal("0.0000")
+
+
+def test_cap_to_budget_bills_at_most_the_budget() -> None:
+    assert cap_to_budget(Decimal("12.3456"), None) == Decimal("12.3456")
+    assert cap_to_budget(Decimal("12.3456"), Decimal("50")) == Decimal("12.3456")
+    assert cap_to_budget(Decimal("50.0001"), Decimal("50")) == Decimal("50")
+
+
+def test_budget_is_exceeded_only_past_it() -> None:
+    rate = Decimal("3.60")  # a cent per 10 s
+    budget = Decimal("0.10")  # 100 s
+    assert not budget_exceeded_by(rate, T0, budget, T0 + timedelta(seconds=99))
+    assert not budget_exceeded_by(rate, T0, budget, T0 + timedelta(seconds=100))  # reaching it is within
+    assert budget_exceeded_by(rate, T0, budget, T0 + timedelta(seconds=101))
 
 
 def test_billing_period() -> None:

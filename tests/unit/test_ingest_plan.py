@@ -87,6 +87,16 @@ def test_cost_is_zero_before_start_and_for_an_unpriceable_gpu() -> None:
     assert accrued_cost({"type": "V100-32GB", "count": 1}, NOW - timedelta(hours=2), NOW) == Decimal("4.2000")
 
 
+def test_accrued_cost_never_shows_more_than_the_budget() -> None:
+    two_hours_ago = NOW - timedelta(hours=2)
+    v100 = {"type": "V100-32GB", "count": 1}  # $2.10/h: $4.20 after two hours
+    assert accrued_cost(v100, two_hours_ago, NOW, Decimal("5")) == Decimal("4.2000")
+    assert accrued_cost(v100, two_hours_ago, NOW, Decimal("3.5")) == Decimal("3.5")
+    job = snapshot(gpu_config=v100, started_at=two_hours_ago, budget_limit=Decimal("3.5"))
+    report = JobStatusReport(external_job_id="ext-1", status=ClusterJobStatus.RUNNING, current_step=10)
+    assert plan_ingest(job, report, NOW).progress.current_cost == Decimal("3.5")
+
+
 def test_without_history_the_latest_values_are_stored_as_the_current_step() -> None:
     report = JobStatusReport(
         external_job_id="ext-1",

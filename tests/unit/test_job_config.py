@@ -13,6 +13,7 @@ from db.job_config import (
     PRESETS,
     STARTUP_SECONDS,
     JobConfig,
+    budget_warning,
     estimate_job_config,
     resolve_job_config,
 )
@@ -115,3 +116,14 @@ def test_long_examples_are_capped_at_max_seq_length() -> None:
         {"dataset_id": 1, "hyperparameters": {"max_seq_length": 512, "batch_size": 2}}
     )
     assert estimate_job_config(config, 10, 10 * 100_000).tokens_per_step == 1024
+
+
+def test_budget_warning_only_when_the_estimate_is_over_the_budget() -> None:
+    assert budget_warning(Decimal("8.5167"), None) is None
+    assert budget_warning(Decimal("8.5167"), Decimal("10")) is None
+    assert budget_warning(Decimal("8.5167"), Decimal("8.5167")) is None  # exactly the budget fits
+    warning = budget_warning(Decimal("8.5167"), Decimal("5"))
+    assert warning is not None
+    assert "$8.52" in warning
+    assert "$5.00" in warning
+    assert "stopped when its cost is about to reach the budget" in warning

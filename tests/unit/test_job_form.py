@@ -176,6 +176,16 @@ def test_estimate_shows_steps_duration_cost_and_rate() -> None:
     assert "3 epochs · at $7.00/h" in _text(panel)
 
 
+def test_estimate_over_the_budget_says_so_before_submitting() -> None:
+    estimate = {"total_steps": 10, "estimated_total_cost": "8.5167", "hourly_rate": "7.0000"}
+    warned = estimate_summary(estimate, budget_warning="Over the budget.")
+    assert _text(_find(warned, "estimate-budget-warning")).strip() == "Over the budget."
+    assert _find(estimate_summary(estimate), "estimate-budget-warning") is None
+    # a form with errors shows no figures, so no warning about them either
+    broken = estimate_summary(estimate, "Fix the fields.", budget_warning="Over the budget.")
+    assert _find(broken, "estimate-budget-warning") is None
+
+
 def test_estimate_with_a_problem_shows_dashes_never_stale_figures() -> None:
     panel = estimate_summary({"total_steps": 10, "estimated_total_cost": Decimal("1")}, "Fix the fields.")
     for figure in ("estimate-steps", "estimate-duration", "estimate-cost"):

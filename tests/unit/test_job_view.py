@@ -213,6 +213,19 @@ def test_activity_log_newest_first_with_times_error_and_cluster_id() -> None:
     assert "No activity yet." in _text(activity_log([], None, None, now=now))
 
 
+def test_activity_log_heads_the_reason_by_how_the_job_ended() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    failed = activity_log([], "CUDA out of memory", None, now=now, status="failed")
+    stopped = activity_log([], "Stopped: budget limit $50.00 reached", None, now=now, status="cancelled")
+    assert "Job failed" in _text(failed)
+    assert failed.children[0].color == "danger"
+    assert "Job stopped" in _text(stopped)
+    assert "Job failed" not in _text(stopped)
+    assert "Stopped: budget limit $50.00 reached" in _text(stopped)
+    assert stopped.children[0].color == "warning"
+    assert "Job stopped" not in _text(activity_log([], None, None, now=now, status="cancelled"))
+
+
 def test_relative_time() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert format_relative_time(now, now) == "just now"

@@ -66,6 +66,22 @@ def test_running_job_cards_show_current_values_eta_and_projection() -> None:
     assert numbers["eta_detail"].startswith("10.00 s/step")
 
 
+def test_a_budget_caps_what_is_shown_spent_and_says_where_the_job_stops() -> None:
+    # projected $1.87 passes a $1.50 budget: the job is stopped there
+    numbers = monitor_numbers(_job(budget_limit="1.5000"), WINDOW, NOW, hourly_rate=RATE)
+    assert numbers["cost_value"] == "$0.70"
+    assert numbers["cost_detail"] == "est. $1.20 · projected $1.87 · stops at budget $1.50"
+    ample = monitor_numbers(_job(budget_limit="5.0000"), WINDOW, NOW, hourly_rate=RATE)
+    assert ample["cost_detail"] == "est. $1.20 · projected $1.87 · budget $5.00"
+    # the clock says $0.70 but a cycle has not stopped the job yet: never more than the budget
+    past = monitor_numbers(_job(budget_limit="0.5000"), WINDOW, NOW, hourly_rate=RATE)
+    assert past["cost_value"] == "$0.50"
+    stopped = _job(status="cancelled", final_cost="0.4900", budget_limit="0.5000")
+    assert monitor_numbers(stopped, WINDOW, NOW, hourly_rate=RATE)["cost_detail"] == (
+        "final · est. $1.20 · budget $0.50"
+    )
+
+
 def test_terminal_job_shows_final_cost_and_no_eta() -> None:
     job = _job(
         status="completed",

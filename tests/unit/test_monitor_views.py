@@ -184,3 +184,25 @@ def test_a_tick_during_a_redraw_leaves_the_charts_alone() -> None:
     for chart_output in ("chart_patch", "chart_state", "eta_from"):
         assert tick[chart_output] is no_update, chart_output
     assert tick["progress_step"] == "Step 50 / 200"  # the texts still follow the job
+
+
+def test_a_budget_stop_shows_its_reason_and_the_budget_when_the_tick_sees_it() -> None:
+    running = _snap(_rows(1, 10), budget_limit="0.5000")
+    shown = status_values(running, numbers_for(running, None, [], NOW), NOW)["view_state"]
+    stopped = _snap(
+        _rows(1, 10),
+        status="cancelled",
+        events=3,
+        final_cost="0.4900",
+        budget_limit="0.5000",
+        completed_at=NOW.isoformat(),
+        error_message="Stopped: budget limit $0.50 reached",
+    )
+    values = status_values(stopped, numbers_for(stopped, None, [], NOW), NOW, shown)
+    activity = json.dumps(values["activity"], cls=plotly.utils.PlotlyJSONEncoder)
+    assert "Job stopped" in activity
+    assert "Stopped: budget limit $0.50 reached" in activity
+    assert "Job failed" not in activity
+    assert values["cost_value"] == "$0.49"
+    assert values["cost_detail"] == "final · est. $1.20 · budget $0.50"
+    assert values["interval_disabled"] is True

@@ -1,0 +1,111 @@
+"""Budget limits: the processor stops a running job before its cost passes the budget the user set.
+
+**When.** Each cycle stops a job whose cost *by the next cycle* would pass its budget. Stopping only
+once cost >= budget would let every budget-stopped job run, and be billed, up to one cycle interval
+past it (30 s × $33.60/h on 8 H100s is $0.28 over), and the cluster would really have spent that
+GPU time. Looking one interval ahead keeps the cluster time and the bill within the budget, at the
+price of leaving up to one interval's worth of the budget unused. A cycle that runs late (one
+skipped behind a slow one, workers down) can still find a job past its budget: it is stopped at
+once, and the bill is capped at the budget (`jobs.costs.cap_to_budget`, applied by the state
+machine to every final cost), so the user is never billed more than the budget whatever the timing.
+
+**Which status.** `cancelled`, not `failed`. DESIGN.md §4 keeps `failed` for faults (the cluster's
+own failure, a rejected submit, a lost job); a budget stop is the user's own instruction carried out
+on their behalf, as if they had pressed cancel at that amount: nothing went wrong and the metrics
+so far stand. It also takes the one existing cancel path: the cycle's cluster-cancel retry
+(`jobs.cancels`) tells the cluster, until it acknowledges, for every cancelled job it ran. The
+reason is kept in `error_message` (the job's "why it ended early", shown by the monitor and the
+API), in the transition's event and in the one terminal notification.
+
+**Where.** In the cycle only. Cost is a function of time alone (rate × time since `started_at`),
+not of anything a report carries, so a signed callback brings nothing that would stop a job
+sooner; the cycle runs every interval whether or not the cluster answers (a job whose polls fail
+still accrues and is still stopped), and the look-ahead is sized by that interval. A callback that
+arrives after the budget ran out only moves progress (its accrued cost is capped), and a terminal
+callback is billed through the same capped final cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from components.formatters import format_money
+from db.models import JobStatus, TrainingJob
+from jobs.costs import PricingError, budget_exceeded_by, hourly_rate
+from jobs.ingest import JobSnapshot
+from jobs.transitions import Notice, job_label, transition
+from logging_setup import log_context
+
+log = logging.getLogger(__name__)
+
+
+def budget_stop_due(job: JobSnapshot, now: datetime, horizon_seconds: float) -> bool:
+    """Whether `job`'s cost would pass its budget within `horizon_seconds` of `now` (the time to
+    the next cycle): then it must stop now. False without a budget, a start or a price."""
+    if job.budget_limit is None or job.started_at is None or job.status != JobStatus.RUNNING.value:
+        return False
+    try:
+        rate = hourly_rate(job.gpu_config.get("type"), job.gpu_config.get("count"))
+    except PricingError:
+        return False  # unpriceable jobs accrue nothing (jobs/ingest.accrued_cost)
+    return budget_exceeded_by(
+        rate, job.started_at, job.budget_limit, now + timedelta(seconds=horizon_seconds)
+    )
+
+
+def budget_stop_reason(budget_limit: Decimal) -> str:
+    """The job's `error_message` after a budget stop, as users read it on the monitor and in the API."""
+    return f"Stopped: budget limit {format_money(budget_limit)} reached"
+
+
+def stop_over_budget(
+    sessions: sessionmaker[Session], jobs: Sequence[JobSnapshot], *, now: datetime, horizon_seconds: float
+) -> int:
+    """Stop every job of `jobs` whose budget would run out before the next cycle; how many stopped.
+
+    `jobs` is the cycle's snapshot of running jobs; one that finished meanwhile (this cycle's poll,
+    a callback, a user's cancel) is left alone by the state machine's conditional UPDATE.
+    """
+    stopped = 0
+    for job in jobs:
+        if budget_stop_due(job, now, horizon_seconds):
+            with sessions.begin() as session, log_context(job_id=str(job.id)):
+                if stop_for_budget(session, job.id, now=now):
+                    stopped += 1
+    return stopped
+
+
+def stop_for_budget(session: Session, job_id: uuid.UUID, *, now: datetime) -> bool:
+    """Cancel a running job for its budget in the caller's transaction; False if it had moved on.
+
+    One transition: status, `error_message`, `cancel_requested_at` (the cycle then tells the
+    cluster), the event, the notification and the capped cost record commit together or not at all.
+    """
+    job = session.get(TrainingJob, job_id, populate_existing=True)
+    if job is None or job.status != JobStatus.RUNNING.value or job.budget_limit is None:
+        return False
+    reason = budget_stop_reason(job.budget_limit)
+    stopped = transition(
+        session,
+        job,
+        JobStatus.CANCELLED,
+        actor="processor",
+        at=now,
+        values={"cancel_requested_at": now, "error_message": reason},
+        details={"reason": reason, "budget_limit": str(job.budget_limit)},
+        notice=Notice(
+            "Budget Limit Reached",
+            f"Job {job_label(job)} was stopped before its cost passed its budget limit of "
+            f"{format_money(job.budget_limit)}.",
+            priority="high",  # unlike a cancel, the user did not just ask for it
+        ),
+    )
+    if stopped:
+        log.info("job stopped at its budget limit %s; cost %s", job.budget_limit, job.final_cost)
+    return stopped
