@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Dataset, JobEvent, JobStatus, MetricPoint, Notification, TrainingJob
+from jobs.ingest import JobSnapshot
 
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 3, "rank": 16, "alpha": 32}
 
@@ -169,3 +170,19 @@ def make_notification_history(
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def job_snapshot(now: datetime, **overrides: Any) -> JobSnapshot:
+    """What the cycle knows of a running job (no database): 2 × H100, started 30 minutes before `now`."""
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "user_id": 1,
+        "status": "running",
+        "external_job_id": "ext-1",
+        "current_step": 0,
+        "total_steps": 200,
+        "started_at": now - timedelta(minutes=30),
+        "gpu_config": {"type": "H100", "count": 2},
+    }
+    values.update(overrides)
+    return JobSnapshot(**values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,25 +9,16 @@ import pytest
 
 from jobs.budgets import budget_stop_due, budget_stop_reason
 from jobs.ingest import JobSnapshot
+from tests.factories import job_snapshot
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 H100 = {"type": "H100", "count": 1}  # $4.20/h: $0.07 a minute
 
 
 def running(budget: str | None, ran: timedelta, **overrides: object) -> JobSnapshot:
-    values: dict = {
-        "id": uuid.uuid4(),
-        "user_id": 1,
-        "status": "running",
-        "external_job_id": "ext-1",
-        "current_step": 0,
-        "total_steps": 100,
-        "started_at": NOW - ran,
-        "gpu_config": H100,
-        "budget_limit": None if budget is None else Decimal(budget),
-    }
-    values.update(overrides)
-    return JobSnapshot(**values)
+    budget_limit = None if budget is None else Decimal(budget)
+    values = {"total_steps": 100, "started_at": NOW - ran, "gpu_config": H100, "budget_limit": budget_limit}
+    return job_snapshot(NOW, **{**values, **overrides})
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from components.notification_view import (
     notification_item,
     notifications_list,
 )
+from tests.component_tree import walk
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -36,16 +37,8 @@ def _text(component: Any) -> str:
     return _text(getattr(component, "children", None))
 
 
-def _walk(component: Any) -> list[Any]:
-    if isinstance(component, list | tuple):
-        return [c for child in component for c in _walk(child)]
-    if not hasattr(component, "to_plotly_json"):
-        return []
-    return [component, *_walk(getattr(component, "children", None))]
-
-
 def _by_id(component: Any, component_id: Any) -> Any:
-    return next((c for c in _walk(component) if getattr(c, "id", None) == component_id), None)
+    return next((c for c in walk(component) if getattr(c, "id", None) == component_id), None)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +130,7 @@ def _notification(**overrides: Any) -> dict[str, Any]:
 
 def test_unread_notification_links_to_its_action_and_has_a_named_mark_read_button() -> None:
     item = notification_item(_notification(), NOW)
-    link = next(c for c in _walk(item) if getattr(c, "href", None))
+    link = next(c for c in walk(item) if getattr(c, "href", None))
     assert link.href == "/training/jobs/abc"
     button = _by_id(item, mark_read_id(1))
     assert button.to_plotly_json()["props"]["aria-label"] == "Mark “Training completed” as read"
@@ -156,7 +149,7 @@ def test_read_notification_has_no_button() -> None:
 )
 def test_only_same_site_action_urls_become_links(url: str | None) -> None:
     item = notification_item(_notification(action_url=url), NOW)
-    assert not any(getattr(c, "href", None) for c in _walk(item))
+    assert not any(getattr(c, "href", None) for c in walk(item))
     assert "Training completed" in _text(item)
 
 
@@ -180,5 +173,5 @@ def test_bell_badge_and_spoken_name(count: int, badge: str, label: str) -> None:
     assert bell_label(count) == label
     children = bell_children(count)
     assert label in _text(children)
-    count_badge = next(c for c in _walk(children) if getattr(c, "id", None) == "navbar-bell-count")
+    count_badge = next(c for c in walk(children) if getattr(c, "id", None) == "navbar-bell-count")
     assert ("d-none" in count_badge.className) == (count == 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,23 +9,13 @@ from db.models import JobStatus
 from jobs.cluster_types import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
 from jobs.ingest import JobSnapshot, accrued_cost, plan_ingest
 from jobs.metric_store import COLUMNS
+from tests.factories import job_snapshot
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def snapshot(**overrides: object) -> JobSnapshot:
-    values: dict = {
-        "id": uuid.uuid4(),
-        "user_id": 1,
-        "status": "running",
-        "external_job_id": "ext-1",
-        "current_step": 0,
-        "total_steps": 200,
-        "started_at": NOW - timedelta(minutes=30),
-        "gpu_config": {"type": "H100", "count": 2},
-    }
-    values.update(overrides)
-    return JobSnapshot(**values)
+    return job_snapshot(NOW, **overrides)
 
 
 def test_history_becomes_rows_and_progress_follows_the_latest_step() -> None:

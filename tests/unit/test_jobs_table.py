@@ -8,6 +8,7 @@ from typing import Any
 from dash import dcc, html
 
 from components.jobs_table import cost_text, job_row, jobs_table, statuses_for_filter
+from tests.component_tree import walk
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 JOB_ID = "0b7e4f7a-1111-4222-8333-944445555666"
@@ -30,20 +31,12 @@ def _job(**overrides: Any) -> dict[str, Any]:
     return job
 
 
-def _walk(component: Any) -> list[Any]:
-    if isinstance(component, list | tuple):
-        return [c for child in component for c in _walk(child)]
-    if not hasattr(component, "to_plotly_json"):
-        return []
-    return [component, *_walk(getattr(component, "children", None))]
-
-
 def test_row_links_to_the_monitor_and_shows_what_matters() -> None:
     row = job_row(_job(), NOW)
-    links = [c for c in _walk(row) if isinstance(c, dcc.Link)]
+    links = [c for c in walk(row) if isinstance(c, dcc.Link)]
     assert [link.to_plotly_json()["props"]["href"] for link in links] == [f"/training/jobs/{JOB_ID}"]
     assert links[0].children == "support-chats"
-    texts = [c.children for c in _walk(row) if isinstance(getattr(c, "children", None), str)]
+    texts = [c.children for c in walk(row) if isinstance(getattr(c, "children", None), str)]
     assert "2× A100-80GB" in texts
     assert "$0.42 / $1.20" in texts
     assert "42%" in texts
@@ -60,7 +53,7 @@ def test_empty_list_offers_to_configure_a_job() -> None:
     assert isinstance(empty, html.Div)
     assert any(
         isinstance(c, dcc.Link) and c.to_plotly_json()["props"]["href"] == "/training/configure"
-        for c in _walk(empty)
+        for c in walk(empty)
     )
 
 

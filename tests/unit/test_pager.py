@@ -19,6 +19,7 @@ from components.pager import (
     requested_page,
     shown_range,
 )
+from tests.component_tree import walk
 
 
 @pytest.mark.parametrize(
@@ -77,14 +78,6 @@ def test_page_href_keeps_the_filter_and_leaves_page_one_implicit() -> None:
     assert page_href("/training/jobs", 2, {"status": "running"}) == "/training/jobs?status=running&page=2"
 
 
-def _walk(component: Any) -> list[Any]:
-    if isinstance(component, list | tuple):
-        return [c for child in component for c in _walk(child)]
-    if not hasattr(component, "to_plotly_json"):
-        return []
-    return [component, *_walk(getattr(component, "children", None))]
-
-
 def _text(component: Any) -> str:
     children = getattr(component, "children", component)
     if isinstance(children, str):
@@ -99,7 +92,7 @@ def test_pager_links_every_other_page_and_marks_the_current_one() -> None:
     assert isinstance(nav, html.Nav)
     assert nav.to_plotly_json()["props"]["aria-label"] == "Jobs pages"
     links = {
-        _text(link).strip(): getattr(link, "href", None) for link in _walk(nav) if isinstance(link, dcc.Link)
+        _text(link).strip(): getattr(link, "href", None) for link in walk(nav) if isinstance(link, dcc.Link)
     }
     assert links == {
         "Previous": "/x?page=2",
@@ -110,9 +103,7 @@ def test_pager_links_every_other_page_and_marks_the_current_one() -> None:
         "12": "/x?page=12",
         "Next": "/x?page=4",
     }
-    current = [
-        li for li in _walk(nav) if isinstance(li, html.Li) and "active" in getattr(li, "className", "")
-    ]
+    current = [li for li in walk(nav) if isinstance(li, html.Li) and "active" in getattr(li, "className", "")]
     assert [_text(li) for li in current] == ["3"]
     assert current[0].to_plotly_json()["props"]["aria-current"] == "page"
 
@@ -120,8 +111,8 @@ def test_pager_links_every_other_page_and_marks_the_current_one() -> None:
 def test_pager_ends_are_not_links_and_one_page_needs_no_pager() -> None:
     first = pager(1, 3, lambda n: f"/x?page={n}", label="pages")
     last = pager(3, 3, lambda n: f"/x?page={n}", label="pages")
-    first_links = [_text(link).strip() for link in _walk(first) if isinstance(link, dcc.Link)]
-    last_links = [_text(link).strip() for link in _walk(last) if isinstance(link, dcc.Link)]
+    first_links = [_text(link).strip() for link in walk(first) if isinstance(link, dcc.Link)]
+    last_links = [_text(link).strip() for link in walk(last) if isinstance(link, dcc.Link)]
     assert first_links == ["2", "3", "Next"]
     assert last_links == ["Previous", "1", "2"]
     assert pager(1, 1, lambda n: "/x", label="pages") is None
