@@ -9,11 +9,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.runtime import Runtime
 from db.migrate import upgrade
@@ -105,6 +108,41 @@ def missing_trainer_modules() -> list[str]:
     return [name for name in TRAINER_MODULES if importlib.util.find_spec(name) is None]
 
 
+def start_cycles_once_serving(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    sessions: sessionmaker[Session],
+    host: str,
+    port: int,
+    timeout: float = 120.0,
+) -> threading.Thread:
+    """Start the cycle timer once this web server accepts connections.
+
+    The cluster downloads a job's dataset from our signed storage URL as soon as the job is
+    submitted, and building the Dash app takes seconds: a first cycle before `app.run` listens
+    failed the seeded job with "could not download the dataset" on a fresh start.
+    """
+    from jobs.cycle import start_cycle_timer
+
+    address = ("127.0.0.1" if host in ("0.0.0.0", "") else host, port)  # noqa: S104  what the server binds
+
+    def wait_then_cycle() -> None:
+        deadline = time.monotonic() + timeout
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(address, timeout=0.5):
+                    break
+            except OSError:
+                stop.wait(0.1)
+        if not stop.is_set():
+            start_cycle_timer(settings, stop, sessions=sessions)
+
+    thread = threading.Thread(target=wait_then_cycle, name="cycle-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     if real and (missing := missing_trainer_modules()):
         print(
@@ -123,7 +161,6 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
     ensure_sample_work(runtime, email)
 
     from app import create_app
-    from jobs.cycle import start_cycle_timer
     from simulator.runner import start_simulator_in_thread
 
     simulator = None
@@ -136,7 +173,7 @@ def run_demo(*, host: str, port: int, data_dir: str | None, real: bool) -> int:
         simulator = start_simulator_in_thread(api_key=cluster_key, time_scale=DEMO_TIME_SCALE)
         settings = settings.with_overrides(gpu_cluster_api_url=simulator.url, gpu_cluster_api_key=cluster_key)
     stop_cycles = threading.Event()
-    start_cycle_timer(settings, stop_cycles, sessions=runtime.sessions)
+    start_cycles_once_serving(settings, stop_cycles, sessions=runtime.sessions, host=host, port=port)
 
     app = create_app(settings, runtime=runtime)
     print(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from api.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work
+from api.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work, start_cycles_once_serving
 from api.runtime import Runtime
 from db.dataset_files import storage_file
 from db.models import Dataset, JobEvent, TrainingJob
+from tests.conftest import free_port
 
 
 def test_first_start_seeds_a_ready_dataset_and_a_queued_job_once(
@@ -34,3 +38,33 @@ def test_first_start_seeds_a_ready_dataset_and_a_queued_job_once(
         assert jobs[0].estimated_total_cost > 0
         assert jobs[0].total_steps == 600  # long enough to watch live at the demo time scale
         assert session.scalar(select(func.count()).select_from(JobEvent)) == 1
+
+
+def test_demo_cycles_wait_until_the_web_server_listens(sqlite_runtime: Runtime, tmp_path: Path) -> None:
+    """The cluster fetches a submitted job's dataset from our web server at once, so the demo's
+    first cycle must not run before that server accepts connections (a fresh start once failed
+    the seeded job with "could not download the dataset")."""
+    email, _ = ensure_demo_user(sqlite_runtime, tmp_path)
+    ensure_sample_work(sqlite_runtime, email)
+    web_port = free_port()
+    nobody = f"http://127.0.0.1:{free_port()}"  # every submit fails transiently: a visible attempt
+    settings = sqlite_runtime.settings.with_overrides(gpu_cluster_api_url=nobody, cycle_interval_seconds=0.2)
+
+    def attempts() -> int:
+        with sqlite_runtime.transaction() as session:
+            return sum(job.submit_attempts for job in session.scalars(select(TrainingJob)))
+
+    stop = threading.Event()
+    try:
+        start_cycles_once_serving(
+            settings, stop, sessions=sqlite_runtime.sessions, host="127.0.0.1", port=web_port
+        )
+        time.sleep(1.5)  # ~7 cycle intervals
+        assert attempts() == 0, "a cycle submitted before the web server listened"
+        with socket.create_server(("127.0.0.1", web_port)):
+            deadline = time.monotonic() + 15
+            while attempts() == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert attempts() > 0, "cycles never started once the server listened"
+    finally:
+        stop.set()
