@@ -37,8 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from components.formatters import format_money
 from db.models import JobStatus, TrainingJob
-from jobs.costs import PricingError, budget_exceeded_by, hourly_rate
-from jobs.ingest import JobSnapshot
+from jobs.ingest import JobSnapshot, accrued_cost
 from jobs.transitions import Notice, job_label, transition
 from logging_setup import log_context
 
@@ -48,15 +47,11 @@ log = logging.getLogger(__name__)
 def budget_stop_due(job: JobSnapshot, now: datetime, horizon_seconds: float) -> bool:
     """Whether `job`'s cost would pass its budget within `horizon_seconds` of `now` (the time to
     the next cycle): then it must stop now. False without a budget, a start or a price."""
-    if job.budget_limit is None or job.started_at is None or job.status != JobStatus.RUNNING.value:
+    if job.budget_limit is None or job.status != JobStatus.RUNNING.value:
         return False
-    try:
-        rate = hourly_rate(job.gpu_config.get("type"), job.gpu_config.get("count"))
-    except PricingError:
-        return False  # unpriceable jobs accrue nothing (jobs/ingest.accrued_cost)
-    return budget_exceeded_by(
-        rate, job.started_at, job.budget_limit, now + timedelta(seconds=horizon_seconds)
-    )
+    # Uncapped (no budget passed): the cost the job would run up, 0 before start or if unpriceable.
+    by_next_cycle = accrued_cost(job.gpu_config, job.started_at, now + timedelta(seconds=horizon_seconds))
+    return by_next_cycle > job.budget_limit  # reaching the budget exactly is within it
 
 
 def budget_stop_reason(budget_limit: Decimal) -> str:

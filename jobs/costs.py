@@ -57,12 +57,5 @@ def cap_to_budget(cost: Decimal, budget_limit: Decimal | None) -> Decimal:
     return min(cost, budget_limit)
 
 
-def budget_exceeded_by(
-    rate_per_hour: Decimal, started_at: datetime, budget_limit: Decimal, at: datetime
-) -> bool:
-    """Whether the job's cost at `at` would pass `budget_limit` (reaching it exactly is within)."""
-    return compute_cost(rate_per_hour, started_at, at) > budget_limit
-
-
 def billing_period(at: datetime) -> str:
     return at.strftime("%Y-%m")

@@ -56,6 +56,16 @@ def test_jobs_that_cannot_be_over_budget_are_never_stopped(job: JobSnapshot) -> 
     assert not budget_stop_due(job, NOW, horizon_seconds=30)
 
 
+def test_budget_is_exceeded_only_past_it() -> None:
+    # H100 × 1, $4.20/h, budget $0.07: reached at exactly 60 s. No look-ahead: the cost at `now`.
+    def due(seconds: int) -> bool:
+        return budget_stop_due(running("0.07", timedelta(seconds=seconds)), NOW, horizon_seconds=0)
+
+    assert not due(59)
+    assert not due(60)  # reaching it is within
+    assert due(61)
+
+
 def test_the_stop_reason_names_the_budget_in_dollars_and_cents() -> None:
     assert budget_stop_reason(Decimal("50.0000")) == "Stopped: budget limit $50.00 reached"
     assert budget_stop_reason(Decimal("1234.5")) == "Stopped: budget limit $1,234.50 reached"
