@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import signal
@@ -44,7 +43,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +54,14 @@ from sqlalchemy import func, select
 from api.accounts import create_user, issue_token
 from benchmarks.monitor_tick import STORES, Callbacks, callback_request, dependencies_map
 from benchmarks.scratch_db import scratch_database
-from benchmarks.topology import benchmark_redis_url, topology_env
+from benchmarks.topology import (
+    Cycle,
+    benchmark_redis_url,
+    cycles_in,
+    log_sizes,
+    percentile_ms,
+    topology_env,
+)
 from db.models import JobStatus, TrainingJob
 from db.session import make_session_factory
 from tests.conftest import free_port
@@ -71,11 +76,6 @@ REQUEST_TIMEOUT = 10.0
 # ~18 min, longer than the run; a metrics point every 2 steps (the simulator logs <= 500 per job).
 HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 100, "rank": 16, "alpha": 32}
 GPU = {"type": "V100-32GB", "count": 1}
-CYCLE_LINE = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO jobs\.cycle: cycle (\S+): claimed \d+, submitted \d+, "
-    r"polled (\d+), points (\d+), .*?([\d.]+) s",
-    re.MULTILINE,
-)
 
 
 @dataclass
@@ -88,17 +88,6 @@ class Sample:
     size: int
     sent_at: float  # wall clock, to tell whether a cycle was running meanwhile
     done_at: float
-
-
-@dataclass
-class Cycle:
-    polled: int
-    points: int
-    seconds: float
-    ended_at: float  # wall clock, from the worker's log line
-
-    def overlaps(self, sample: Sample) -> bool:
-        return sample.sent_at < self.ended_at and sample.done_at > self.ended_at - self.seconds
 
 
 @dataclass
@@ -151,11 +140,15 @@ def running_jobs(db_engine: Any, *, training: bool = False) -> int:
     """Jobs running now (with `training`, past step 0: the cluster loads the model first); stops the
     run at once if any failed (a rejected submission, say)."""
     with make_session_factory(db_engine)() as session:
-        failed = session.scalars(
-            select(TrainingJob.error_message).where(TrainingJob.status == JobStatus.FAILED).limit(1)
+        failed = session.execute(
+            select(TrainingJob.id, TrainingJob.error_message)
+            .where(TrainingJob.status == JobStatus.FAILED)
+            .limit(1)
         ).first()
-        if failed is not None:
-            raise SystemExit(f"a job failed, so the run would not measure what it says: {failed}")
+        if failed is not None:  # a row, even when the job failed without a message
+            raise SystemExit(
+                f"job {failed.id} failed, so the run would not measure what it says: {failed.error_message}"
+            )
         count = select(func.count()).select_from(TrainingJob).where(TrainingJob.status == JobStatus.RUNNING)
         if training:
             count = count.where(TrainingJob.current_step > 0)
@@ -258,21 +251,6 @@ async def poll(kind: str, request: Callable[[], Awaitable[tuple[bool, int]]], ru
         due += POLL_SECONDS  # after a slow answer the next is already due: it waits, and is charged for it
 
 
-def cycles_in(logs: Path, offsets: dict[str, int]) -> list[Cycle]:
-    """The cycles the workers logged after `offsets` (bytes per log), each once."""
-    found: dict[str, Cycle] = {}
-    for name, offset in offsets.items():
-        text = (logs / f"{name}.log").read_bytes()[offset:].decode(errors="replace")
-        for match in CYCLE_LINE.finditer(text):
-            ended = datetime.strptime(
-                match.group(1), "%Y-%m-%d %H:%M:%S,%f"
-            ).timestamp()  # local time, as logged
-            found[match.group(2)] = Cycle(
-                int(match.group(3)), int(match.group(4)), float(match.group(5)), ended
-            )
-    return list(found.values())
-
-
 def _cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and of the children it has reaped (Linux /proc), 0 if it is gone."""
     try:
@@ -314,17 +292,6 @@ def _comm(entry: Path) -> str:
         return ""
 
 
-def log_sizes(logs: Path, names: list[str]) -> dict[str, int]:
-    return {
-        name: (logs / f"{name}.log").stat().st_size if (logs / f"{name}.log").exists() else 0
-        for name in names
-    }
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
-
-
 def summarize(samples: list[Sample], seconds: float) -> dict[str, float]:
     waited = sorted(s.waited for s in samples)
     sent = sorted(s.sent for s in samples)
@@ -332,10 +299,10 @@ def summarize(samples: list[Sample], seconds: float) -> dict[str, float]:
         "requests": len(samples),
         "rps": len(samples) / seconds if seconds else float("nan"),
         "p50": statistics.median(waited) * 1000 if waited else float("nan"),
-        "p95": percentile(waited, 0.95),
-        "p99": percentile(waited, 0.99),
+        "p95": percentile_ms(waited, 0.95),
+        "p99": percentile_ms(waited, 0.99),
         "max": waited[-1] * 1000 if waited else float("nan"),
-        "sent_p95": percentile(sent, 0.95),
+        "sent_p95": percentile_ms(sent, 0.95),
         "kb": statistics.median(s.size for s in samples) / 1024 if samples else float("nan"),
         "errors": sum(not s.ok for s in samples),
     }
@@ -512,8 +479,8 @@ def report(
             f"cycle time median {statistics.median(seconds):.2f} s, max {seconds[-1]:.2f} s"
         )
         cycling = [s for s in run.samples if s.phase == "cycling"]
-        during = [s for s in cycling if any(c.overlaps(s) for c in cycles)]
-        between = [s for s in cycling if not any(c.overlaps(s) for c in cycles)]
+        during = [s for s in cycling if any(c.overlaps(s.sent_at, s.done_at) for c in cycles)]
+        between = [s for s in cycling if not any(c.overlaps(s.sent_at, s.done_at) for c in cycles)]
         for label, chosen in (("during a cycle", during), ("between cycles", between)):
             row = summarize(chosen, 0.0)
             print(

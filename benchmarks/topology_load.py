@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from api.accounts import create_user, issue_token
 from benchmarks.scratch_db import scratch_database
-from benchmarks.topology import benchmark_redis_url, topology_env
+from benchmarks.topology import benchmark_redis_url, cycles_in, log_sizes, percentile_ms, topology_env
 from db.models import TrainingJob
 from db.session import make_session_factory
 from jobs.queue import LAST_CYCLE_KEY
@@ -42,12 +42,6 @@ from tests.factories import make_dataset, make_job
 
 # Long jobs (100 epochs of 8 steps, ~4 min at time scale 1): they stay running for the whole run.
 HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 100}
-
-
-def _cycles_logged(logs: Path) -> int:
-    """Completed cycles so far: each logs one summary line ("cycle <id>: claimed ..., polled ...")."""
-    path = logs / "worker.log"
-    return path.read_text(errors="replace").count(", polled ") if path.exists() else 0
 
 
 def load(base: str, token: str, job_ids: list[str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -84,15 +78,12 @@ def load(base: str, token: str, job_ids: list[str], seconds: float, concurrency:
     elapsed = time.monotonic() - began
     ordered = sorted(latencies)
 
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
-
     return {
         "requests": len(ordered),
         "rps": len(ordered) / elapsed,
         "p50": statistics.median(ordered) * 1000 if ordered else float("nan"),
-        "p95": pct(0.95),
-        "p99": pct(0.99),
+        "p95": percentile_ms(ordered, 0.95),
+        "p99": percentile_ms(ordered, 0.99),
         "errors": errors[0],
     }
 
@@ -169,10 +160,10 @@ def main() -> None:
             redis.delete(LAST_CYCLE_KEY)
             start_processor()
             wait_until(lambda: bool(redis.exists(LAST_CYCLE_KEY)), 60, "the first cycle")
-            cycles_before = _cycles_logged(logs)
+            offsets = log_sizes(logs, ["worker"])
             busy = load(base, token, job_ids, options.seconds, options.concurrency)
             last = json.loads(redis.get(LAST_CYCLE_KEY) or b"{}")
-            cycles = _cycles_logged(logs) - cycles_before
+            cycles = len(cycles_in(logs, offsets))
         finally:
             processes.stop_all()
 
