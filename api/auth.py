@@ -14,7 +14,11 @@ from flask import Blueprint, Flask, Response, g, redirect, render_template, requ
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from api.accounts import (
+from api.errors import error_response, wants_json
+from api.ratelimit import count_attempt
+from api.runtime import get_runtime
+from db.models import User
+from services.accounts import (
     AccountError,
     authenticate,
     create_user,
@@ -23,10 +27,6 @@ from api.accounts import (
     user_for_token,
     validate_new_account,
 )
-from api.errors import error_response, wants_json
-from api.ratelimit import count_attempt
-from api.runtime import get_runtime
-from db.models import User
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 

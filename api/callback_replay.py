@@ -22,7 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from jobs.callback_signing import TOLERANCE_SECONDS
+from contract.signing import TOLERANCE_SECONDS
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -2,7 +2,7 @@
 
 Authenticated by signature, not by session (it is in api/auth.py's PUBLIC_PATHS, so neither the
 login guard nor the cookie CSRF check applies): `X-Pipeline-Job-Id` names the job, the per-job
-secret is re-derived from SECRET_KEY (jobs/callback_signing.py), and the HMAC over
+secret is re-derived from SECRET_KEY (contract/signing.py), and the HMAC over
 `timestamp.body` must match inside the 300 s window. One job's secret cannot write another job.
 
 Answers, in the order they are checked (each refusal changes nothing):
@@ -30,18 +30,18 @@ from api.callback_replay import SeenSignatures
 from api.errors import error_response
 from api.request_parsing import success
 from api.runtime import get_runtime
-from db.base import utcnow
-from db.models import TERMINAL_STATUSES, TrainingJob
-from jobs.callback_signing import (
+from contract.parsing import parse_status_report
+from contract.results import ClusterMalformed
+from contract.signing import (
     JOB_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     derive_job_secret,
     signature_problem,
 )
-from jobs.cluster_parsing import parse_status_report
-from jobs.cluster_types import ClusterMalformed
-from jobs.ingest import ingest_status
+from db.base import utcnow
+from db.models import TERMINAL_STATUSES, TrainingJob
+from services.ingest import ingest_status
 
 bp = Blueprint("callbacks_api", __name__)
 log = logging.getLogger(__name__)

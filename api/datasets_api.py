@@ -1,4 +1,4 @@
-"""`/api/datasets`: upload (multipart JSONL), list, read, delete — owner-only, over `db.datasets`."""
+"""`/api/datasets`: upload (multipart JSONL), list, read, delete — owner-only, over `services.datasets`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from flask import Blueprint, Response, request
 from api.errors import ApiError
 from api.request_parsing import current_user_id, db_id, int_arg, register_service_errors, success
 from api.runtime import get_runtime
-from db.datasets import MAX_PAGE_SIZE, create_dataset, delete_dataset, get_dataset_for_user, list_datasets
-from db.serialize import dataset_json
+from services.datasets import (
+    MAX_PAGE_SIZE,
+    create_dataset,
+    delete_dataset,
+    get_dataset_for_user,
+    list_datasets,
+)
+from services.serialize import dataset_json
 
 bp = Blueprint("datasets_api", __name__, url_prefix="/api/datasets")
 register_service_errors(bp)

@@ -1,6 +1,6 @@
 """`/api/jobs`: estimate, create, list, read (the seed's detail shape), cancel, export metrics.
 
-Thin handlers over `db.training_jobs` / `db.metrics`, the same functions the pages call.
+Thin handlers over `services.training_jobs` / `services.metrics`, the same functions the pages call.
 Another user's job is a 404, exactly like a missing one, and nothing changes.
 """
 
@@ -19,10 +19,10 @@ from api.request_parsing import (
 )
 from api.runtime import get_runtime
 from db.base import utcnow
-from db.job_config import budget_warning
-from db.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
-from db.serialize import job_json, money
-from db.training_jobs import (
+from services.job_config import budget_warning
+from services.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
+from services.serialize import job_json, money
+from services.training_jobs import (
     MAX_PAGE_SIZE,
     cancel_user_job,
     create_job,

@@ -14,8 +14,8 @@ from api.request_parsing import (
     success,
 )
 from api.runtime import get_runtime
-from db.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read
-from db.serialize import notification_json
+from services.notifications import MAX_PAGE_SIZE, list_notifications, mark_all_read, mark_read
+from services.serialize import notification_json
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/notifications")
 register_service_errors(bp)

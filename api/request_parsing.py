@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
 from api.errors import ApiError, error_response
-from db.errors import ServiceError, ValidationError
+from services.errors import ServiceError, ValidationError
 
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id cannot exist and must not reach the driver
 MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes; only uploads may be large

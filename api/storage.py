@@ -1,6 +1,6 @@
 """`/storage/datasets/<path>`: signed, time-limited dataset downloads for the GPU cluster.
 
-The only file route without a session: the HMAC signature (jobs/signing.py) is the credential.
+The only file route without a session: the HMAC signature (contract/signing.py) is the credential.
 A bad, tampered or expired signature gets 403 and not one byte of the file; the path is confined
 to DATA_DIR/datasets so a signature can never be stretched to another file.
 """
@@ -13,8 +13,8 @@ from flask import Blueprint, Response, request, send_file
 
 from api.errors import error_response
 from api.runtime import get_runtime
-from db.dataset_files import storage_file
-from jobs.signing import STORAGE_PREFIX, verify_storage_signature
+from contract.signing import STORAGE_PREFIX, verify_storage_signature
+from services.dataset_files import storage_file
 
 bp = Blueprint("storage", __name__)
 

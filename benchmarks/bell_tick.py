@@ -28,8 +28,8 @@ from benchmarks.job_detail_scale import p95, scratch_database, timed
 from db.base import utcnow
 from db.migrate import upgrade
 from db.models import Notification
-from db.notifications import list_notifications
 from db.session import make_engine
+from services.notifications import list_notifications
 from settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -56,7 +56,7 @@ def _setup(url: str) -> tuple[Runtime, Any, Any, int]:
     engine.dispose()
     settings = Settings.from_env({"DATABASE_URL": url, "SECRET_KEY": "bench-secret-key-0123456789abcdef"})
     runtime = Runtime.create(settings)
-    from api.accounts import create_user
+    from services.accounts import create_user
 
     with runtime.transaction() as session:
         user_id = create_user(session, "bench@example.com", PASSWORD).id

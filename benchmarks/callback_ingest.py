@@ -36,15 +36,15 @@ import httpx
 from sqlalchemy import Engine, func, select
 from werkzeug.serving import make_server
 
-from api.accounts import create_user, issue_token
 from api.callbacks_api import CALLBACK_PATH
 from api.runtime import Runtime
 from app import create_app
 from benchmarks.scratch_db import scratch_database
+from contract.signing import callback_headers, derive_job_secret
 from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob
 from db.session import make_session_factory
-from jobs.callback_signing import derive_job_secret, sign
+from services.accounts import create_user, issue_token
 from settings import Settings
 from trainer.reporter import StatusReporter
 
@@ -128,7 +128,10 @@ def post_points(base: str, job_id: uuid.UUID, steps: range, batch: int) -> None:
                     "metrics_history": chunk,
                 }
             ).encode()
-            headers = {"Content-Type": "application/json", **sign(secret, None, body, job_id=str(job_id))}
+            headers = {
+                "Content-Type": "application/json",
+                **callback_headers(secret, None, body, job_id=str(job_id)),
+            }
             response = client.post(CALLBACK_PATH, content=body, headers=headers)
             if response.status_code != 200:
                 raise RuntimeError(f"callback refused: {response.status_code} {response.text[:200]}")

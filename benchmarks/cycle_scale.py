@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.poll_concurrency import dataset_server, simulator_process
 from benchmarks.scratch_db import scratch_database
+from contract.results import JobStatusReport, SubmitRequest
 from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
 from jobs.cluster import ClusterClient
-from jobs.cluster_types import JobStatusReport, SubmitRequest
 from jobs.cycle import run_cycle
-from jobs.ingest import accrued_cost
+from services.ingest import accrued_cost
 from settings import Settings
 
 API_KEY = "benchmark-cluster-key-0123456789"

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from benchmarks.scratch_db import scratch_database
 from db.base import utcnow
+from db.metric_store import COLUMNS, PointRow, executemany_insert, insert_points
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
-from jobs.metric_store import COLUMNS, PointRow, executemany_insert, insert_points
 
 
 def make_jobs(engine: Engine, count: int) -> list[uuid.UUID]:

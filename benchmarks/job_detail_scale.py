@@ -28,10 +28,10 @@ from sqlalchemy import create_engine, text
 from api.runtime import Runtime
 from app import create_app
 from benchmarks.seed_metrics import copy_metric_points
-from components.downsample import SERIES_NAMES
-from db.metrics import load_metric_rows
 from db.migrate import upgrade
 from db.session import make_engine
+from services.downsample import SERIES_NAMES
+from services.metrics import load_metric_rows
 from settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PIPELINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -83,7 +83,7 @@ def _setup(url: str) -> tuple[Runtime, Any, dict[str, str], Any]:
         {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench-secret-key-0123456789abcdef"}
     )
     runtime = Runtime.create(settings)
-    from api.accounts import create_user, issue_token
+    from services.accounts import create_user, issue_token
     from tests.factories import make_dataset
 
     with runtime.transaction() as session:

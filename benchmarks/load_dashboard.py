@@ -51,7 +51,6 @@ import httpx
 from redis import Redis
 from sqlalchemy import func, select
 
-from api.accounts import create_user, issue_token
 from benchmarks.monitor_tick import STORES, Callbacks, callback_request, dependencies_map
 from benchmarks.scratch_db import scratch_database
 from benchmarks.topology import (
@@ -64,6 +63,7 @@ from benchmarks.topology import (
 )
 from db.models import JobStatus, TrainingJob
 from db.session import make_session_factory
+from services.accounts import create_user, issue_token
 from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
 from tests.e2e.processes import Processes, descendants, wait_until

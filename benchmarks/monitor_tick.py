@@ -32,13 +32,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, text, update
 
-from api.accounts import create_user
 from api.runtime import Runtime
 from app import create_app
 from benchmarks.seed_metrics import copy_metric_points
 from db.migrate import upgrade
 from db.models import JobStatus, TrainingJob
 from db.session import make_engine
+from services.accounts import create_user
 from settings import Settings
 from tests.factories import make_dataset, make_job
 

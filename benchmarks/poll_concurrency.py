@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
+from contract.results import ClusterError, SubmitRequest
 from jobs.cluster import DEFAULT_POLL_CONCURRENCY, DEFAULT_POLL_MODE, ClusterClient
-from jobs.cluster_types import ClusterError, SubmitRequest
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.cluster_types import SubmitRequest
+from contract.results import SubmitRequest
 from jobs.ray_backend import RayJobsBackend
 
 SECRET = "benchmark-secret-key-0123456789"

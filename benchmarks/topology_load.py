@@ -29,12 +29,12 @@ import httpx
 from redis import Redis
 from sqlalchemy import func, select
 
-from api.accounts import create_user, issue_token
 from benchmarks.scratch_db import scratch_database
 from benchmarks.topology import benchmark_redis_url, cycles_in, log_sizes, percentile_ms, topology_env
 from db.models import TrainingJob
 from db.session import make_session_factory
 from jobs.queue import LAST_CYCLE_KEY
+from services.accounts import create_user, issue_token
 from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
 from tests.e2e.processes import Processes, wait_until

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from jobs.callback_signing import derive_job_secret
+from contract.signing import derive_job_secret
 from trainer.dataset import parse_examples, split_validation
 from trainer.model import load_model, save_outputs, tiny_llama
 from trainer.reporter import StatusReporter

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.downsample import MetricsPayload, round_significant
 from components.smoothing import ema
+from services.downsample import MetricsPayload, round_significant
 
 XAxis = Literal["step", "elapsed"]
 

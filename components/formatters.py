@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 MISSING = "—"
 _CENT = Decimal("0.01")
@@ -35,26 +35,6 @@ def format_percent(value: float | None, digits: int = 0) -> str:
     if value is None or not math.isfinite(value):
         return MISSING
     return f"{value:.{digits}f}%"
-
-
-def format_money(amount: Decimal | None) -> str:
-    """Dollars rounded half-up to the cent: ``$1,234.57``, ``-$1.00``, ``<$0.01`` for dust.
-
-    Raises:
-        TypeError: for a float (or anything not Decimal/int): money is never float arithmetic.
-    """
-    if amount is None:
-        return MISSING
-    if isinstance(amount, bool) or not isinstance(amount, Decimal | int):
-        raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
-    value = Decimal(amount)
-    if not value.is_finite():
-        return MISSING
-    if Decimal(0) < value < Decimal("0.005"):
-        return "<$0.01"
-    cents = value.quantize(_CENT, rounding=ROUND_HALF_UP)
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents):,.2f}"
 
 
 def format_duration(seconds: float | None) -> str:

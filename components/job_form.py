@@ -16,8 +16,8 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components.aria import aria
-from components.formatters import MISSING, format_duration, format_money
-from jobs.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT
+from components.formatters import MISSING, format_duration
+from services.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, format_money
 
 FIELD_TYPE = "configure-field"
 FEEDBACK_TYPE = "configure-feedback"
@@ -77,7 +77,7 @@ def dom_id(component_id: Mapping[str, Any]) -> str:
 
 
 def gpu_type_options() -> list[dict[str, str]]:
-    """``A100-80GB · $3.50/h per GPU`` for each priced GPU type (the one price list, jobs.costs)."""
+    """``A100-80GB · $3.50/h per GPU`` for each priced GPU type (the one price list, services.costs)."""
     return [
         {"label": f"{name} · {format_money(price)}/h per GPU", "value": name}
         for name, price in GPU_HOURLY_PRICES.items()
@@ -152,7 +152,7 @@ def form_payload(values: Mapping[str, Any], preset_id: str | None) -> dict[str, 
 
     An empty control means "not given": it is left out so the preset's default applies (the
     field's placeholder shows that default). Values are passed through unconverted otherwise, so
-    the one validator (db.job_config) judges them and its messages land on the right field.
+    the one validator (services.job_config) judges them and its messages land on the right field.
     """
     raw_dataset = values.get(DATASET_FIELD.name)
     dataset_id: Any = None
@@ -240,7 +240,7 @@ def estimate_summary(
     ``estimate`` is the service's ``JobEstimate.as_dict()``: ``total_steps``, ``total_epochs``,
     ``estimated_seconds``, ``estimated_total_cost`` and ``hourly_rate`` (decimal strings). With ``problem`` set (the form has errors) the figures show dashes and the
     reason, so a stale estimate is never mistaken for the current one. ``budget_warning``
-    (``db.job_config.budget_warning``) says, before the user submits, that the job would be
+    (``services.job_config.budget_warning``) says, before the user submits, that the job would be
     stopped at its budget limit before it finishes.
     """
     data = estimate or {}

@@ -15,13 +15,8 @@ from typing import Any, NamedTuple
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components.formatters import (
-    MISSING,
-    format_absolute_time,
-    format_money,
-    format_relative_time,
-    parse_timestamp,
-)
+from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
+from services.costs import format_money
 
 
 class StatusStyle(NamedTuple):

@@ -1,6 +1,6 @@
 """The jobs list as a table: one row per job, linking to its monitor. Pure: JSON in, components out.
 
-Rows take the API's job JSON (``db.serialize.job_json``) plus ``dataset_name``. On a phone the
+Rows take the API's job JSON (``services.serialize.job_json``) plus ``dataset_name``. On a phone the
 GPU, created and status columns are hidden (``d-none d-md-table-cell``; the badge moves under the
 job's name) rather than the table scrolling sideways: what someone checks from a phone is which
 job, its status, how far along and what it costs.
@@ -15,16 +15,11 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from components.formatters import (
-    MISSING,
-    format_absolute_time,
-    format_money,
-    format_relative_time,
-    parse_timestamp,
-)
+from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
 from components.job_view import status_badge
 from components.monitor_numbers import is_active
 from components.pager import shown_range
+from services.costs import format_money
 
 WIDE_ONLY = "d-none d-md-table-cell"
 STATUS_FILTER_ALL = "all"

@@ -36,8 +36,8 @@ from components.charts import (
     rounded,
     x_and_hover,
 )
-from components.downsample import MetricsPayload
 from components.smoothing import EmaState, ema_with_state, initial_ema_state
+from services.downsample import MetricsPayload
 
 
 class ChartOptions(TypedDict):

@@ -1,6 +1,6 @@
 """The live numbers of the monitor (cards, ETA, cost) as display strings, from a job document.
 
-One pure function, ``monitor_numbers``, turns the API's job JSON (``db.serialize.job_json``), the
+One pure function, ``monitor_numbers``, turns the API's job JSON (``services.serialize.job_json``), the
 recent ``(step, seconds)`` window and "now" into every text the page shows in its cards. The
 page's first render and each poll tick both call it, so a tick sends a few short strings instead
 of re-rendering the cards (the tick budget is 5 KB). ``now`` is a parameter so tests are exact.
@@ -13,17 +13,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 
-from components.downsample import MetricsPayload, SeriesPayload
 from components.estimates import MIN_INTERVALS, eta_seconds, projected_final_cost, seconds_per_step
 from components.formatters import (
     MISSING,
     format_duration,
     format_loss,
-    format_money,
     format_percent,
     format_throughput,
     parse_timestamp,
 )
+from services.costs import format_money
+from services.downsample import MetricsPayload, SeriesPayload
 
 ACTIVE = frozenset({"queued", "initializing", "running"})
 # Trailing (step, seconds) pairs the page keeps for the ETA: 10 intervals. The window rides in

@@ -6,7 +6,7 @@ past it (30 s × $33.60/h on 8 H100s is $0.28 over), and the cluster would reall
 GPU time. Looking one interval ahead keeps the cluster time and the bill within the budget, at the
 price of leaving up to one interval's worth of the budget unused. A cycle that runs late (one
 skipped behind a slow one, workers down) can still find a job past its budget: it is stopped at
-once, and the bill is capped at the budget (`jobs.costs.cap_to_budget`, applied by the state
+once, and the bill is capped at the budget (`services.costs.cap_to_budget`, applied by the state
 machine to every final cost), so the user is never billed more than the budget whatever the timing.
 
 **Which status.** `cancelled`, not `failed`. DESIGN.md §4 keeps `failed` for faults (the cluster's
@@ -35,11 +35,11 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from components.formatters import format_money
 from db.models import JobStatus, TrainingJob
-from jobs.ingest import JobSnapshot, accrued_cost
-from jobs.transitions import Notice, job_label, transition
 from logging_setup import log_context
+from services.costs import format_money
+from services.ingest import JobSnapshot, accrued_cost
+from services.transitions import Notice, job_label, transition
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Stopping cancelled jobs on the cluster, retried every cycle until the cluster acknowledges.
 
-A user's cancel is a state transition (jobs/transitions.py: `cancel_job`) that commits at once; the
+A user's cancel is a state transition (services/transitions.py: `cancel_job`) that commits at once; the
 cluster is told afterwards, here, because the cluster may be down at that moment. A 404 counts as
 acknowledged: a job the cluster does not know is not running there.
 """
@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from contract.results import ClusterBackend, ClusterError, ClusterNotFound
 from db.models import JobStatus, TrainingJob
 from db.session import rows_affected
-from jobs.cluster_types import ClusterBackend, ClusterError, ClusterNotFound
-from jobs.transitions import record_event
+from services.transitions import record_event
 
 log = logging.getLogger(__name__)
 

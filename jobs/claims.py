@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Dataset, JobStatus, TrainingJob
 from db.session import rows_affected
-from jobs.transitions import record_event, transition
+from services.transitions import record_event, transition
 
 DEFAULT_LEASE_SECONDS = 120.0
 

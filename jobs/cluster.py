@@ -3,8 +3,8 @@
 One ``ClusterClient`` per cluster holds one pooled ``httpx.Client`` with the base URL, the bearer
 key and explicit timeouts. Transient failures (connection errors, timeouts, 429 with Retry-After,
 5xx, garbled bodies) are retried a bounded number of times with exponential backoff, then raised as
-``ClusterTransient``; everything else maps to the typed errors of jobs/cluster_types.py on the first
-answer (jobs/cluster_answers.py). Bodies are validated field by field in jobs/cluster_parsing.py.
+``ClusterTransient``; everything else maps to the typed errors of contract/results.py on the first
+answer (jobs/cluster_answers.py). Bodies are validated field by field in contract/parsing.py.
 
 ``poll_many`` asks for many jobs' status at once with bounded concurrency, so one slow job cannot
 stall a cycle. Three strategies exist because the fastest was found by measuring
@@ -27,9 +27,8 @@ from urllib.parse import quote
 
 import httpx
 
-from jobs.cluster_answers import RetryableFailure, interpret_answer, scrub
-from jobs.cluster_parsing import parse_cancel_result, parse_status_report, parse_submit_result
-from jobs.cluster_types import (
+from contract.parsing import parse_cancel_result, parse_status_report, parse_submit_result
+from contract.results import (
     CancelResult,
     ClusterBackend,
     ClusterConfigError,
@@ -40,6 +39,7 @@ from jobs.cluster_types import (
     SubmitRequest,
     SubmitResult,
 )
+from jobs.cluster_answers import RetryableFailure, interpret_answer, scrub
 
 PollMode = Literal["aiohttp", "async", "threads"]
 DEFAULT_POLL_MODE: PollMode = "aiohttp"

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.cluster_types import (
+from contract.results import (
     ClusterConfigError,
     ClusterMalformed,
     ClusterNotFound,

@@ -21,9 +21,9 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from contract.parsing import parse_status_report
+from contract.results import ClusterError, ClusterTransient, PollOutcome
 from jobs.cluster_answers import RetryableFailure
-from jobs.cluster_parsing import parse_status_report
-from jobs.cluster_types import ClusterError, ClusterTransient, PollOutcome
 
 if TYPE_CHECKING:
     from jobs.cluster import ClusterClient

@@ -25,18 +25,18 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from contract.results import ClusterBackend, ClusterError
 from db.base import utcnow
 from db.models import JobEvent, JobStatus, TrainingJob
 from db.session import make_engine, make_session_factory
 from jobs.budgets import stop_over_budget
 from jobs.cancels import retry_cluster_cancels
 from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
-from jobs.cluster_types import ClusterBackend, ClusterError
-from jobs.ingest import IngestPlan, JobSnapshot, apply_plans, finish_from_report, plan_ingest
 from jobs.poll import load_running, poll_jobs
 from jobs.submit import AfterSubmit, SubmitOutcome, submit_claimed
-from jobs.transitions import transition
 from logging_setup import log_context
+from services.ingest import IngestPlan, JobSnapshot, apply_plans, finish_from_report, plan_ingest
+from services.transitions import transition
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -231,26 +231,6 @@ def _fail_lost(
             values={"error_message": message},
             details={"reason": "lost", "kind": error.kind},
         )
-
-
-def run_cycle_cli(settings: Settings) -> int:
-    """`lora-pipeline cycle`: one cycle inline (under the Redis cycle lock when Redis is configured)."""
-    from logging_setup import configure_logging
-
-    configure_logging(settings, "cycle")
-    try:
-        if settings.redis_url:
-            from jobs.queue import run_locked_cycle
-
-            line = run_locked_cycle(settings)
-        else:
-            line = run_cycle(settings).line()
-    except Exception as exc:
-        log.exception("cycle failed")
-        print(f"error: cycle failed: {type(exc).__name__}: {exc}")
-        return 1
-    print(line)
-    return 0
 
 
 def start_cycle_timer(

@@ -1,7 +1,7 @@
 """`GPU_CLUSTER_BACKEND=local`: run the real trainer as a subprocess of this machine.
 
 For the demo (`lora-pipeline demo --real`) and tests: no cluster, no GPU needed. It implements the
-ClusterBackend Protocol (jobs/cluster_types.py) so the processor, costs and notifications run
+ClusterBackend Protocol (contract/results.py) so the processor, costs and notifications run
 unchanged:
 
 - submit: writes `<runs>/<job_id>/job.json` (the contract's submit payload) and spawns
@@ -13,7 +13,7 @@ unchanged:
   terminal status is `failed` with its exit code.
 - cancel: SIGTERM (the trainer finishes its step, saves the adapter and reports `cancelled`).
 
-Metrics also arrive by signed callback (api/callbacks_api.py); both paths share jobs/ingest.py, so
+Metrics also arrive by signed callback (api/callbacks_api.py); both paths share services/ingest.py, so
 each point is stored once. Processes are tracked by pid file so a restarted web/processor process
 still finds them (the exit code is then unknown).
 """
@@ -30,9 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobs.callback_signing import derive_job_secret
-from jobs.cluster_parsing import parse_status_report
-from jobs.cluster_types import (
+from contract.parsing import parse_status_report
+from contract.results import (
     CancelResult,
     ClusterError,
     ClusterJobStatus,
@@ -44,6 +43,7 @@ from jobs.cluster_types import (
     SubmitRequest,
     SubmitResult,
 )
+from contract.signing import derive_job_secret
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "local-"

@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import JobStatus, MetricPoint, TrainingJob
-from jobs.cluster_types import (
+from contract.results import (
     ClusterBackend,
     ClusterConfigError,
     ClusterError,
     ClusterNotFound,
     JobStatusReport,
 )
-from jobs.ingest import JobSnapshot
+from db.models import JobStatus, MetricPoint, TrainingJob
+from services.ingest import JobSnapshot
 
 
 def load_running(session: Session) -> list[JobSnapshot]:

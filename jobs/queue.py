@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import StopRequested
 
+from jobs.cycle import run_cycle
 from jobs.locks import RedisLock
 from settings import Settings
 
@@ -80,8 +81,6 @@ def _keep_lock(lock: RedisLock, done: threading.Event) -> None:
 
 def run_locked_cycle(settings: Settings, redis: Redis | None = None) -> str:
     """Run one cycle unless another is running (then return a 'skipped' line at once)."""
-    from jobs.cycle import run_cycle
-
     connection = redis or redis_for(settings)
     lock = RedisLock(connection, CYCLE_LOCK_KEY, ttl_seconds=cycle_lock_ttl_seconds(settings))
     if not lock.acquire():
@@ -268,3 +267,18 @@ def _summary(last: dict[str, Any]) -> str:
         return f"failed: {last['failed']}"
     keys = ("claimed", "submitted", "polled", "points", "finished", "errors")
     return ", ".join(f"{key} {last.get(key, 0)}" for key in keys) + f", {last.get('seconds', 0):.2f} s"
+
+
+def run_cycle_cli(settings: Settings) -> int:
+    """`lora-pipeline cycle`: one cycle inline (under the Redis cycle lock when Redis is configured)."""
+    from logging_setup import configure_logging
+
+    configure_logging(settings, "cycle")
+    try:
+        line = run_locked_cycle(settings) if settings.redis_url else run_cycle(settings).line()
+    except Exception as exc:
+        log.exception("cycle failed")
+        print(f"error: cycle failed: {type(exc).__name__}: {exc}")
+        return 1
+    print(line)
+    return 0

@@ -35,10 +35,8 @@ from urllib.parse import quote
 
 import httpx
 
-from jobs.callback_signing import derive_job_secret
-from jobs.cluster_answers import RetryableFailure, interpret_answer
-from jobs.cluster_parsing import parse_status_report
-from jobs.cluster_types import (
+from contract.parsing import parse_status_report
+from contract.results import (
     CancelResult,
     ClusterConfigError,
     ClusterError,
@@ -50,6 +48,8 @@ from jobs.cluster_types import (
     SubmitRequest,
     SubmitResult,
 )
+from contract.signing import derive_job_secret
+from jobs.cluster_answers import RetryableFailure, interpret_answer
 
 RAY_STATUS = {
     "PENDING": ClusterJobStatus.QUEUED,
@@ -69,7 +69,7 @@ MAX_MESSAGE = 500
 
 
 class RayJobsBackend:
-    """A ``ClusterBackend`` (jobs/cluster_types.py) over the Ray Jobs REST API."""
+    """A ``ClusterBackend`` (contract/results.py) over the Ray Jobs REST API."""
 
     def __init__(
         self,

@@ -21,19 +21,19 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import JobStatus, TrainingJob
-from db.session import rows_affected
-from jobs.claims import Claim
-from jobs.cluster_types import (
+from contract.results import (
     ClusterBackend,
     ClusterConfigError,
     ClusterError,
     ClusterRejected,
     SubmitRequest,
 )
-from jobs.costs import PricingError, hourly_rate
-from jobs.signing import signed_dataset_url
-from jobs.transitions import record_event, transition
+from contract.signing import signed_dataset_url
+from db.models import JobStatus, TrainingJob
+from db.session import rows_affected
+from jobs.claims import Claim
+from services.costs import PricingError, hourly_rate
+from services.transitions import record_event, transition
 from settings import Settings
 
 log = logging.getLogger(__name__)

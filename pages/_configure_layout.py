@@ -29,7 +29,7 @@ from components.job_form import (
     preset_options,
     preset_summary,
 )
-from db.job_config import DEFAULT_PRESET, PRESETS
+from services.job_config import DEFAULT_PRESET, PRESETS
 
 REDIRECT = "configure-redirect"
 PRESET = "configure-preset"

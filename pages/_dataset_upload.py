@@ -15,9 +15,9 @@ from typing import Any
 
 from api.runtime import get_runtime
 from components.dataset_view import upload_accepted, upload_rejected
-from db.datasets import create_dataset
-from db.errors import ServiceError, ValidationError
-from db.serialize import dataset_json
+from services.datasets import create_dataset
+from services.errors import ServiceError, ValidationError
+from services.serialize import dataset_json
 
 _BASE64_GROWTH = 4 / 3
 _REQUEST_OVERHEAD = 64 * 1024  # the rest of the callback's JSON body (ids, states)

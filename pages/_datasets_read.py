@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.runtime import get_runtime
-from db.datasets import MAX_PAGE_SIZE, list_datasets
-from db.models import DatasetStatus
-from db.serialize import dataset_json
+from services.datasets import MAX_PAGE_SIZE, TRAINABLE_STATUS, list_datasets
+from services.serialize import dataset_json
 
 
 def user_datasets(user_id: int) -> list[dict[str, Any]]:
@@ -19,4 +18,4 @@ def user_datasets(user_id: int) -> list[dict[str, Any]]:
 
 def ready_datasets(user_id: int) -> list[dict[str, Any]]:
     """The subset a new job may train on."""
-    return [d for d in user_datasets(user_id) if d["status"] == DatasetStatus.READY.value]
+    return [d for d in user_datasets(user_id) if d["status"] == TRAINABLE_STATUS]

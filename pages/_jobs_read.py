@@ -1,4 +1,4 @@
-"""One page of the signed-in user's jobs for `/training/jobs`, through `db.training_jobs.list_jobs`.
+"""One page of the signed-in user's jobs for `/training/jobs`, through `services.training_jobs.list_jobs`.
 
 The same listing (newest first, status filter, limit/offset) as `GET /api/jobs`, read a page at a
 time; rows are the API's job JSON plus the dataset's name.
@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from api.runtime import get_runtime
 from components.jobs_table import ACTIVE_FILTER_STATUSES, statuses_for_filter
 from components.pager import page_count
-from db.serialize import job_json
-from db.training_jobs import JobPage, list_jobs
 from pages._paging import read_page
+from services.serialize import job_json
+from services.training_jobs import JobPage, list_jobs
 
 # A live list re-sends its whole page on every refresh while a job runs, ~2.7 KB of component
 # JSON per row: 25 rows keep a tick near 70 KB (the old 100-row cap sent ~270 KB every 5 s).

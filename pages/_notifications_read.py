@@ -1,4 +1,4 @@
-"""The signed-in user's notifications for the page, through db.notifications (the API's service)."""
+"""The signed-in user's notifications for the page, through services.notifications (the API's service)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 from api.runtime import get_runtime
 from components.pager import page_count
-from db.errors import NotFound
-from db.notifications import (
+from pages._paging import read_page
+from services.errors import NotFound
+from services.notifications import (
     MAX_PAGE_SIZE,
     NotificationPage,
     list_notifications,
@@ -16,8 +17,7 @@ from db.notifications import (
     mark_read,
     unread_count,
 )
-from db.serialize import notification_json
-from pages._paging import read_page
+from services.serialize import notification_json
 
 
 def unread_for(user_id: int) -> int:

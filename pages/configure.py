@@ -1,7 +1,7 @@
 """`/training/configure`: a new training job with a live estimate, field errors, and submit.
 
-Every check and figure comes from the service layer that the JSON API uses (db.training_jobs
-`estimate_job` / `create_job`, db.job_config presets): the page only collects values, shows
+Every check and figure comes from the service layer that the JSON API uses (services.training_jobs
+`estimate_job` / `create_job`, services.job_config presets): the page only collects values, shows
 the service's per-field messages under their fields, and navigates to the new job's monitor.
 """
 
@@ -25,9 +25,6 @@ from components.job_form import (
     preset_summary,
     split_errors,
 )
-from db.errors import ValidationError
-from db.job_config import DEFAULT_PRESET, PRESETS, budget_warning
-from db.training_jobs import create_job, estimate_job
 from pages._configure_layout import (
     ESTIMATE,
     FIXABLE,
@@ -49,6 +46,9 @@ from pages._configure_layout import (
 )
 from pages._datasets_read import ready_datasets
 from pages._signed_in import actor_name, require_user_id, signed_in_user_id
+from services.errors import ValidationError
+from services.job_config import DEFAULT_PRESET, PRESETS, budget_warning
+from services.training_jobs import create_job, estimate_job
 
 dash.register_page(
     __name__, path="/training/configure", name="New job", title="New job · PIPELINE", nav_order=2

@@ -1,6 +1,6 @@
 """`/datasets`: upload a JSONL dataset, see its validation result, list and delete datasets.
 
-Validation, storage and the "in use" refusal are the service layer's (db.datasets, the same
+Validation, storage and the "in use" refusal are the service layer's (services.datasets, the same
 functions behind `POST/GET/DELETE /api/datasets`); the page decodes the browser's upload,
 hands it over, and shows the outcome.
 """
@@ -16,11 +16,11 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from api.runtime import get_runtime
 from components.aria import aria
 from components.dataset_view import DELETE_TYPE, datasets_table, format_file_size
-from db.datasets import delete_dataset, get_dataset_for_user
-from db.errors import ServiceError
 from pages._dataset_upload import DecodeError, decode_upload, page_upload_limit, store_upload, upload_result
 from pages._datasets_read import user_datasets
 from pages._signed_in import require_user_id, signed_in_user_id
+from services.datasets import delete_dataset, get_dataset_for_user
+from services.errors import ServiceError
 
 dash.register_page(__name__, path="/datasets", name="Datasets", title="Datasets · PIPELINE", nav_order=3)
 

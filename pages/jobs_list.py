@@ -20,9 +20,9 @@ from dash import Input, Output, State, callback, dcc, html
 from components.aria import aria
 from components.jobs_table import STATUS_FILTER_ALL, STATUS_FILTER_OPTIONS, jobs_summary, jobs_table
 from components.pager import page_href, pager, requested_page
-from db.errors import ValidationError
 from pages._jobs_read import PAGE_SIZE, JobsView, user_jobs
-from pages._monitor_data import poll_seconds, signed_in_user_id
+from pages.monitor.data import poll_seconds, signed_in_user_id
+from services.errors import ValidationError
 
 PATH = "/training/jobs"
 dash.register_page(__name__, path=PATH, name="Jobs", title="Jobs · PIPELINE", nav_order=1)

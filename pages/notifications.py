@@ -2,7 +2,7 @@
 mark read / mark all read, and the callback of the navbar bell (the bell itself sits in app.py's
 shell, on every page).
 
-Reads and marks go through db.notifications (the service behind `/api/notifications`). Marking
+Reads and marks go through services.notifications (the service behind `/api/notifications`). Marking
 also refreshes the bell at once instead of waiting for its next poll, and redraws the page the
 user is on (its number is in the URL, read by ``layout``; the pager's links navigate). The bell's
 callback lives here, not in a private module, because Dash executes page modules afresh for each

@@ -155,14 +155,14 @@ def client(app: Any) -> FlaskClient:
 
 
 def make_user(runtime: Runtime, email: str, password: str = PASSWORD) -> int:
-    from api.accounts import create_user
+    from services.accounts import create_user
 
     with runtime.transaction() as session:
         return create_user(session, email, password).id
 
 
 def make_token(runtime: Runtime, email: str) -> str:
-    from api.accounts import issue_token
+    from services.accounts import issue_token
 
     with runtime.transaction() as session:
         return issue_token(session, email, name="test")

@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from contract.signing import verify_storage_signature
 from db.base import utcnow
 from db.models import JobEvent, Notification, TrainingJob
 from db.session import make_session_factory
 from jobs.cluster import ClusterClient
 from jobs.cycle import CycleSummary, run_cycle
-from jobs.signing import verify_storage_signature
 from settings import Settings
 from simulator.runner import SimulatorHandle, start_simulator_in_thread
 from tests.conftest import make_user

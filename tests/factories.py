@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import Dataset, JobEvent, JobStatus, MetricPoint, Notification, TrainingJob
-from jobs.ingest import JobSnapshot
+from services.ingest import JobSnapshot
 
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 3, "rank": 16, "alpha": 32}
 

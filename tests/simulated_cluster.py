@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from contract.results import SubmitRequest
 from jobs.cluster import ClusterClient
-from jobs.cluster_types import SubmitRequest
 from simulator.runner import SimulatorHandle, start_simulator_in_thread
 
 CLUSTER_KEY = "sim-key-canary-5d1e0b7a9c4f"

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from jobs.callback_signing import sign
+from contract.signing import callback_headers
 
 METRIC_PREFIX = "METRIC "
 METRIC_FIELDS = (
@@ -241,7 +241,10 @@ class StatusReporter:
 
     def _post(self, body: bytes) -> str:
         assert self._url is not None
-        headers = {"Content-Type": "application/json", **sign(self._secret, None, body, job_id=self.job_id)}
+        headers = {
+            "Content-Type": "application/json",
+            **callback_headers(self._secret, None, body, job_id=self.job_id),
+        }
         try:
             response = self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -47,7 +47,7 @@ class JobSpec:
     dataset_url: str
     hyperparameters: Hyperparameters
     callback_url: str | None
-    # The per-job secret (jobs.callback_signing.derive_job_secret), never SECRET_KEY itself.
+    # The per-job secret (contract.signing.derive_job_secret), never SECRET_KEY itself.
     callback_secret: str | None
     gpu_config: dict[str, Any]
 

@@ -13,10 +13,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
 from api.runtime import Runtime
-from components.formatters import format_money
 from components.job_form import dom_id, feedback_id, field_id
-from db.job_config import budget_warning, estimate_job_config, resolve_job_config
 from db.models import JobEvent, JobStatus, TrainingJob
+from services.costs import format_money
+from services.job_config import budget_warning, estimate_job_config, resolve_job_config
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
 from tests.conftest import make_user

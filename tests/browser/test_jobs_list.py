@@ -13,8 +13,8 @@ from selenium.webdriver.support.select import Select
 
 from api.runtime import Runtime
 from db.models import JobStatus, TrainingJob
-from jobs.transitions import transition
 from pages._jobs_read import PAGE_SIZE
+from services.transitions import transition
 from settings import Settings
 from tests.browser.clicks import click_page_link
 from tests.browser.monitor_support import (

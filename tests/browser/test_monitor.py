@@ -18,8 +18,8 @@ from api.runtime import Runtime
 from components.formatters import format_loss, format_throughput
 from db.base import utcnow
 from db.models import JobEvent, JobStatus, TrainingJob
-from jobs.transitions import transition
-from pages import _monitor_ids as ids
+from pages.monitor import ids
+from services.transitions import transition
 from settings import Settings
 from tests.browser.monitor_support import (
     DATASET_NAME,

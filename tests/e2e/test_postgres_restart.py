@@ -26,11 +26,11 @@ from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.accounts import create_user
 from db.migrate import upgrade
 from db.models import CostRecord, MetricPoint, TrainingJob
 from db.session import make_engine, make_session_factory
 from jobs.queue import CYCLE_LOCK_KEY, LAST_CYCLE_KEY
+from services.accounts import create_user
 from tests.conftest import PASSWORD, SECRET, free_port
 from tests.cycle_harness import dataset_server_at, notifications, queue_jobs, statuses
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres

@@ -13,9 +13,9 @@ from api.runtime import Runtime
 from app import create_app
 from benchmarks.seed_metrics import copy_metric_points
 from db.base import utcnow
-from db.metrics import metrics_payload
 from db.migrate import upgrade
 from db.models import JobStatus, MetricPoint, TrainingJob
+from services.metrics import metrics_payload
 from settings import Settings
 from tests.conftest import free_port, make_token, make_user
 from tests.factories import make_dataset, make_job

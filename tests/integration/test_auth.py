@@ -178,7 +178,7 @@ def test_login_rate_limit_is_shared_through_redis(app: Any, settings, user: dict
 
 
 def test_token_authenticates_api_and_revocation_ends_it(client: FlaskClient, runtime: Runtime) -> None:
-    from api.accounts import revoke_tokens
+    from services.accounts import revoke_tokens
 
     make_user(runtime, "bot@example.com")
     token = make_token(runtime, "bot@example.com")
@@ -197,8 +197,8 @@ def test_token_authenticates_api_and_revocation_ends_it(client: FlaskClient, run
 def test_token_last_used_is_kept_to_the_minute_without_a_write_per_request(
     client: FlaskClient, runtime: Runtime
 ) -> None:
-    from api.accounts import LAST_USED_RESOLUTION
     from db.models import ApiToken
+    from services.accounts import LAST_USED_RESOLUTION
 
     make_user(runtime, "poller@example.com")
     headers = {"Authorization": f"Bearer {make_token(runtime, 'poller@example.com')}"}

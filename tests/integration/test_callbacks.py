@@ -19,10 +19,10 @@ from werkzeug.serving import make_server
 from api.callbacks_api import CALLBACK_PATH, MAX_CALLBACK_BYTES
 from api.runtime import Runtime
 from app import create_app
+from contract.signing import callback_headers, derive_job_secret
 from db.base import utcnow
 from db.migrate import upgrade
 from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, ModelArtifact, TrainingJob
-from jobs.callback_signing import derive_job_secret, sign
 from settings import Settings
 from tests.conftest import SECRET, make_user
 from tests.cycle_harness import (
@@ -87,7 +87,7 @@ def signed_post(
 ) -> Any:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     secret = derive_job_secret(SECRET, str(secret_for or job_id))
-    signed = headers if headers is not None else sign(secret, timestamp, raw, job_id=str(job_id))
+    signed = headers if headers is not None else callback_headers(secret, timestamp, raw, job_id=str(job_id))
     return client.post(CALLBACK_PATH, data=raw, headers={"Content-Type": "application/json", **signed})
 
 
@@ -139,7 +139,7 @@ def test_unauthentic_callbacks_get_401_and_change_nothing(client, sessions, owne
     if case == "unsigned":
         response = signed_post(client, job_id, raw, headers={"X-Pipeline-Job-Id": str(job_id)})
     elif case == "tampered":
-        headers = sign(secret, None, raw, job_id=str(job_id))
+        headers = callback_headers(secret, None, raw, job_id=str(job_id))
         response = signed_post(client, job_id, raw.replace(b'"completed"', b'"cancelled"'), headers=headers)
     elif case == "other_job_secret":
         response = signed_post(client, job_id, raw, secret_for=other)
@@ -148,10 +148,10 @@ def test_unauthentic_callbacks_get_401_and_change_nothing(client, sessions, owne
     elif case == "future":
         response = signed_post(client, job_id, raw, timestamp=int(time.time()) + 400)
     elif case == "bad_job_header":
-        headers = sign(secret, None, raw, job_id="not-a-uuid")
+        headers = callback_headers(secret, None, raw, job_id="not-a-uuid")
         response = signed_post(client, job_id, raw, headers=headers)
     else:
-        headers = sign(secret, None, raw, job_id=str(job_id))
+        headers = callback_headers(secret, None, raw, job_id=str(job_id))
         headers["X-Pipeline-Signature"] = headers["X-Pipeline-Signature"].replace("v1=", "v0=")
         response = signed_post(client, job_id, raw, headers=headers)
 
@@ -168,7 +168,7 @@ def test_unauthentic_callbacks_get_401_and_change_nothing(client, sessions, owne
 def test_a_replayed_callback_gets_409_and_changes_nothing(client, sessions, owner) -> None:
     job_id = running_job(sessions, owner)
     raw = json.dumps(payload(job_id, range(1, 4))).encode()
-    headers = sign(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
+    headers = callback_headers(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
     assert signed_post(client, job_id, raw, headers=headers).status_code == 200
     with sessions.begin() as session:  # if the replay were ingested, this step would be rewritten
         session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step == 3))
@@ -189,7 +189,7 @@ def test_replays_are_refused_without_redis_too(sqlite_settings: Settings) -> Non
     owner = make_user(runtime, "solo@example.com")
     job_id = running_job(runtime.sessions, owner)
     raw = json.dumps(payload(job_id, range(1, 4))).encode()
-    headers = sign(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
+    headers = callback_headers(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
     assert signed_post(client, job_id, raw, headers=headers).status_code == 200
     assert signed_post(client, job_id, raw, headers=headers).status_code == 409
     assert stored_steps(runtime.sessions, job_id) == [1, 2, 3]

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from contract.results import ClusterJobStatus, ClusterNotFound, JobStatusReport, MetricsPoint
 from jobs.cluster import ClusterClient
-from jobs.cluster_types import ClusterJobStatus, ClusterNotFound, JobStatusReport, MetricsPoint
 from simulator.runner import start_simulator_in_thread
 from tests import simulated_cluster
 from tests.simulated_cluster import CLUSTER_KEY, DatasetServer, submit_request

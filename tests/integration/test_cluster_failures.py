@@ -9,8 +9,7 @@ import time
 import httpx
 import pytest
 
-from jobs.cluster import ClusterClient
-from jobs.cluster_types import (
+from contract.results import (
     ClusterConfigError,
     ClusterJobStatus,
     ClusterMalformed,
@@ -19,6 +18,7 @@ from jobs.cluster_types import (
     ClusterTransient,
     SubmitRequest,
 )
+from jobs.cluster import ClusterClient
 from tests import simulated_cluster
 from tests.conftest import free_port
 from tests.simulated_cluster import CLUSTER_KEY, GPU, submit_request

@@ -9,8 +9,8 @@ import traceback
 import httpx
 import pytest
 
+from contract.results import ClusterError, SubmitRequest
 from jobs.cluster import ClusterClient
-from jobs.cluster_types import ClusterError, SubmitRequest
 from tests import simulated_cluster
 from tests.conftest import free_port
 from tests.simulated_cluster import CLUSTER_KEY, GPU, submit_request

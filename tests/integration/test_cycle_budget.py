@@ -23,13 +23,13 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.callbacks_api import CALLBACK_PATH
-from db.errors import InvalidState
+from contract.signing import callback_headers, derive_job_secret
 from db.models import CostRecord, JobStatus, Notification
-from db.training_jobs import cancel_user_job
 from jobs.budgets import stop_for_budget, stop_over_budget
-from jobs.callback_signing import derive_job_secret, sign
-from jobs.costs import compute_cost
 from jobs.poll import load_running
+from services.costs import compute_cost
+from services.errors import InvalidState
+from services.training_jobs import cancel_user_job
 from settings import Settings
 from simulator.runner import SimulatorHandle, start_simulator_in_thread
 from tests.conftest import SECRET
@@ -218,7 +218,7 @@ def test_late_cycles_never_bill_past_the_budget(budget_settings, sessions, owner
 
 def _callback(client: FlaskClient, job_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
     raw = json.dumps({"job_id": str(job_id), **body}).encode()
-    headers = sign(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
+    headers = callback_headers(derive_job_secret(SECRET, str(job_id)), None, raw, job_id=str(job_id))
     response = client.post(CALLBACK_PATH, data=raw, headers={"Content-Type": "application/json", **headers})
     assert response.status_code == 200, response.get_json()
     data: dict[str, Any] = response.get_json()["data"]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from db.base import utcnow
 from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, Notification
-from jobs.transitions import TransitionRefused, cancel_job
+from services.transitions import TransitionRefused, cancel_job
 from tests.cycle_harness import (
     CANARY,
     LONG_HYPERPARAMETERS,

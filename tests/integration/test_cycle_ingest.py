@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from contract.results import Artifact, ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
 from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob
-from jobs.cluster_types import Artifact, ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
-from jobs.ingest import ingest_status
+from services.ingest import ingest_status
 from tests.cycle_harness import count_rows, events, notifications
 from tests.factories import make_dataset, make_job
 

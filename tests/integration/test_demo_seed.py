@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from api.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work, start_cycles_once_serving
 from api.runtime import Runtime
-from db.dataset_files import storage_file
+from cli.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work, start_cycles_once_serving
 from db.models import Dataset, JobEvent, TrainingJob
+from services.dataset_files import storage_file
 from tests.conftest import free_port
 
 

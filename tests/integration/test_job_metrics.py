@@ -14,10 +14,10 @@ from sqlalchemy import text, update
 
 from api.runtime import Runtime
 from benchmarks.seed_metrics import copy_metric_points
-from components.downsample import SERIES_NAMES
 from db.base import utcnow
-from db.metrics import metrics_payload
 from db.models import JobStatus, MetricPoint, TrainingJob
+from services.downsample import SERIES_NAMES
+from services.metrics import metrics_payload
 from tests.conftest import make_user
 from tests.factories import make_dataset, make_job
 from tests.integration.api_fixtures import ApiUser, alice, bob
@@ -156,9 +156,9 @@ def test_embedded_sqlite_gives_the_same_shape(sqlite_runtime: Runtime) -> None:
 def test_sql_summary_equals_python_fold_including_ties(runtime: Runtime, job_id: uuid.UUID) -> None:
     from dataclasses import asdict
 
-    from db.metrics import load_metric_rows
-    from db.metrics_buckets import BucketSummary
-    from db.metrics_sql import summarize
+    from services.metrics import load_metric_rows
+    from services.metrics_buckets import BucketSummary
+    from services.metrics_sql import summarize
 
     copy_metric_points(runtime.engine, job_id, 20_000)
     with runtime.transaction() as session:  # whole-percent GPU utilisation: many ties per bucket

@@ -35,13 +35,13 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.errors import InvalidState
 from db.models import TERMINAL_STATUSES, CostRecord, JobStatus, TrainingJob
-from db.training_jobs import cancel_user_job
 from jobs.claims import Claim
-from jobs.costs import hourly_rate
 from jobs.cycle import run_cycle
-from jobs.transitions import COMPUTE_COST_TYPE
+from services.costs import hourly_rate
+from services.errors import InvalidState
+from services.training_jobs import cancel_user_job
+from services.transitions import COMPUTE_COST_TYPE
 from settings import Settings
 from simulator.runner import SimulatorHandle
 from tests.cycle_harness import Clock, fast_client, notifications, queue_jobs, sim_stats

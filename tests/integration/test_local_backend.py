@@ -20,10 +20,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from db.base import utcnow
-from db.dataset_files import storage_file
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from jobs.local_backend import LocalBackend
-from jobs.transitions import cancel_job
+from services.dataset_files import storage_file
+from services.transitions import cancel_job
 from settings import Settings
 from tests.cycle_harness import all_terminal, count_rows, cycle_until, events, job, notifications, statuses
 from tests.factories import make_dataset, make_job

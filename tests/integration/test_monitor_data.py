@@ -17,7 +17,7 @@ from api.runtime import Runtime
 from components.packed_patch import unpack_operations
 from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob, User
-from pages._monitor_data import cancel, read_job
+from pages.monitor.data import cancel, read_job
 from tests.browser.monitor_support import seed_job
 from tests.conftest import make_user
 from tests.factories import make_dataset, make_job

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contract.results import ClusterConfigError, ClusterJobStatus
 from jobs.cluster import ClusterClient
-from jobs.cluster_types import ClusterConfigError, ClusterJobStatus
 from tests import simulated_cluster
 from tests.conftest import free_port
 from tests.simulated_cluster import CLUSTER_KEY, submit_request

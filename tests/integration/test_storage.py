@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api.runtime import Runtime
+from contract.signing import signed_dataset_url
 from db.models import Dataset
-from jobs.signing import signed_dataset_url
 from tests.integration.api_fixtures import ApiUser, alice, jsonl, upload
 
 __all__ = ["alice"]

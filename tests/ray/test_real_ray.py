@@ -24,14 +24,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from contract.results import ClusterJobStatus, JobStatusReport, SubmitRequest, SubmitResult
 from db.base import utcnow
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from db.session import make_session_factory
 from jobs.cluster import make_backend
-from jobs.cluster_types import ClusterJobStatus, JobStatusReport, SubmitRequest, SubmitResult
 from jobs.cycle import run_cycle
 from jobs.ray_backend import RayJobsBackend
-from jobs.transitions import cancel_job
+from services.transitions import cancel_job
 from settings import Settings
 from tests.conftest import IN_CI, make_user
 from tests.cycle_harness import (

@@ -1,7 +1,7 @@
 """A real local HTTP server standing in for PIPELINE during trainer tests.
 
 It serves datasets (one route answers 403, like an expired signed link) and receives callbacks,
-verifying each with jobs.callback_signing exactly as the product's endpoint will: the secret is
+verifying each with contract.signing exactly as the product's endpoint will: the secret is
 re-derived from SECRET_KEY and the job id header, so a trainer that signs with anything else fails.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jobs.callback_signing import JOB_ID_HEADER, derive_job_secret, signature_problem
+from contract.signing import JOB_ID_HEADER, derive_job_secret, signature_problem
 
 SECRET_KEY = "trainer-test-secret-key-0123456789"
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.callback_signing import derive_job_secret, verify_headers
+from contract.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, derive_job_secret, verify
 from trainer.reporter import StatusReporter
 
 pytestmark = pytest.mark.trainer
@@ -37,7 +37,10 @@ class Endpoint:
         with self.lock:
             self.calls += 1
             code = self.codes.pop(0) if self.codes else 200
-            assert verify_headers(SECRET, request.headers, request.content)
+            headers = request.headers
+            assert verify(
+                SECRET, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER), request.content
+            )
             if code == 200:
                 self.payloads.append(json.loads(request.content))
         return httpx.Response(code, json={})

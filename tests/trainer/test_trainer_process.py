@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from jobs.callback_signing import derive_job_secret
+from contract.signing import derive_job_secret
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
 from trainer.sample_data import sample_jsonl
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from jobs.budgets import budget_stop_due, budget_stop_reason
-from jobs.ingest import JobSnapshot
+from services.ingest import JobSnapshot
 from tests.factories import job_snapshot
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -20,8 +20,8 @@ from components.charts import (
     loss_figure,
     metric_panels_figure,
 )
-from components.downsample import SERIES_NAMES, build_metrics_payload, empty_metrics_payload
 from components.live_charts import append_points_patch, live_chart_state
+from services.downsample import SERIES_NAMES, build_metrics_payload, empty_metrics_payload
 
 START = 1_700_000_000.0
 

@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from jobs.cluster import ClusterClient
-from jobs.cluster_answers import retry_after_seconds as _retry_after_seconds
-from jobs.cluster_types import (
+from contract.results import (
     ClusterConfigError,
     ClusterJobStatus,
     ClusterMalformed,
@@ -23,6 +21,8 @@ from jobs.cluster_types import (
     ClusterTransient,
     SubmitRequest,
 )
+from jobs.cluster import ClusterClient
+from jobs.cluster_answers import retry_after_seconds as _retry_after_seconds
 
 KEY = "unit-key-canary-31415926"
 REQUEST = SubmitRequest(

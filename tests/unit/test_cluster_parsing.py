@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.cluster_parsing import parse_history, parse_metrics, parse_status_report, parse_submit_result
-from jobs.cluster_types import METRIC_NAMES, ClusterJobStatus, ClusterMalformed
+from contract.parsing import parse_history, parse_metrics, parse_status_report, parse_submit_result
+from contract.results import METRIC_NAMES, ClusterJobStatus, ClusterMalformed
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.costs import (
+from services.costs import (
     PricingError,
     billing_period,
     cap_to_budget,

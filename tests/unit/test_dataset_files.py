@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from db import dataset_files
-from db.dataset_files import check_line, storage_file, validate_and_store
-from db.errors import TooLarge, ValidationError
+from services import dataset_files
+from services.dataset_files import check_line, storage_file, validate_and_store
+from services.errors import TooLarge, ValidationError
 
 
 def test_lines_spanning_chunk_boundaries_are_checked_whole(

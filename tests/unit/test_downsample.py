@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.downsample import (
+from services.downsample import (
     SERIES_NAMES,
     build_metrics_payload,
     downsample_series,

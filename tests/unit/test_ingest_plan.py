@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from contract.results import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
+from db.metric_store import COLUMNS
 from db.models import JobStatus
-from jobs.cluster_types import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
-from jobs.ingest import JobSnapshot, accrued_cost, plan_ingest
-from jobs.metric_store import COLUMNS
+from services.ingest import JobSnapshot, accrued_cost, plan_ingest
 from tests.factories import job_snapshot
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from db.errors import ValidationError
-from db.job_config import (
+from services.errors import ValidationError
+from services.job_config import (
     PRESETS,
     STARTUP_SECONDS,
     JobConfig,

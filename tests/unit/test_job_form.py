@@ -22,7 +22,7 @@ from components.job_form import (
     preset_summary,
     split_errors,
 )
-from jobs.costs import GPU_HOURLY_PRICES
+from services.costs import GPU_HOURLY_PRICES
 
 
 def _text(component: Any) -> str:

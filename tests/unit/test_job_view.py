@@ -10,13 +10,7 @@ import pytest
 from dash import html
 
 from components.estimates import eta_seconds, projected_final_cost, seconds_per_step
-from components.formatters import (
-    format_duration,
-    format_loss,
-    format_money,
-    format_relative_time,
-    format_throughput,
-)
+from components.formatters import format_duration, format_loss, format_relative_time, format_throughput
 from components.job_view import (
     STATUS_STYLES,
     activity_log,
@@ -25,6 +19,7 @@ from components.job_view import (
     progress_bar,
     status_badge,
 )
+from services.costs import format_money
 
 ALL_STATUSES = ("queued", "initializing", "running", "completed", "failed", "cancelled")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.callback_signing import derive_job_secret
-from jobs.cluster_types import ClusterJobStatus, ClusterNotFound, SubmitRequest
+from contract.results import ClusterJobStatus, ClusterNotFound, SubmitRequest
+from contract.signing import derive_job_secret
 from jobs.local_backend import LocalBackend
 
 SECRET = "unit-secret-key-0123456789abcdef"

@@ -9,9 +9,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.downsample import SERIES_NAMES
-from db.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
-from db.metrics_cache import dumps, loads
+from services.downsample import SERIES_NAMES
+from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
+from services.metrics_cache import dumps, loads
 
 
 def _rows(n: int, seed: int = 3, start: int = 1) -> list[tuple[object, ...]]:

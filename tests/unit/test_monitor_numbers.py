@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from components.downsample import empty_metrics_payload
 from components.monitor_numbers import (
     ETA_WINDOW,
     elapsed_seconds,
@@ -16,6 +15,7 @@ from components.monitor_numbers import (
     rate_window,
     steps_per_epoch,
 )
+from services.downsample import empty_metrics_payload
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 RATE = Decimal("7.00")  # 2x A100-80GB

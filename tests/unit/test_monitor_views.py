@@ -10,11 +10,10 @@ from typing import Any
 import plotly
 from dash import no_update
 
-from components.downsample import build_metrics_payload
 from components.monitor_numbers import points_after, progress_parts, progress_style
 from components.packed_patch import unpack_operations
-from pages._monitor_data import JobSnapshot
-from pages._monitor_views import (
+from pages.monitor.data import JobSnapshot
+from pages.monitor.views import (
     ChartOptions,
     charts_match,
     full_charts,
@@ -24,7 +23,8 @@ from pages._monitor_views import (
     tick_since_step,
     tick_values,
 )
-from pages._monitor_views import render_numbers as numbers_for
+from pages.monitor.views import render_numbers as numbers_for
+from services.downsample import build_metrics_payload
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(seconds=400)

@@ -9,9 +9,9 @@ import pytest
 from dash import Patch, no_update
 from plotly.io.json import to_json_plotly
 
-from components.downsample import build_metrics_payload
 from components.live_charts import append_points_patch, live_chart_state
 from components.packed_patch import pack_patches, unpack_operations
+from services.downsample import build_metrics_payload
 
 START = 1_700_000_000.0
 OPTS: dict[str, Any] = {"smoothing": 0.6, "log_y": False, "x_axis": "step", "steps_per_epoch": 100.0}

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.callback_signing import derive_job_secret
-from jobs.cluster import make_backend
-from jobs.cluster_types import (
+from contract.results import (
     ClusterConfigError,
     ClusterJobStatus,
     ClusterMalformed,
@@ -23,6 +21,8 @@ from jobs.cluster_types import (
     ClusterTransient,
     SubmitRequest,
 )
+from contract.signing import derive_job_secret
+from jobs.cluster import make_backend
 from jobs.ray_backend import RayJobsBackend, parse_metric_lines
 from settings import Settings
 from tests.fake_ray import FakeRayJobs

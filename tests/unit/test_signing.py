@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from jobs.signing import signed_dataset_url, verify_storage_signature
+from contract.signing import signed_dataset_url, verify_storage_signature
 
 KEY = "k" * 32
 

@@ -13,12 +13,13 @@ from typing import IO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.dataset_files import DATASETS_BUCKET, new_storage_path, storage_file, validate_and_store
-from db.errors import BIGINT_MAX, Conflict, NotFound, ValidationError
 from db.models import ACTIVE_STATUSES, Dataset, DatasetStatus, TrainingJob
+from services.dataset_files import DATASETS_BUCKET, new_storage_path, storage_file, validate_and_store
+from services.errors import BIGINT_MAX, Conflict, NotFound, ValidationError
 
 NAME_LIMIT = 200
 MAX_PAGE_SIZE = 100
+TRAINABLE_STATUS = DatasetStatus.READY.value  # the only status a new job may train on
 
 
 @dataclass(frozen=True)

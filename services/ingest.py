@@ -1,12 +1,12 @@
 """The one ingestion path for what a cluster reports about a job, however it arrived.
 
 A status report (from a poll today, from a signed callback in issue 8) becomes:
-- its metric points, stored once per (job_id, step) in bulk (jobs/metric_store.py);
+- its metric points, stored once per (job_id, step) in bulk (db/metric_store.py);
 - one progress row: progress, epoch, step, stage, current_metrics and the accrued cost, written only
   while the job is still `running` and only if the report is not older than what is stored, so a
-  late or duplicate report can never move a job backwards or touch a finished job (jobs/progress.py);
+  late or duplicate report can never move a job backwards or touch a finished job (db/progress.py);
 - a `metrics_rejected` event when the cluster sent values that were dropped as invalid;
-- for a terminal report, the state-machine transition (jobs/transitions.py) with the cluster's
+- for a terminal report, the state-machine transition (services/transitions.py) with the cluster's
   finish time, its error text and the artifact, in the caller's transaction.
 
 The cycle plans many jobs and applies them with one statement per kind (`apply_plans`); a callback
@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from contract.results import ClusterJobStatus, JobStatusReport, MetricsPoint
+from db.metric_store import PointRow, insert_points, point_rows
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
-from jobs.cluster_types import ClusterJobStatus, JobStatusReport, MetricsPoint
-from jobs.costs import PricingError, cap_to_budget, compute_cost, hourly_rate
-from jobs.metric_store import PointRow, insert_points, point_rows
-from jobs.progress import ProgressRow, update_progress
-from jobs.transitions import transition
+from db.progress import ProgressRow, update_progress
+from services.costs import PricingError, cap_to_budget, compute_cost, hourly_rate
+from services.transitions import transition
 
 _TERMINAL = {
     ClusterJobStatus.COMPLETED: JobStatus.COMPLETED,

@@ -16,7 +16,6 @@ from typing import Any, TypedDict, cast
 from dash import Output, html, no_update
 
 from components.charts import XAxis, loss_figure, metric_panels_figure
-from components.downsample import SERIES_NAMES
 from components.formatters import format_relative_time, parse_timestamp
 from components.job_view import activity_log, config_table, status_badge
 from components.live_charts import LiveChartState, append_points_patch, live_chart_state
@@ -33,8 +32,9 @@ from components.monitor_numbers import (
     steps_per_epoch,
 )
 from components.packed_patch import pack_patches
-from pages import _monitor_ids as ids
-from pages._monitor_data import JobSnapshot
+from pages.monitor import ids
+from pages.monitor.data import JobSnapshot
+from services.downsample import SERIES_NAMES
 
 HIDDEN = "d-none"
 

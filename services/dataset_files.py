@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from db.errors import TooLarge, ValidationError
+from services.errors import TooLarge, ValidationError
 
 PROMPT_COMPLETION = "prompt_completion"
 CHAT = "chat"

@@ -31,8 +31,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    from api.accounts import AccountError, create_user
     from db.session import make_engine, make_session_factory, transaction
+    from services.accounts import AccountError, create_user
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     if password is None:
@@ -51,8 +51,8 @@ def cmd_users_create(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
-    from api.accounts import AccountError, issue_token
     from db.session import make_engine, make_session_factory, transaction
+    from services.accounts import AccountError, issue_token
 
     settings = _settings()
     factory = make_session_factory(make_engine(settings.database_url))
@@ -68,8 +68,8 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    from api.accounts import AccountError, revoke_tokens
     from db.session import make_engine, make_session_factory, transaction
+    from services.accounts import AccountError, revoke_tokens
 
     settings = _settings()
     factory = make_session_factory(make_engine(settings.database_url))
@@ -84,13 +84,13 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from api.serve import serve_web
+    from cli.serve import serve_web
 
     return serve_web(_settings(), host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from api.demo import run_demo
+    from cli.demo import run_demo
 
     return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, real=args.real)
 
@@ -108,7 +108,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
-    from jobs.cycle import run_cycle_cli
+    from jobs.queue import run_cycle_cli
 
     return run_cycle_cli(_settings())
 
@@ -211,6 +211,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ import uuid
 from array import array
 from typing import TYPE_CHECKING, Any
 
-from components.downsample import SERIES_NAMES
-from db.metrics_buckets import BucketSummary
+from services.downsample import SERIES_NAMES
+from services.metrics_buckets import BucketSummary
 
 if TYPE_CHECKING:
     from redis import Redis

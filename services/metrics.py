@@ -1,9 +1,9 @@
 """Reading a job's stored metric points: the downsampled series for charts and the API, the
 `since_step` increment for live pages, and the full CSV export.
 
-The payload shape is `components.downsample.MetricsPayload` (columnar, per series ≤ max_points,
+The payload shape is `services.downsample.MetricsPayload` (columnar, per series ≤ max_points,
 first/last/min/max and every bucket's extremes kept). On PostgreSQL the bucketing runs in SQL
-(`db.metrics_sql`) so a million-point job never crosses the wire. With Redis (`db.metrics_cache`)
+(`services.metrics_sql`) so a million-point job never crosses the wire. With Redis (`services.metrics_cache`)
 two things are cached: the mergeable bucket summary of the job's sealed history (so a running
 job's reload reads only its newest rows) and the finished payload, keyed by everything that
 changes it (job, max_points, first/last step, the job row's updated_at, started_at).
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from components.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
-from db import metrics_cache, metrics_sql
-from db.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from db.models import MetricPoint, TrainingJob
+from services import metrics_cache, metrics_sql
+from services.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
+from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -21,10 +21,10 @@ import dash
 from dash import Input, State, callback, ctx, no_update
 
 from components.smoothing import clamp_weight
-from pages import _monitor_ids as ids
-from pages._monitor_data import cancel, poll_seconds, read_job
-from pages._monitor_layout import cancel_result, not_found_alert, skeleton
-from pages._monitor_views import (
+from pages.monitor import ids
+from pages.monitor.data import cancel, poll_seconds, read_job
+from pages.monitor.layout import cancel_result, not_found_alert, skeleton
+from pages.monitor.views import (
     HIDDEN,
     ChartOptions,
     ViewState,

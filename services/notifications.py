@@ -1,6 +1,6 @@
 """A user's notifications: the list (unread first), the unread count for the navbar bell, marking read.
 
-Notifications are written by the state machine (jobs/transitions.py); this module only reads and
+Notifications are written by the state machine (services/transitions.py); this module only reads and
 marks them, always scoped to the acting user.
 """
 
@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.errors import BIGINT_MAX, NotFound
 from db.models import Notification
 from db.session import rows_affected
+from services.errors import BIGINT_MAX, NotFound
 
 MAX_PAGE_SIZE = 100
 

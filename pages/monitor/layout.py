@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
-from pages import _monitor_ids as ids
+from pages.monitor import ids
 
 DEFAULT_SMOOTHING = 0.6
 CARD_SPECS: tuple[tuple[str, str, str], ...] = (

@@ -1,6 +1,6 @@
 """Metric points, stored once per (job_id, step), in bulk.
 
-Values arrive already validated field by field (jobs/cluster_parsing.py drops NaN, infinities,
+Values arrive already validated field by field (contract/parsing.py drops NaN, infinities,
 strings and impossible values with a note, which ingestion records as a job event). `insert_points` writes
 any number of points for any number of jobs in one round of statements: on PostgreSQL a binary COPY
 into a per-connection staging table and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (measured
@@ -16,8 +16,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from contract.results import MetricsPoint
 from db.models import MetricPoint
-from jobs.cluster_types import MetricsPoint
 
 COLUMNS = (
     "job_id",
@@ -52,7 +52,7 @@ PointRow = tuple[
 def point_rows(
     job_id: uuid.UUID, points: Iterable[MetricsPoint], *, default_time: datetime
 ) -> list[PointRow]:
-    """Validated cluster points (jobs/cluster_parsing.py already dropped bad values) as rows."""
+    """Validated cluster points (contract/parsing.py already dropped bad values) as rows."""
     return [
         (
             job_id,

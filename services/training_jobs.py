@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.datasets import get_dataset_for_user
-from db.errors import InvalidState, NotFound, ValidationError
-from db.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
-from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
 from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, TrainingJob
-from db.serialize import cost_record_json, event_json, job_json
-from jobs.transitions import TransitionRefused, cancel_job, record_event
+from services.datasets import get_dataset_for_user
+from services.errors import InvalidState, NotFound, ValidationError
+from services.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
+from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
+from services.serialize import cost_record_json, event_json, job_json
+from services.transitions import TransitionRefused, cancel_job, record_event
 
 if TYPE_CHECKING:
     from redis import Redis

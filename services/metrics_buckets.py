@@ -6,8 +6,8 @@ are associative). That is what lets a cached summary absorb only the newest poin
 job and still equal the summary computed from scratch (tested). Ties keep the earliest step.
 
 The summary is columnar (one flat list per field, bucket order) so that it serialises to packed
-arrays and loads from Redis in well under a millisecond. Pure Python, no I/O: `db.metrics_sql`
-fills it from PostgreSQL, `db.metrics_cache` keeps it in Redis.
+arrays and loads from Redis in well under a millisecond. Pure Python, no I/O: `services.metrics_sql`
+fills it from PostgreSQL, `services.metrics_cache` keeps it in Redis.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.downsample import SERIES_NAMES, MetricsPayload, round_significant
+from services.downsample import SERIES_NAMES, MetricsPayload, round_significant
 
 Point = tuple[int, float]  # (step, value)
 NAN = math.nan

@@ -1,4 +1,4 @@
-"""Field-by-field validation of cluster answers into the typed results of jobs/cluster_types.py.
+"""Field-by-field validation of cluster answers into the typed results of contract/results.py.
 
 A cluster is outside our control: any single value may be NaN, infinite, a string, negative or out
 of range. One bad value must never poison the rest of an answer, and must never reach the database
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from jobs.cluster_types import (
+from contract.results import (
     METRIC_NAMES,
     Artifact,
     CancelResult,

@@ -14,6 +14,7 @@ GPU_HOURLY_PRICES: dict[str, Decimal] = {
 MAX_GPU_COUNT = 8
 STORED = Decimal("0.0001")
 _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+_CENT = Decimal("0.01")
 
 
 class PricingError(ValueError):
@@ -59,3 +60,23 @@ def cap_to_budget(cost: Decimal, budget_limit: Decimal | None) -> Decimal:
 
 def billing_period(at: datetime) -> str:
     return at.strftime("%Y-%m")
+
+
+def format_money(amount: Decimal | None) -> str:
+    """Dollars rounded half-up to the cent: ``$1,234.57``, ``-$1.00``, ``<$0.01`` for dust.
+
+    Raises:
+        TypeError: for a float (or anything not Decimal/int): money is never float arithmetic.
+    """
+    if amount is None:
+        return "—"
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int):
+        raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
+    value = Decimal(amount)
+    if not value.is_finite():
+        return "—"
+    if Decimal(0) < value < Decimal("0.005"):
+        return "<$0.01"
+    cents = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents):,.2f}"

@@ -32,7 +32,7 @@ DEMO_CYCLE_SECONDS = 2.0
 
 def ensure_demo_user(runtime: Runtime, data_dir: Path) -> tuple[str, str]:
     """Create the demo user once; its password is kept in the data dir so restarts print the same one."""
-    from api.accounts import create_user
+    from services.accounts import create_user
 
     password_file = data_dir / "demo_password"
     with runtime.transaction() as session:
@@ -71,8 +71,8 @@ def ensure_sample_work(runtime: Runtime, email: str = DEMO_EMAIL) -> bool:
     """
     import io
 
-    from db.datasets import create_dataset, list_datasets
-    from db.training_jobs import create_job
+    from services.datasets import create_dataset, list_datasets
+    from services.training_jobs import create_job
     from trainer.sample_data import sample_jsonl
 
     with runtime.transaction() as session:

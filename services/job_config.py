@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from components.formatters import format_money
-from db.errors import BIGINT_MAX, ValidationError
-from jobs.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, PricingError, hourly_rate
+from services.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, PricingError, format_money, hourly_rate
+from services.errors import BIGINT_MAX, ValidationError
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {

@@ -8,19 +8,18 @@ about what a user may see or do. Each function opens one short transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask_login import current_user
-
 from api.runtime import get_runtime
-from components.downsample import MetricsPayload
-from db.base import utcnow
-from db.errors import InvalidState, NotFound
-from db.metrics import DEFAULT_MAX_POINTS, metrics_payload
-from db.serialize import dataset_json, event_json, job_json
-from db.training_jobs import cancel_user_job, get_job_for_user, job_events
-from jobs.costs import PricingError, hourly_rate
+from pages._signed_in import signed_in_user_id
+from services.costs import PricingError, hourly_rate
+from services.downsample import MetricsPayload
+from services.errors import InvalidState, NotFound
+from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
+from services.serialize import dataset_json, event_json, job_json
+from services.training_jobs import cancel_user_job, get_job_for_user, job_events
 
 DEFAULT_POLL_SECONDS = 5.0
 
@@ -42,11 +41,6 @@ class JobSnapshot:
     metrics: MetricsPayload | None
     dataset: dict[str, Any] | None
     hourly_rate: Decimal | None
-
-
-def signed_in_user_id() -> int | None:
-    """The session's user id; None outside a signed-in request (the guard normally prevents that)."""
-    return int(current_user.id) if current_user and current_user.is_authenticated else None
 
 
 def _rate(gpu_config: dict[str, Any]) -> Decimal | None:
@@ -105,7 +99,7 @@ def cancel(job_id: str) -> CancelOutcome:
         return CancelOutcome(False, "Your session has ended; sign in again to cancel.")
     try:
         with get_runtime().transaction() as session:
-            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=utcnow())
+            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=datetime.now(UTC))
     except NotFound:
         return CancelOutcome(False, "This job no longer exists in your account.")
     except InvalidState as exc:

@@ -1,17 +1,9 @@
-"""Signatures on the status/metric callbacks a trainer (or a cluster) POSTs to PIPELINE.
+"""Every HMAC signature PIPELINE issues or checks: dataset download URLs and training callbacks.
 
-One module for both ends: the trainer signs with `sign`, the `/api/training-callback` endpoint checks
-with `verify`. Each job gets its own secret, derived from SECRET_KEY and the job id, and only that
-derived secret travels to the cluster: a leaked job secret can write to its own job and nothing else,
-and SECRET_KEY never leaves PIPELINE.
-
-Wire format (Stripe-style, so a replayed body with a fresh timestamp does not verify):
-    X-Pipeline-Timestamp: <unix seconds>
-    X-Pipeline-Signature: v1=<hex HMAC-SHA256(job_secret, f"{timestamp}.{body}")>
-    X-Pipeline-Job-Id:    <job id>  (tells the server which secret to derive; it is also signed,
-                                     because the body carries the same job_id)
-Replay protection inside the tolerance window (a seen signature → 409) is the server's job: it needs
-storage, this module is pure.
+Keys derive from SECRET_KEY with a purpose string, so one kind of signature never verifies as
+another. Dataset URLs: the cycle signs, the web's /storage route verifies. Callbacks: each job gets
+its own secret (only that travels to the cluster); the trainer signs with `callback_headers`, and
+`/api/training-callback` checks with `verify`. Wire format: docs/callbacks.md.
 """
 
 from __future__ import annotations
@@ -19,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
-
-from jobs.signing import sign as sign_for_purpose
+from urllib.parse import quote, urlencode
 
 TIMESTAMP_HEADER = "X-Pipeline-Timestamp"
 SIGNATURE_HEADER = "X-Pipeline-Signature"
@@ -30,13 +20,51 @@ SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 
 
+DATASET_URL_TTL_SECONDS = 6 * 3600
+STORAGE_PREFIX = "/storage/datasets/"
+
+
+def _purpose_signature(secret_key: str, purpose: str, message: str) -> str:
+    """HMAC-SHA256 of `message` under a key derived from SECRET_KEY for one purpose only."""
+    key = hmac.new(secret_key.encode(), f"pipeline:{purpose}".encode(), hashlib.sha256).digest()
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_dataset_url(
+    secret_key: str,
+    public_base_url: str,
+    storage_path: str,
+    *,
+    ttl_seconds: int = DATASET_URL_TTL_SECONDS,
+    now: float | None = None,
+) -> str:
+    """A time-limited URL under PUBLIC_BASE_URL from which the cluster downloads one dataset file."""
+    expires = int((now if now is not None else time.time()) + ttl_seconds)
+    path = STORAGE_PREFIX + quote(storage_path)
+    signature = _purpose_signature(secret_key, "storage", f"{path}:{expires}")
+    return f"{public_base_url.rstrip('/')}{path}?{urlencode({'expires': expires, 'signature': signature})}"
+
+
+def verify_storage_signature(
+    secret_key: str, path: str, expires: str | None, signature: str | None, *, now: float | None = None
+) -> bool:
+    """True only for an untampered, unexpired signature over exactly this path (constant-time)."""
+    if not expires or not signature or not (expires.isascii() and expires.isdigit()):
+        return False
+    if int(expires) < (now if now is not None else time.time()):
+        return False
+    expected = _purpose_signature(secret_key, "storage", f"{path}:{expires}")
+    # Bytes, not str: compare_digest raises on a non-ASCII str, and a forged URL must get 403, not 500.
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
 def derive_job_secret(secret_key: str, job_id: str) -> str:
     """The per-job callback secret (hex). Deterministic, so any web process can re-derive it."""
     if not secret_key:
         raise ValueError("SECRET_KEY is empty: cannot derive a callback secret")
     if not job_id:
         raise ValueError("job_id is empty: cannot derive a callback secret")
-    return sign_for_purpose(secret_key, "callback", str(job_id))
+    return _purpose_signature(secret_key, "callback", str(job_id))
 
 
 def _digest(secret: str, timestamp: str, body: bytes) -> str:
@@ -48,7 +76,7 @@ def _as_bytes(body: bytes | str) -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
-def sign(
+def callback_headers(
     secret: str, timestamp: int | str | None, body: bytes | str, *, job_id: str | None = None
 ) -> dict[str, str]:
     """Headers that authenticate `body` (sent byte for byte as signed) at `timestamp` (default: now)."""
@@ -102,10 +130,3 @@ def verify(
         signature_problem(secret, timestamp, signature, body, now=now, tolerance_seconds=tolerance_seconds)
         is None
     )
-
-
-def verify_headers(
-    secret: str, headers: Mapping[str, str], body: bytes | str, *, now: float | None = None
-) -> bool:
-    """`verify` reading the timestamp and signature from request headers (any case-insensitive map)."""
-    return verify(secret, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER), body, now=now)

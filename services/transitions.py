@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from components.formatters import format_money
 from db.base import utcnow
 from db.models import (
     ACTIVE_STATUSES,
@@ -29,12 +28,13 @@ from db.models import (
     TrainingJob,
 )
 from db.session import rows_affected
-from jobs.costs import (
+from services.costs import (
     PricingError,
     billing_period,
     cap_to_budget,
     compute_cost,
     elapsed_hours,
+    format_money,
     hourly_rate,
 )
 

@@ -21,9 +21,9 @@ from sqlalchemy import Float, Select, any_, bindparam, cast, extract, func, sele
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, INTEGER
 from sqlalchemy.orm import Session
 
-from components.downsample import SERIES_NAMES
-from db.metrics_buckets import NAN, BucketSummary
 from db.models import MetricPoint
+from services.downsample import SERIES_NAMES
+from services.metrics_buckets import NAN, BucketSummary
 
 _POINTS = MetricPoint.__table__.c
 # Columns of the bucket query after (b, n, first_step, last_step), per series in this order.
