@@ -1,19 +1,9 @@
 """Which callback signatures the server has already accepted, so a replayed request gets 409.
 
-A signature is only valid inside the timestamp window (jobs/callback_signing.TOLERANCE_SECONDS, on
-either side of now), so remembering each one for twice that window plus a margin is enough: after
-that the timestamp check refuses the request on its own.
-
-Storage:
-- Redis (when REDIS_URL is set, i.e. production with several web processes): one `SET key 1 NX EX`
-  per signature, atomic across every process.
-- Otherwise (the embedded SQLite demo, one web process): an in-process dict with expiry. It is not
-  shared between processes and is forgotten on restart; the demo runs one process, and a request
-  replayed after a restart is still refused by its timestamp once the window has passed.
-
-A signature is claimed *before* the payload is ingested and released again if ingestion fails, so a
-trainer that retries after a 5xx (with the same timestamp, hence the same signature) is not told
-"already delivered" for a delivery that never happened.
+A signature is valid only inside the timestamp window, so it is remembered for twice that window:
+in Redis (`SET NX EX`, shared by every web process) or, in the single-process demo, an in-process
+map. It is claimed before ingestion and released if ingestion fails, so a retry after a 5xx is not
+told "already delivered" (docs/architecture.md §6).
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """`POST /api/training-callback`: status and metric batches a trainer (or a cluster) pushes to us.
 
-Authenticated by signature, not by session (it is in api/auth.py's PUBLIC_PATHS, so neither the
-login guard nor the cookie CSRF check applies): `X-Pipeline-Job-Id` names the job, the per-job
-secret is re-derived from SECRET_KEY (contract/signing.py), and the HMAC over
-`timestamp.body` must match inside the 300 s window. One job's secret cannot write another job.
-
-Answers, in the order they are checked (each refusal changes nothing):
-- 413 body over MAX_CALLBACK_BYTES (checked first: no HMAC over megabytes from strangers);
-- 401 unsigned, bad signature, another job's secret, stale or future timestamp;
-- 400 not JSON, not the status payload's shape, or a body `job_id` other than the header's;
-- 404 the job does not exist (only reachable with a valid signature, i.e. with SECRET_KEY);
-- 409 this exact signature was already accepted (a replay; api/callback_replay.py);
-- 200 accepted: through jobs/ingest.ingest_status, the same path as the poll cycle, so a point
-  reported by both is stored once and a terminal state is reached once. A job that is already
-  finished answers 200 without any change (the trainer must not keep retrying it).
+Authenticated by the per-job HMAC signature, not by session (a public path for the guard). Refusals
+change nothing and come in this order: 413 size, 401 signature, 400 shape or job mismatch, 404 job,
+409 replay. Accepted reports go through services/ingest.py, the poll cycle's path; a finished job
+answers 200 without change so the trainer stops retrying (docs/callbacks.md, docs/architecture.md §6).
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Several ``dash.Patch`` objects as one compact JSON document in which each distinct value is sent once.
 
-A monitor tick appends the same new steps to many traces: the training points' ``x`` and hover
-``customdata`` go to the raw line, the smoothed line and all four system panels, so about two
-thirds of a plain ``Patch`` response was repeated arrays and repeated ``{"operation": ...}``
-boilerplate (measured: 5.8 KB for a 10-point tick with a validation point). Packed, every
-distinct value travels once in ``v`` and each operation is ``[code, index into v, location]``::
-
-    {"v": [[101, 102], [0.81, 0.8], ...],
-     "p": {"loss": [["E", 0, ["data", 0, "x"]], ["E", 1, ["data", 0, "y"]], ...], "panels": [...]}}
-
-The browser turns it back into real patches in ``assets/monitor_patch.js`` (a clientside
-callback, ``dash_clientside.Patch``), so the figures are patched exactly as before: zoom,
-``uirevision`` and the figure prop the next patch builds on are unchanged. ``unpack_operations``
-is the Python mirror of that script, for tests.
+A tick appends the same steps to many traces; packed, each distinct value travels once in ``v`` and
+each operation is ``[code, index into v, location]``. ``assets/monitor_patch.js`` rebuilds real
+patches in the browser; ``unpack_operations`` is its Python mirror, for tests.
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
 """Numbered pages for the long lists (jobs, notifications): page arithmetic and the pager links.
 
-Why numbered pages over "load more" or a keyset cursor: a page number says where the user is
-("26–50 of 230"), reaches the oldest entries in one click (the last page), and fits in the URL
-(``?page=3``), so a reload, the back button or a shared link shows the same rows. A "load more"
-list grows the DOM and, on the jobs list, what every live refresh re-sends; a keyset cursor
-cannot jump to the end or name a page, and the notifications' order (unread first) changes
-whenever one is read. The cost of OFFSET is a walk of the user's index entries before the page:
-milliseconds at the thousands of rows one user has.
-
-Pure: numbers and query values in, components out. Pager links are ``dcc.Link``s, so moving
-between pages is client-side navigation through the page's ``layout(page=...)``.
+Numbered pages in the URL (``?page=3``) say where the user is, reach the oldest rows in one click
+and survive reload, back and sharing (docs/architecture.md §10). Pure: numbers in, components out.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Debiased exponential moving average (TensorBoard's smoothing), aware of uneven step spacing.
 
-TensorBoard's EMA starts its accumulator at 0 and divides by ``1 - weight**n`` so the first
-smoothed values are not dragged toward zero (the naive EMA's bias). We generalise the divisor to
-a running ``norm`` so that each point can carry its own decay: a point ``k`` reference intervals
-after the previous one decays the history by ``weight**k`` (W&B's "time weighted EMA" idea).
-That matters because our charts show *downsampled* history (uneven gaps: min/max pairs close
-together, buckets far apart) followed by every raw point appended live.
-
-The reference interval is the median positive step gap of the first batch that has one; it is
-then frozen in the state so an EMA continued tick by tick (``ema_with_state``) gives exactly the
-same curve as one computed over the concatenated series with the same interval.
+Each point decays the history by ``weight**k`` for a gap of k reference intervals, because the charts
+show downsampled history (uneven gaps) followed by raw live points; the reference interval is frozen
+in the state so a curve continued tick by tick equals one computed over the whole series.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The typed ORM models: one class per table of DESIGN.md §3, keeping the seed's table names."""
+"""The typed ORM models: one class per table of docs/architecture.md §3, keeping the seed's table names."""
 
 from __future__ import annotations
 

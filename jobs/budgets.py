@@ -1,28 +1,8 @@
 """Budget limits: the processor stops a running job before its cost passes the budget the user set.
 
-**When.** Each cycle stops a job whose cost *by the next cycle* would pass its budget. Stopping only
-once cost >= budget would let every budget-stopped job run, and be billed, up to one cycle interval
-past it (30 s × $33.60/h on 8 H100s is $0.28 over), and the cluster would really have spent that
-GPU time. Looking one interval ahead keeps the cluster time and the bill within the budget, at the
-price of leaving up to one interval's worth of the budget unused. A cycle that runs late (one
-skipped behind a slow one, workers down) can still find a job past its budget: it is stopped at
-once, and the bill is capped at the budget (`services.costs.cap_to_budget`, applied by the state
-machine to every final cost), so the user is never billed more than the budget whatever the timing.
-
-**Which status.** `cancelled`, not `failed`. DESIGN.md §4 keeps `failed` for faults (the cluster's
-own failure, a rejected submit, a lost job); a budget stop is the user's own instruction carried out
-on their behalf, as if they had pressed cancel at that amount: nothing went wrong and the metrics
-so far stand. It also takes the one existing cancel path: the cycle's cluster-cancel retry
-(`jobs.cancels`) tells the cluster, until it acknowledges, for every cancelled job it ran. The
-reason is kept in `error_message` (the job's "why it ended early", shown by the monitor and the
-API), in the transition's event and in the one terminal notification.
-
-**Where.** In the cycle only. Cost is a function of time alone (rate × time since `started_at`),
-not of anything a report carries, so a signed callback brings nothing that would stop a job
-sooner; the cycle runs every interval whether or not the cluster answers (a job whose polls fail
-still accrues and is still stopped), and the look-ahead is sized by that interval. A callback that
-arrives after the budget ran out only moves progress (its accrued cost is capped), and a terminal
-callback is billed through the same capped final cost.
+A job is stopped when its cost *by the next cycle* would pass the budget, so neither the cluster time
+nor the bill goes past it; it ends `cancelled` through the one cancel path, with the reason kept.
+Why this timing and this status: docs/architecture.md §9 and §4.
 """
 
 from __future__ import annotations

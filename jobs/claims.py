@@ -1,13 +1,8 @@
 """Claiming queued jobs for submission, with a lease so a dead worker's jobs come back.
 
-A claim moves `queued → initializing` and stamps `claimed_at` + a fresh `claim_token`, in one short
-transaction that locks the rows it takes (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two cycles
-running at once never take the same job. Every later write for the submission is guarded by the
-token, so a stale worker that wakes up after its lease expired cannot overwrite the new owner.
-
-A job left `initializing` without an `external_job_id` whose lease has expired (its worker was
-killed between submitting and saving) or was released (a transient submit error) is claimed again
-and re-submitted with the same idempotency key (its id): the cluster sees one job.
+A claim moves `queued → initializing` and stamps `claimed_at` and a fresh `claim_token`, locking the
+rows it takes (`FOR UPDATE SKIP LOCKED` on PostgreSQL); later writes are guarded by the token
+(docs/architecture.md §5, step 1).
 """
 
 from __future__ import annotations

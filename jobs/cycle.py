@@ -1,14 +1,7 @@
-"""One processor cycle (DESIGN.md §5): claim, submit, poll, ingest, finish, stop jobs at their budget
-(jobs/budgets.py), retry cancels.
+"""One processor cycle: claim, submit, poll, ingest, finish, stop jobs at their budget, retry cancels.
 
-`run_cycle` is the one function the RQ worker runs (jobs/queue.py), `lora-pipeline cycle` runs
-inline and the embedded demo runs on an in-process timer (`start_cycle_timer`). It is safe when two
-copies overlap: claims lock rows and lease them, points are deduplicated by (job_id, step),
-progress only moves forward, and every transition is a conditional UPDATE.
-
-Cost of a cycle does not grow per job in round trips: running jobs are read in one query, polled
-concurrently, their points stored by one COPY and their progress by one UPDATE; only jobs that
-reach a terminal state get a transaction of their own (benchmarks/cycle_scale.py).
+The one function the RQ worker, `lora-pipeline cycle` and the demo's timer all run; safe when two
+copies overlap (docs/architecture.md §5).
 """
 
 from __future__ import annotations
@@ -180,7 +173,7 @@ def _poll_and_ingest(
 def record_poll_errors(
     session: Session, unknown: Sequence[tuple[JobSnapshot, ClusterError]], now: datetime
 ) -> None:
-    """An unanswered poll means "unknown": note it on the job and keep it running (DESIGN.md §4)."""
+    """An unanswered poll means "unknown": note it on the job and keep it running (docs/architecture.md §4)."""
     if not unknown:
         return
     session.execute(

@@ -1,21 +1,10 @@
 """`GPU_CLUSTER_BACKEND=local`: run the real trainer as a subprocess of this machine.
 
-For the demo (`lora-pipeline demo --real`) and tests: no cluster, no GPU needed. It implements the
-ClusterBackend Protocol (contract/results.py) so the processor, costs and notifications run
-unchanged:
-
-- submit: writes `<runs>/<job_id>/job.json` (the contract's submit payload) and spawns
-  `python -m trainer --spec job.json --tiny --output-dir <runs>/<job_id>` with the job's callback
-  URL; the per-job callback secret goes in the PIPELINE_CALLBACK_SECRET environment variable, never
-  in the file. Idempotent: a job whose run directory already has a trainer returns the same id.
-- status: the trainer's own durable record, `<runs>/<job_id>/metrics.jsonl` (one status payload
-  per line), parsed with the cluster client's parser; a process that died without reporting a
-  terminal status is `failed` with its exit code.
-- cancel: SIGTERM (the trainer finishes its step, saves the adapter and reports `cancelled`).
-
-Metrics also arrive by signed callback (api/callbacks_api.py); both paths share services/ingest.py, so
-each point is stored once. Processes are tracked by pid file so a restarted web/processor process
-still finds them (the exit code is then unknown).
+For `lora-pipeline demo --real` and tests: no cluster, no GPU. It implements the ClusterBackend
+interface: submit writes `<runs>/<job_id>/job.json` and spawns `python -m trainer` (the callback
+secret in the environment, never in the file; idempotent by run directory); status reads the
+trainer's own `metrics.jsonl` through the contract parser; cancel sends SIGTERM, so the trainer
+saves the adapter and reports `cancelled`. Pid files let a restarted process find its trainers.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Used for "one cycle at a time" and "one scheduler enqueues". The expiry means a holder that dies
 (SIGKILL, lost host) frees the lock by itself; the token means a holder whose lock expired cannot
 release or extend the next holder's. A lock lost to a Redis flush or restart is simply acquired
-again: PostgreSQL, not Redis, guarantees exactly-once (DESIGN.md §1).
+again: PostgreSQL, not Redis, guarantees exactly-once (docs/architecture.md §1).
 """
 
 from __future__ import annotations

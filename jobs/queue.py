@@ -1,15 +1,8 @@
 """RQ wiring: the cycle task, the worker, the scheduler, and `lora-pipeline status`.
 
-- `cycle_task()` is what RQ runs. It takes no arguments (RQ stores and logs arguments: we enqueue
-  nothing, least of all a secret) and reads settings from the worker's environment.
-- One cycle at a time: the task holds `pipeline:cycle:lock` (expiring, owner-token) while it runs;
-  a task that finds it held returns "skipped" at once instead of waiting.
-- One scheduler enqueues: schedulers elect a leader with an expiring lock renewed every tick; a
-  second scheduler (or one restarted) stays idle while the leader lives and takes over when it dies.
-- Late cycles are skipped, not queued: the leader does not enqueue while a cycle task is still
-  waiting, and a task not started within one interval expires from the queue (RQ `ttl`).
-- Redis may be flushed or restarted at any time: the locks are taken again, the scheduler keeps
-  ticking through connection errors, and nothing durable lives in Redis (DESIGN.md §1).
+One cycle at a time (an expiring, owner-token lock), one leader among schedulers, late cycles
+skipped rather than queued, and nothing durable in Redis (docs/architecture.md §1, §5). The task
+takes no arguments: RQ stores and logs them.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """GPU_CLUSTER_BACKEND=ray: run PIPELINE jobs as Ray jobs through Ray's Jobs REST API (RAY_ADDRESS).
 
-Only httpx is needed on PIPELINE's side (no ``ray`` package in the product); the cluster's image
-needs the trainer (``pip install -e '.[trainer]'``). What maps to what (docs/backends.md):
-
-- submit: ``POST /api/jobs/`` with ``submission_id`` = our job id, so a repeated submit is never a
-  second run. Ray answers a duplicate with HTTP 500 and a traceback ending "... already exists"
-  (not 409): that is treated as accepted and the job is looked up. The entrypoint runs the trainer
-  (``python -m trainer``) with the job spec in the ``PIPELINE_JOB_SPEC`` env var and the per-job
-  callback secret in ``PIPELINE_CALLBACK_SECRET`` (never SECRET_KEY itself); ``gpu_config.count``
-  becomes ``entrypoint_num_gpus`` (off for CPU-only clusters, where a GPU request waits forever).
-- status: ``GET /api/jobs/{id}``; PENDING→queued (stage "initializing"), RUNNING→running,
-  SUCCEEDED→completed, FAILED→failed with Ray's message, STOPPED→cancelled. Metrics arrive by
-  signed callback (POST /api/training-callback); as a fallback the ``METRIC {json}`` lines the
-  trainer prints are parsed from ``GET /api/jobs/{id}/logs`` into ``metrics_history``. The answer is
-  then validated by the same parser as the http contract, so the processor sees one typed shape.
-- cancel: ``POST /api/jobs/{id}/stop``. The stop grace period (RAY_JOB_STOP_WAIT_TIME_S, 3 s by
-  default in Ray) is raised per job so the trainer can finish its step and save the adapter.
-
-Errors map like the http client's (jobs/cluster_answers.py): 401/403 config, 404 not found, 400/422
-rejected, 5xx/timeouts transient after bounded retries. Ray's error bodies are plain-text
-tracebacks; their last line is the message kept.
+Only httpx on PIPELINE's side; the cluster's image needs the trainer. `submission_id` is our job id
+(a duplicate answers 500 "already exists", treated as accepted); Ray's statuses map onto ours and
+the answer goes through the contract parser; cancel stops the job with a grace period long enough
+to save the adapter. The mapping, field by field: docs/backends.md.
 """
 
 from __future__ import annotations

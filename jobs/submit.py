@@ -1,14 +1,8 @@
 """Submitting a claimed job to the cluster, outside any transaction, and saving the answer.
 
-The job id is the idempotency key, so submitting again (after a crash, or a lease that expired)
-returns the same external job. Outcomes (DESIGN.md §4):
-- accepted → `initializing → running` with `external_job_id` and `started_at` (guarded by the claim);
-- rejected (400/422) → `failed` with the cluster's message;
-- transient (5xx, timeout, malformed) → the claim is released and the next cycle retries, until
-  MAX_SUBMIT_ATTEMPTS or SUBMIT_GIVE_UP_SECONDS, then `failed` with a message that says so;
-- our configuration is wrong (401/403) → released without counting the attempt: never the job's fault.
-If the user cancelled while we were submitting, the external id is still saved on the cancelled job
-so the cancel loop stops it on the cluster.
+The job id is the idempotency key. Accepted → `running`; rejected → `failed` with the cluster's
+message; transient → released and retried up to a limit; our configuration wrong → released without
+counting the attempt (docs/architecture.md §5, step 2).
 """
 
 from __future__ import annotations

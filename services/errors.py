@@ -32,7 +32,7 @@ class ValidationError(ServiceError):
 
 
 class NotFound(ServiceError):
-    """Does not exist, or is not the caller's: both look the same from outside (DESIGN.md §9)."""
+    """Does not exist, or is not the caller's: both look the same from outside (docs/architecture.md §10)."""
 
     status = 404
 

@@ -1,4 +1,4 @@
-"""JSON shapes of the API's objects (DESIGN.md §9), shared by the API and any page that needs them.
+"""JSON shapes of the API's objects (docs/architecture.md §10), shared by the API and any page that needs them.
 
 Money is a string with four decimals (exact; JavaScript numbers are floats), timestamps are ISO 8601
 in UTC, ids of jobs are UUID strings. Internal columns (claim token, error stack, storage path) stay out.

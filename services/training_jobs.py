@@ -1,6 +1,6 @@
 """Training jobs as a user sees them: estimate, create, read, list, cancel, and the detail document.
 
-One service layer for the JSON API and the Dash pages (DESIGN.md §2), so both give the same answers
+One service layer for the JSON API and the Dash pages (docs/architecture.md §2), so both give the same answers
 and the same refusals. Functions take the caller's session and the acting user's id; a job that is
 not the user's is reported exactly like one that does not exist.
 """

@@ -1,4 +1,4 @@
-"""The job state machine (DESIGN.md §4): the only code that changes `lora_training_jobs.status`.
+"""The job state machine (docs/architecture.md §4): the only code that changes `lora_training_jobs.status`.
 
 Every change is one conditional UPDATE (`WHERE id = :id AND status = :from`); when it matches no
 row somebody else won the race and nothing else is written. The event, the notification and (for

@@ -1,11 +1,8 @@
 """The simulated GPU cluster's HTTP server: the whole contract of docs/gpu-cluster-api.md.
 
-It is an asyncio (aiohttp) server on purpose: the processor polls thousands of jobs per cycle, and
-with added latency each request waits without holding a thread, so a 2-core machine serves them all
-(threaded werkzeug spends a thread per waiting request; see benchmarks/poll_concurrency.py).
-
-Run it with ``lora-pipeline cluster-sim`` or, in tests and the demo, ``start_simulator_in_thread``.
-Test-only controls live under ``/_sim/`` (behind the same bearer key); the product never calls them.
+asyncio (aiohttp), so thousands of polls with added latency wait without a thread each. Run it with
+``lora-pipeline cluster-sim`` or ``start_simulator_in_thread``; test-only controls live under
+``/_sim/`` (behind the same bearer key) and the product never calls them.
 """
 
 from __future__ import annotations
