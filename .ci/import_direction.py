@@ -35,11 +35,11 @@ RANKS: dict[str, int] = {
 OUTSIDE = ("tests", "benchmarks", ".ci", ".venv", ".venv-trainer", "db/migrations")
 
 
-def product_modules() -> dict[str, Path]:
+def product_modules(root: Path = ROOT) -> dict[str, Path]:
     """Dotted module name -> file, for every module of the ranked packages."""
     modules: dict[str, Path] = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        relative = path.relative_to(ROOT)
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
         if relative.as_posix().startswith(OUTSIDE) or relative.parts[0] not in RANKS:
             continue
         parts = list(relative.with_suffix("").parts)
@@ -82,14 +82,20 @@ def dependencies(modules: dict[str, Path]) -> dict[str, dict[str, int]]:
     return graph
 
 
-def upward_imports(graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> list[str]:
+def upward_imports(
+    graph: dict[str, dict[str, int]], modules: dict[str, Path], root: Path = ROOT
+) -> list[str]:
     problems = []
     for module, edges in graph.items():
         source = module.split(".")[0]
+        reported: set[tuple[str, int]] = set()
         for target, line in edges.items():
             destination = target.split(".")[0]
+            if (destination, line) in reported:  # `from pkg import module` names pkg and pkg.module
+                continue
             if destination != source and RANKS[destination] >= RANKS[source]:
-                where = modules[module].relative_to(ROOT)
+                reported.add((destination, line))
+                where = modules[module].relative_to(root)
                 problems.append(
                     f"{where}:{line}: {source} (rank {RANKS[source]}) imports {target} "
                     f"(rank {RANKS[destination]}); only lower ranks may be imported"
@@ -133,15 +139,21 @@ def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
     return found
 
 
-def main() -> int:
-    modules = product_modules()
+def problems_in(root: Path = ROOT) -> tuple[list[str], dict[str, dict[str, int]]]:
+    """Every upward import and import cycle under `root`, and the module graph they came from."""
+    modules = product_modules(root)
     graph = dependencies(modules)
-    problems = upward_imports(graph, modules)
+    problems = upward_imports(graph, modules, root)
     problems += [f"import cycle: {' <-> '.join(members)}" for members in cycles(graph)]
+    return problems, graph
+
+
+def main() -> int:
+    problems, graph = problems_in()
     for problem in problems:
         print(problem)
     edges = sum(len(edges) for edges in graph.values())
-    print(f"import direction: {len(modules)} modules, {edges} imports, {len(problems)} problems")
+    print(f"import direction: {len(graph)} modules, {edges} imports, {len(problems)} problems")
     return 1 if problems else 0
 
 
