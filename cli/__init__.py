@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,57 +34,52 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_create(args: argparse.Namespace) -> int:
+def _account_command(action: Callable[[Session], str]) -> int:
+    """Run one accounts action in a transaction; an AccountError is a usage error (exit 2)."""
     from db.session import make_engine, make_session_factory, transaction
-    from services.accounts import AccountError, create_user
+    from services.accounts import AccountError
+
+    factory = make_session_factory(make_engine(_settings().database_url))
+    try:
+        with transaction(factory) as session:
+            line = action(session)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(line)
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from services.accounts import create_user
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     if password is None:
         print("error: pass the password on standard input with --password-stdin", file=sys.stderr)
         return 2
-    settings = _settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        with transaction(factory) as session:
-            user = create_user(session, args.email, password)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"created user {user.email} (id {user.id})")
-    return 0
+
+    def create(session: Session) -> str:
+        user = create_user(session, args.email, password)
+        return f"created user {user.email} (id {user.id})"
+
+    return _account_command(create)
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
-    from db.session import make_engine, make_session_factory, transaction
-    from services.accounts import AccountError, issue_token
+    from services.accounts import issue_token
 
-    settings = _settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        with transaction(factory) as session:
-            token = issue_token(session, args.email, name=args.name)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(token)
-    print("Store this token now: it is shown once and kept only as a hash.", file=sys.stderr)
-    return 0
+    code = _account_command(lambda session: issue_token(session, args.email, name=args.name))
+    if code == 0:
+        print("Store this token now: it is shown once and kept only as a hash.", file=sys.stderr)
+    return code
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    from db.session import make_engine, make_session_factory, transaction
-    from services.accounts import AccountError, revoke_tokens
+    from services.accounts import revoke_tokens
 
-    settings = _settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        with transaction(factory) as session:
-            count = revoke_tokens(session, args.email, name=args.name)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"revoked {count} token(s)")
-    return 0
+    return _account_command(
+        lambda session: f"revoked {revoke_tokens(session, args.email, name=args.name)} token(s)"
+    )
 
 
 def cmd_web(args: argparse.Namespace) -> int:
