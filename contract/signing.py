@@ -114,19 +114,3 @@ def signature_problem(
     if not hmac.compare_digest(expected.encode(), received.strip().encode()):
         return "signature does not match"
     return None
-
-
-def verify(
-    secret: str,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes | str,
-    *,
-    now: float | None = None,
-    tolerance_seconds: int = TOLERANCE_SECONDS,
-) -> bool:
-    """True only for an untampered body signed with `secret` within `tolerance_seconds` of now."""
-    return (
-        signature_problem(secret, timestamp, signature, body, now=now, tolerance_seconds=tolerance_seconds)
-        is None
-    )
