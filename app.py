@@ -39,7 +39,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install(server, runtime)
     register_error_handlers(server)
     init_auth(server, secure_cookies=settings.session_cookie_secure)
-    _register_blueprints(server)
+    # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
+    from api.api_fallback import bp as api_fallback_bp
+    from api.callbacks_api import bp as callbacks_bp
+    from api.datasets_api import bp as datasets_bp
+    from api.health import bp as health_bp
+    from api.jobs_api import bp as jobs_bp
+    from api.notifications_api import bp as notifications_bp
+    from api.storage import bp as storage_bp
+
+    for blueprint in (health_bp, datasets_bp, jobs_bp, notifications_bp, storage_bp, callbacks_bp):
+        server.register_blueprint(blueprint)
+    server.register_blueprint(api_fallback_bp)  # last: JSON 404 for /api/* paths nothing else serves
 
     app = Dash(
         __name__,
@@ -54,28 +65,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.layout = shell_layout
     return app
-
-
-def _register_blueprints(server: Flask) -> None:
-    from api.health import bp as health_bp
-
-    server.register_blueprint(health_bp)
-    for module_name in (
-        "api.datasets_api",
-        "api.jobs_api",
-        "api.notifications_api",
-        "api.storage",
-        "api.callbacks",
-        "api.callbacks_api",
-        "api.api_fallback",  # last: JSON 404 for /api/* paths nothing else serves
-    ):
-        try:
-            module = __import__(module_name, fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        server.register_blueprint(module.bp)
 
 
 def _nav_links() -> list[dbc.NavItem]:
