@@ -1,4 +1,4 @@
-"""Pure Dash/dbc builders for the job monitor: status badge, progress, cards, config, activity.
+"""Pure Dash/dbc builders for the job monitor: status badge, configuration table, activity log.
 
 No callbacks and no data access: each function takes plain values and returns components, so
 the page callback stays thin and every piece is unit-tested. Colours come from Bootstrap's
@@ -36,7 +36,6 @@ STATUS_STYLES: dict[str, StatusStyle] = {
 _UNKNOWN_STATUS = StatusStyle("secondary", "bi-question-circle", "Unknown")
 # Light backgrounds need dark text to reach WCAG contrast in both themes.
 _DARK_TEXT_COLORS = frozenset({"warning", "info"})
-_PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "warning"}
 
 
 def _icon(name: str, extra: str = "") -> html.I:
@@ -57,50 +56,6 @@ def status_badge(status: str) -> dbc.Badge:
         className=f"status-badge{live}",
         title=f"Job status: {label}",
     )
-
-
-def progress_bar(
-    progress: float,
-    current_epoch: int,
-    total_epochs: int,
-    current_step: int,
-    total_steps: int,
-    status: str,
-) -> html.Div:
-    """Percent bar (striped and animated only while running) with epoch and step counters."""
-    value = min(max(float(progress or 0.0), 0.0), 100.0)
-    running = status == "running"
-    return html.Div(
-        [
-            dbc.Progress(
-                value=value,
-                label=f"{value:.0f}%",
-                striped=running,
-                animated=running,
-                color=_PROGRESS_COLORS.get(status, "primary"),
-                className="monitor-progress",
-            ),
-            html.Div(
-                [
-                    html.Span(f"Epoch {current_epoch:,} / {total_epochs:,}" if total_epochs else "Epoch —"),
-                    html.Span(f"Step {current_step:,} / {total_steps:,}" if total_steps else "Step —"),
-                ],
-                className="d-flex justify-content-between small text-body-secondary mt-1",
-            ),
-        ]
-    )
-
-
-def metric_card(title: str, value: str, subtitle: str | None = None, icon: str | None = None) -> dbc.Card:
-    """A small KPI card: label, big value, optional one-line context and icon."""
-    header = [_icon(icon, "metric-card__icon me-2")] if icon else []
-    body = [
-        html.Div([*header, title], className="metric-card__title small text-body-secondary"),
-        html.Div(value, className="metric-card__value"),
-    ]
-    if subtitle:
-        body.append(html.Div(subtitle, className="metric-card__subtitle small text-body-secondary"))
-    return dbc.Card(dbc.CardBody(body), className="metric-card h-100")
 
 
 def _display(value: Any) -> str:

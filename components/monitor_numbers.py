@@ -216,7 +216,7 @@ _PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "wa
 
 
 def progress_parts(job: dict[str, Any]) -> ProgressParts:
-    """The progress bar's value and texts (as ``components.job_view.progress_bar`` shows them)."""
+    """The progress bar's value and texts: percent (clamped to 0–100), epoch and step counters."""
     value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
     epoch, total_epochs = int(job.get("current_epoch") or 0), int(job.get("total_epochs") or 0)
     step, total_steps = int(job.get("current_step") or 0), int(job.get("total_steps") or 0)

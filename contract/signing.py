@@ -3,7 +3,7 @@
 Keys derive from SECRET_KEY with a purpose string, so one kind of signature never verifies as
 another. Dataset URLs: the cycle signs, the web's /storage route verifies. Callbacks: each job gets
 its own secret (only that travels to the cluster); the trainer signs with `callback_headers`, and
-`/api/training-callback` checks with `verify`. Wire format: docs/callbacks.md.
+`/api/training-callback` checks with `signature_problem`. Wire format: docs/callbacks.md.
 """
 
 from __future__ import annotations
@@ -114,19 +114,3 @@ def signature_problem(
     if not hmac.compare_digest(expected.encode(), received.strip().encode()):
         return "signature does not match"
     return None
-
-
-def verify(
-    secret: str,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes | str,
-    *,
-    now: float | None = None,
-    tolerance_seconds: int = TOLERANCE_SECONDS,
-) -> bool:
-    """True only for an untampered body signed with `secret` within `tolerance_seconds` of now."""
-    return (
-        signature_problem(secret, timestamp, signature, body, now=now, tolerance_seconds=tolerance_seconds)
-        is None
-    )

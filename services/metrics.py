@@ -42,11 +42,6 @@ _ROW_COLUMNS = (
 )
 
 
-def last_stored_step(session: Session, job_id: uuid.UUID) -> int | None:
-    """Highest stored step (an index-only lookup on (job_id, step))."""
-    return session.scalar(select(func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id))
-
-
 def load_metric_rows(
     session: Session, job_id: uuid.UUID, *, since_step: int | None = None
 ) -> list[tuple[Any, ...]]:

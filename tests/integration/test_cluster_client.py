@@ -153,7 +153,7 @@ def test_poll_many_answers_as_the_one_call_status_does(cluster, datasets):
         wait_for(cluster, i, lambda r: r.is_terminal)
     swept = cluster.poll_many(dict.fromkeys(ids, 0) | {"sim-missing": 3})
     assert {i: swept[i] for i in ids} == {i: cluster.status(i, since_step=0) for i in ids}
-    assert len(swept[ids[0]].metrics_history) == 15  # type: ignore[union-attr]
+    assert len(swept[ids[0]].metrics_history) == 15
     with pytest.raises(ClusterNotFound) as one_call:
         cluster.status("sim-missing", since_step=3)
     assert isinstance(swept["sim-missing"], ClusterNotFound)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contract.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, derive_job_secret, verify
+from contract.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, derive_job_secret, signature_problem
 from trainer.reporter import StatusReporter
 
 pytestmark = pytest.mark.trainer
@@ -38,9 +38,10 @@ class Endpoint:
             self.calls += 1
             code = self.codes.pop(0) if self.codes else 200
             headers = request.headers
-            assert verify(
+            problem = signature_problem(
                 SECRET, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER), request.content
             )
+            assert problem is None
             if code == 200:
                 self.payloads.append(json.loads(request.content))
         return httpx.Response(code, json={})
