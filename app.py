@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from api.auth import init_auth
 from api.errors import register_error_handlers
-from api.runtime import Runtime, get_runtime, install
+from api.runtime import Runtime, install, ui_poll_seconds
 from components.aria import aria
 from components.notification_view import navbar_bell
 from settings import Settings
@@ -105,7 +105,7 @@ def navbar() -> dbc.Navbar:
                 ),
                 # Outside the collapse so the bell stays visible on phones; last on wide screens.
                 html.Div(
-                    navbar_bell(get_runtime().settings.ui_poll_seconds if has_request_context() else 5.0),
+                    navbar_bell(ui_poll_seconds()),
                     id="navbar-extra",
                     className="ms-auto me-2 order-md-last",
                 ),
