@@ -9,13 +9,19 @@ read well; the few extra rules live in ``assets/monitor.css``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
+from components.aria import decorative_icon
+from components.formatters import (
+    MISSING,
+    format_absolute_time,
+    format_relative_time,
+    parse_money,
+    parse_timestamp,
+)
 from services.costs import format_money
 
 
@@ -38,19 +44,13 @@ _UNKNOWN_STATUS = StatusStyle("secondary", "bi-question-circle", "Unknown")
 _DARK_TEXT_COLORS = frozenset({"warning", "info"})
 
 
-def _icon(name: str, extra: str = "") -> html.I:
-    """A decorative bootstrap icon, hidden from screen readers (the text next to it says it)."""
-    hidden: dict[str, Any] = {"aria-hidden": "true"}  # a wildcard prop: dash accepts aria-*
-    return html.I(className=f"bi {name} {extra}".strip(), **hidden)
-
-
 def status_badge(status: str) -> dbc.Badge:
     """A coloured badge with icon and text for a job status; running gets a live pulse."""
     style = STATUS_STYLES.get(status, _UNKNOWN_STATUS)
     label = style.label if status in STATUS_STYLES else str(status).capitalize() or style.label
     live = " status-badge--live" if status == "running" else ""
     return dbc.Badge(
-        [_icon(style.icon, "me-1"), label],
+        [decorative_icon(style.icon, "me-1"), label],
         color=style.color,
         text_color="dark" if style.color in _DARK_TEXT_COLORS else None,
         className=f"status-badge{live}",
@@ -121,10 +121,8 @@ def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Tab
 def _money_text(value: Any) -> str | None:
     if value is None:
         return None
-    try:
-        return format_money(value if isinstance(value, Decimal) else Decimal(str(value)))
-    except (InvalidOperation, TypeError):
-        return str(value)
+    amount = parse_money(value)
+    return format_money(amount) if amount is not None else str(value)
 
 
 _EVENT_ICONS = {
@@ -148,7 +146,7 @@ def _event_item(event: dict[str, Any], now: datetime) -> html.Li:
     icon = _EVENT_ICONS.get(str(to_status), "bi-dot text-body-secondary")
     return html.Li(
         [
-            _icon(icon, "activity-log__icon"),
+            decorative_icon(icon, "activity-log__icon"),
             html.Div(
                 [
                     html.Div(
@@ -216,7 +214,7 @@ def activity_log(
         children.append(
             dbc.Alert(
                 [
-                    html.Div([_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
+                    html.Div([decorative_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
                     html.Pre(error_message, className="activity-error mb-0 mt-2"),
                 ],
                 color=ending.color,
