@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from api.auth import init_auth
 from api.errors import register_error_handlers
-from api.runtime import Runtime, get_runtime, install
+from api.runtime import Runtime, install, ui_poll_seconds
 from components.aria import aria
 from components.notification_view import navbar_bell
 from settings import Settings
@@ -39,7 +39,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install(server, runtime)
     register_error_handlers(server)
     init_auth(server, secure_cookies=settings.session_cookie_secure)
-    _register_blueprints(server)
+    # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
+    from api.api_fallback import bp as api_fallback_bp
+    from api.callbacks_api import bp as callbacks_bp
+    from api.datasets_api import bp as datasets_bp
+    from api.health import bp as health_bp
+    from api.jobs_api import bp as jobs_bp
+    from api.notifications_api import bp as notifications_bp
+    from api.storage import bp as storage_bp
+
+    for blueprint in (health_bp, datasets_bp, jobs_bp, notifications_bp, storage_bp, callbacks_bp):
+        server.register_blueprint(blueprint)
+    server.register_blueprint(api_fallback_bp)  # last: JSON 404 for /api/* paths nothing else serves
 
     app = Dash(
         __name__,
@@ -54,28 +65,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.layout = shell_layout
     return app
-
-
-def _register_blueprints(server: Flask) -> None:
-    from api.health import bp as health_bp
-
-    server.register_blueprint(health_bp)
-    for module_name in (
-        "api.datasets_api",
-        "api.jobs_api",
-        "api.notifications_api",
-        "api.storage",
-        "api.callbacks",
-        "api.callbacks_api",
-        "api.api_fallback",  # last: JSON 404 for /api/* paths nothing else serves
-    ):
-        try:
-            module = __import__(module_name, fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        server.register_blueprint(module.bp)
 
 
 def _nav_links() -> list[dbc.NavItem]:
@@ -116,7 +105,7 @@ def navbar() -> dbc.Navbar:
                 ),
                 # Outside the collapse so the bell stays visible on phones; last on wide screens.
                 html.Div(
-                    navbar_bell(get_runtime().settings.ui_poll_seconds if has_request_context() else 5.0),
+                    navbar_bell(ui_poll_seconds()),
                     id="navbar-extra",
                     className="ms-auto me-2 order-md-last",
                 ),

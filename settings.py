@@ -158,22 +158,22 @@ class Settings:
             ray_request_gpus=ray_gpus in ("1", "true", "yes"),
             secret_key=secret_key,
             public_base_url=public_base_url,
-            cycle_interval_seconds=_number(env, "CYCLE_INTERVAL_SECONDS", 30.0, minimum=0.1),
-            submit_batch_size=int(_number(env, "SUBMIT_BATCH_SIZE", 5, minimum=1, integer=True)),
-            ui_poll_seconds=_number(env, "UI_POLL_SECONDS", 5.0, minimum=0.5),
-            lost_after_seconds=_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
+            cycle_interval_seconds=_env_number(env, "CYCLE_INTERVAL_SECONDS", 30.0, minimum=0.1),
+            submit_batch_size=int(_env_number(env, "SUBMIT_BATCH_SIZE", 5, minimum=1, integer=True)),
+            ui_poll_seconds=_env_number(env, "UI_POLL_SECONDS", 5.0, minimum=0.5),
+            lost_after_seconds=_env_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
             max_upload_bytes=int(
-                _number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
+                _env_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
             ),
             login_attempts_per_minute=int(
-                _number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
+                _env_number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
             ),
             log_format=log_format,
             session_cookie_secure=public_base_url.startswith("https://"),
         )
 
 
-def _number(
+def _env_number(
     env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False
 ) -> float:
     raw = env.get(name)

@@ -55,3 +55,12 @@ def install(app: Flask, runtime: Runtime) -> None:
 def get_runtime() -> Runtime:
     runtime: Runtime = current_app.extensions[EXTENSION_KEY]
     return runtime
+
+
+def ui_poll_seconds() -> float:
+    """UI_POLL_SECONDS of this app; the default when no app is at hand (Dash builds layouts outside
+    a request, e.g. its validation layout)."""
+    try:
+        return get_runtime().settings.ui_poll_seconds
+    except (RuntimeError, KeyError):
+        return Settings.ui_poll_seconds  # the setting's default

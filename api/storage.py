@@ -20,7 +20,7 @@ bp = Blueprint("storage", __name__)
 
 
 @bp.get(STORAGE_PREFIX + "<path:storage_path>")
-def download_dataset(storage_path: str) -> Response:
+def serve_dataset(storage_path: str) -> Response:
     runtime = get_runtime()
     signed_path = STORAGE_PREFIX + quote(storage_path)
     signature = request.args.get("signature")

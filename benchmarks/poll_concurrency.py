@@ -2,9 +2,13 @@
 
 Starts the simulated cluster as its own process (as in production, the cluster does not share our
 GIL), submits N jobs, adds latency to every answer, then times a status poll of all N jobs:
-sequentially (the naive baseline: one request after another) and with ``ClusterClient.poll_many``
-in each strategy (one aiohttp session; httpx.AsyncClient in one or several pools; threads sharing
-one httpx.Client) at several concurrency limits. Prints one table and the ratio of the best to the baseline.
+sequentially (the naive baseline: one ``ClusterClient.status`` call after another) and with
+``ClusterClient.poll_many`` (one aiohttp sweep, jobs/cluster_polling.py) at several concurrency
+limits. Prints one table and the ratio of the best to the baseline.
+
+An httpx.AsyncClient sweep and a pool of threads over one httpx.Client were measured here too and
+removed from the product: for the same answers they took 3-16x the wall time and 5-40x the CPU
+(jobs/cluster_polling.py has the figures).
 
     python -m benchmarks.poll_concurrency [--jobs 1000] [--latency-ms 50] [--sequential-jobs 1000]
 
@@ -31,23 +35,12 @@ from typing import Any
 import httpx
 
 from contract.results import ClusterError, SubmitRequest
-from jobs.cluster import DEFAULT_POLL_CONCURRENCY, DEFAULT_POLL_MODE, ClusterClient
+from jobs.cluster import DEFAULT_POLL_CONCURRENCY, ClusterClient
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "benchmark-cluster-key-0123456789"
-# (strategy, requests in flight, connections per httpx pool; None = one pool for all)
-SETTINGS: list[tuple[str, int, int | None]] = [
-    ("aiohttp", 32, None),
-    ("aiohttp", 64, None),
-    ("aiohttp", 128, None),
-    ("aiohttp", 256, None),
-    ("async", 64, None),
-    ("async", 32, 16),
-    ("async", 64, 16),
-    ("threads", 32, None),
-    ("threads", 48, None),
-]
+CONCURRENCY = (32, 64, 128, 256)  # requests in flight (poll_concurrency)
 
 
 @contextmanager
@@ -155,9 +148,7 @@ def compare_servers(jobs: int, latency_ms: float) -> None:
             _wait_for(f"{url}/training/status/probe")
             before = _cpu_seconds(process.pid)
             with ClusterClient(url, API_KEY, read_timeout=30) as client:
-                elapsed, errors, _ = time_poll_many(
-                    client, [f"job-{i}" for i in range(jobs)], DEFAULT_POLL_MODE
-                )
+                elapsed, errors, _ = time_poll_many(client, [f"job-{i}" for i in range(jobs)])
             cpu = _cpu_seconds(process.pid) - before
             threaded = " (threaded)" if server == "werkzeug" else " (asyncio)"
             print(f"{server + threaded:<40}{elapsed:>9.2f}{cpu:>14.2f}{errors:>8}")
@@ -199,10 +190,10 @@ def time_sequential(client: ClusterClient, ids: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def time_poll_many(client: ClusterClient, ids: list[str], mode: str) -> tuple[float, int, float]:
+def time_poll_many(client: ClusterClient, ids: list[str]) -> tuple[float, int, float]:
     """(wall seconds, jobs that ended in an error, this process's CPU seconds)."""
     cpu_before, start = time.process_time(), time.perf_counter()
-    outcomes = client.poll_many(dict.fromkeys(ids), mode=mode)  # type: ignore[arg-type]
+    outcomes = client.poll_many(dict.fromkeys(ids))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_before
     return elapsed, sum(isinstance(outcome, ClusterError) for outcome in outcomes.values()), cpu
 
@@ -240,23 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'strategy':<40}{'seconds':>9}{'vs sequential':>15}{'client CPU s':>14}{'errors':>8}")
         print(f"{label:<40}{sequential:>9.2f}{1.0:>14.1f}x{'':>14}{0:>8}")
         best = (float("inf"), "")
-        for mode, concurrency, pool in SETTINGS:
-            options = {"poll_concurrency": concurrency, "poll_pool_size": pool or concurrency}
-            with ClusterClient(url, API_KEY, read_timeout=30, **options) as client:  # type: ignore[arg-type]
-                runs = [time_poll_many(client, ids, mode) for _ in range(args.repeat)]
+        for concurrency in CONCURRENCY:
+            with ClusterClient(url, API_KEY, read_timeout=30, poll_concurrency=concurrency) as client:
+                runs = [time_poll_many(client, ids) for _ in range(args.repeat)]
             elapsed, errors, cpu = min(runs)
-            pools = (
-                f", httpx pools of {pool}"
-                if mode == "async" and pool
-                else ", one httpx pool"
-                if mode == "async"
-                else ""
-            )
-            name = f"{mode}, {concurrency} in flight{pools}"
+            name = f"poll_many, {concurrency} in flight"
             print(f"{name:<40}{elapsed:>9.2f}{sequential / elapsed:>14.1f}x{cpu:>14.2f}{errors:>8}")
             if errors == 0 and elapsed < best[0]:
                 best = (elapsed, name)
-        default = f"{DEFAULT_POLL_MODE}, {DEFAULT_POLL_CONCURRENCY} in flight"
+        default = f"poll_many, {DEFAULT_POLL_CONCURRENCY} in flight"
         print(f"\nfastest: {best[1]} = {best[0]:.2f} s ({sequential / best[0]:.1f}x sequential)")
         print(f"client default: {default}; target: <= 3 s for 1,000 jobs at 50 ms")
     if not args.skip_server_comparison:

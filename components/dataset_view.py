@@ -14,7 +14,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from components.aria import aria
+from components.aria import aria, decorative_icon
 from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
 
 DELETE_TYPE = "dataset-delete"
@@ -38,17 +38,15 @@ def delete_button_id(dataset_id: int) -> dict[str, Any]:
     return {"type": DELETE_TYPE, "id": int(dataset_id)}
 
 
-def _icon(name: str) -> html.I:
-    return html.I(className=f"bi {name} me-2", **aria(hidden=True))
-
-
 def upload_accepted(dataset: Mapping[str, Any]) -> dbc.Alert:
     """The upload was valid and stored: name, pairs, tokens and size."""
     pairs = int(dataset.get("total_training_pairs") or 0)
     tokens = int(dataset.get("total_tokens") or 0)
     return dbc.Alert(
         [
-            html.Div([_icon("bi-check-circle"), html.Strong(f"“{dataset.get('name')}” is ready")]),
+            html.Div(
+                [decorative_icon("bi-check-circle", "me-2"), html.Strong(f"“{dataset.get('name')}” is ready")]
+            ),
             html.Ul(
                 [
                     html.Li([html.Span(f"{pairs:,}", id="upload-pairs"), " training pairs"]),
@@ -85,7 +83,12 @@ def upload_rejected(
         )
     return dbc.Alert(
         [
-            html.Div([_icon("bi-x-octagon"), html.Strong("File not accepted — nothing was stored")]),
+            html.Div(
+                [
+                    decorative_icon("bi-x-octagon", "me-2"),
+                    html.Strong("File not accepted — nothing was stored"),
+                ]
+            ),
             html.P(message, className="mb-1 mt-2"),
             html.Ol(rows, className="bad-lines mb-0 small", id="upload-bad-lines") if rows else None,
         ],

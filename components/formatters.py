@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 MISSING = "—"
 _CENT = Decimal("0.01")
@@ -58,6 +58,17 @@ def parse_timestamp(value: str | datetime) -> datetime:
     """An ISO-8601 string or datetime as an aware UTC datetime (naive values are taken as UTC)."""
     at = datetime.fromisoformat(value) if isinstance(value, str) else value
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def parse_money(value: object) -> Decimal | None:
+    """A money value as the API's JSON carries it (a string such as ``"12.3400"``) as a Decimal;
+    None when it is missing or not a number."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def format_relative_time(at: datetime, now: datetime) -> str:

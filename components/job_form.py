@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import dash_bootstrap_components as dbc
 from dash import html
 
 from components.aria import aria
-from components.formatters import MISSING, format_duration
+from components.formatters import MISSING, format_duration, parse_money
 from services.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, format_money
 
 FIELD_TYPE = "configure-field"
@@ -213,15 +212,6 @@ def number_field(spec: FieldSpec, value: Any = None, placeholder: Any = None) ->
     return labelled_field(spec, number_input(spec, value, placeholder), xs=6, md=4, xl=3)
 
 
-def _money(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def _figure(label: str, value: str, test_id: str) -> html.Div:
     return html.Div(
         [
@@ -246,7 +236,7 @@ def estimate_summary(
     data = estimate or {}
     steps = data.get("total_steps")
     epochs = data.get("total_epochs")
-    rate = _money(data.get("hourly_rate"))
+    rate = parse_money(data.get("hourly_rate"))
     items = [
         _figure(
             "Steps", f"{int(steps):,}" if steps is not None and not problem else MISSING, "estimate-steps"
@@ -258,7 +248,7 @@ def estimate_summary(
         ),
         _figure(
             "Cost",
-            format_money(_money(data.get("estimated_total_cost"))) if not problem else MISSING,
+            format_money(parse_money(data.get("estimated_total_cost"))) if not problem else MISSING,
             "estimate-cost",
         ),
     ]

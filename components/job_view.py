@@ -1,4 +1,4 @@
-"""Pure Dash/dbc builders for the job monitor: status badge, progress, cards, config, activity.
+"""Pure Dash/dbc builders for the job monitor: status badge, configuration table, activity log.
 
 No callbacks and no data access: each function takes plain values and returns components, so
 the page callback stays thin and every piece is unit-tested. Colours come from Bootstrap's
@@ -9,13 +9,19 @@ read well; the few extra rules live in ``assets/monitor.css``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
+from components.aria import decorative_icon
+from components.formatters import (
+    MISSING,
+    format_absolute_time,
+    format_relative_time,
+    parse_money,
+    parse_timestamp,
+)
 from services.costs import format_money
 
 
@@ -36,13 +42,6 @@ STATUS_STYLES: dict[str, StatusStyle] = {
 _UNKNOWN_STATUS = StatusStyle("secondary", "bi-question-circle", "Unknown")
 # Light backgrounds need dark text to reach WCAG contrast in both themes.
 _DARK_TEXT_COLORS = frozenset({"warning", "info"})
-_PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "warning"}
-
-
-def _icon(name: str, extra: str = "") -> html.I:
-    """A decorative bootstrap icon, hidden from screen readers (the text next to it says it)."""
-    hidden: dict[str, Any] = {"aria-hidden": "true"}  # a wildcard prop: dash accepts aria-*
-    return html.I(className=f"bi {name} {extra}".strip(), **hidden)
 
 
 def status_badge(status: str) -> dbc.Badge:
@@ -51,56 +50,12 @@ def status_badge(status: str) -> dbc.Badge:
     label = style.label if status in STATUS_STYLES else str(status).capitalize() or style.label
     live = " status-badge--live" if status == "running" else ""
     return dbc.Badge(
-        [_icon(style.icon, "me-1"), label],
+        [decorative_icon(style.icon, "me-1"), label],
         color=style.color,
         text_color="dark" if style.color in _DARK_TEXT_COLORS else None,
         className=f"status-badge{live}",
         title=f"Job status: {label}",
     )
-
-
-def progress_bar(
-    progress: float,
-    current_epoch: int,
-    total_epochs: int,
-    current_step: int,
-    total_steps: int,
-    status: str,
-) -> html.Div:
-    """Percent bar (striped and animated only while running) with epoch and step counters."""
-    value = min(max(float(progress or 0.0), 0.0), 100.0)
-    running = status == "running"
-    return html.Div(
-        [
-            dbc.Progress(
-                value=value,
-                label=f"{value:.0f}%",
-                striped=running,
-                animated=running,
-                color=_PROGRESS_COLORS.get(status, "primary"),
-                className="monitor-progress",
-            ),
-            html.Div(
-                [
-                    html.Span(f"Epoch {current_epoch:,} / {total_epochs:,}" if total_epochs else "Epoch —"),
-                    html.Span(f"Step {current_step:,} / {total_steps:,}" if total_steps else "Step —"),
-                ],
-                className="d-flex justify-content-between small text-body-secondary mt-1",
-            ),
-        ]
-    )
-
-
-def metric_card(title: str, value: str, subtitle: str | None = None, icon: str | None = None) -> dbc.Card:
-    """A small KPI card: label, big value, optional one-line context and icon."""
-    header = [_icon(icon, "metric-card__icon me-2")] if icon else []
-    body = [
-        html.Div([*header, title], className="metric-card__title small text-body-secondary"),
-        html.Div(value, className="metric-card__value"),
-    ]
-    if subtitle:
-        body.append(html.Div(subtitle, className="metric-card__subtitle small text-body-secondary"))
-    return dbc.Card(dbc.CardBody(body), className="metric-card h-100")
 
 
 def _display(value: Any) -> str:
@@ -166,10 +121,8 @@ def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Tab
 def _money_text(value: Any) -> str | None:
     if value is None:
         return None
-    try:
-        return format_money(value if isinstance(value, Decimal) else Decimal(str(value)))
-    except (InvalidOperation, TypeError):
-        return str(value)
+    amount = parse_money(value)
+    return format_money(amount) if amount is not None else str(value)
 
 
 _EVENT_ICONS = {
@@ -193,7 +146,7 @@ def _event_item(event: dict[str, Any], now: datetime) -> html.Li:
     icon = _EVENT_ICONS.get(str(to_status), "bi-dot text-body-secondary")
     return html.Li(
         [
-            _icon(icon, "activity-log__icon"),
+            decorative_icon(icon, "activity-log__icon"),
             html.Div(
                 [
                     html.Div(
@@ -261,7 +214,7 @@ def activity_log(
         children.append(
             dbc.Alert(
                 [
-                    html.Div([_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
+                    html.Div([decorative_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
                     html.Pre(error_message, className="activity-error mb-0 mt-2"),
                 ],
                 color=ending.color,

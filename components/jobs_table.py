@@ -9,13 +9,18 @@ job, its status, how far along and what it costs.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from components.formatters import MISSING, format_absolute_time, format_relative_time, parse_timestamp
+from components.formatters import (
+    MISSING,
+    format_absolute_time,
+    format_relative_time,
+    parse_money,
+    parse_timestamp,
+)
 from components.job_view import status_badge
 from components.monitor_numbers import is_active
 from components.pager import shown_range
@@ -55,18 +60,11 @@ def jobs_summary(shown: int, total: int, page: int, page_size: int, *, live: boo
     return text + (" · updating live" if live else "")
 
 
-def _money(value: Any) -> Decimal | None:
-    try:
-        return None if value is None else Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
 def cost_text(job: dict[str, Any]) -> str:
     """``$0.42 / $1.20``: spent (final once terminal) over the estimate, or just what is known."""
-    spent = _money(job.get("final_cost")) if not is_active(job.get("status", "")) else None
-    spent = spent if spent is not None else _money(job.get("current_cost"))
-    estimate = _money(job.get("estimated_total_cost"))
+    spent = parse_money(job.get("final_cost")) if not is_active(job.get("status", "")) else None
+    spent = spent if spent is not None else parse_money(job.get("current_cost"))
+    estimate = parse_money(job.get("estimated_total_cost"))
     if estimate is None:
         return format_money(spent)
     return f"{format_money(spent)} / {format_money(estimate)}"

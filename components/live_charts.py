@@ -41,9 +41,13 @@ from services.downsample import MetricsPayload
 
 
 class ChartOptions(TypedDict):
+    """How the monitor's figures are drawn: the chart controls and the theme the user chose, and the
+    job's steps per epoch (for the hovers' epoch; it follows the job, not a control)."""
+
     smoothing: float
     log_y: bool
     x_axis: XAxis
+    dark: bool
     steps_per_epoch: float | None
 
 
@@ -78,6 +82,7 @@ def live_chart_state(
     log_y: bool,
     x_axis: XAxis,
     steps_per_epoch: float | None,
+    dark: bool = False,
 ) -> LiveChartState:
     """The state matching figures freshly built from ``metrics`` with these options."""
     series = metrics["series"]
@@ -93,6 +98,7 @@ def live_chart_state(
             "smoothing": smoothing,
             "log_y": log_y,
             "x_axis": x_axis,
+            "dark": dark,
             "steps_per_epoch": steps_per_epoch,
         },
         "last_step": metrics["last_step"],

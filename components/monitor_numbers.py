@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypedDict
 
 from components.estimates import MIN_INTERVALS, eta_seconds, projected_final_cost, seconds_per_step
@@ -20,6 +20,7 @@ from components.formatters import (
     format_loss,
     format_percent,
     format_throughput,
+    parse_money,
     parse_timestamp,
 )
 from services.costs import format_money
@@ -56,15 +57,6 @@ class MonitorNumbers(TypedDict):
 def is_active(status: str) -> bool:
     """Queued, initializing and running jobs change; the page polls only for those."""
     return status in ACTIVE
-
-
-def _money(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, TypeError):
-        return None
 
 
 def _float(value: Any) -> float | None:
@@ -135,11 +127,11 @@ def monitor_numbers(
     status = str(job.get("status", ""))
     metrics = job.get("current_metrics") or {}
     elapsed = elapsed_seconds(job, now)
-    estimated = _money(job.get("estimated_total_cost"))
-    budget = _money(job.get("budget_limit"))
-    spent = _money(job.get("final_cost")) if not is_active(status) else None
+    estimated = parse_money(job.get("estimated_total_cost"))
+    budget = parse_money(job.get("budget_limit"))
+    spent = parse_money(job.get("final_cost")) if not is_active(status) else None
     if spent is None:
-        spent = _money(job.get("current_cost")) or Decimal(0)
+        spent = parse_money(job.get("current_cost")) or Decimal(0)
         if status == "running" and hourly_rate is not None and elapsed is not None:
             spent = max(
                 spent, (hourly_rate * Decimal(str(elapsed)) / Decimal(3600)).quantize(Decimal("0.0001"))
@@ -156,7 +148,7 @@ def monitor_numbers(
     cost_parts = [f"est. {format_money(estimated)}"] if estimated is not None else []
     if status == "running" and eta is not None and hourly_rate is not None and elapsed is not None:
         projected = projected_final_cost(
-            _money(job.get("current_cost")) or Decimal(0), elapsed, eta, hourly_rate
+            parse_money(job.get("current_cost")) or Decimal(0), elapsed, eta, hourly_rate
         )
         cost_parts.append(f"projected {format_money(projected)}")
         if budget is not None and projected > budget:
@@ -216,7 +208,7 @@ _PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "wa
 
 
 def progress_parts(job: dict[str, Any]) -> ProgressParts:
-    """The progress bar's value and texts (as ``components.job_view.progress_bar`` shows them)."""
+    """The progress bar's value and texts: percent (clamped to 0–100), epoch and step counters."""
     value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
     epoch, total_epochs = int(job.get("current_epoch") or 0), int(job.get("total_epochs") or 0)
     step, total_steps = int(job.get("current_step") or 0), int(job.get("total_steps") or 0)

@@ -14,7 +14,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from components.aria import aria
+from components.aria import aria, decorative_icon
 from components.formatters import format_absolute_time, format_relative_time, parse_timestamp
 from components.pager import shown_range
 
@@ -56,10 +56,6 @@ def _safe_action_url(url: Any) -> str | None:
     return url
 
 
-def _icon(name: str, extra: str = "") -> html.I:
-    return html.I(className=f"bi {name} {extra}".strip(), **aria(hidden=True))
-
-
 def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
     """One notification: title (linked to its action), message, time, unread mark and button."""
     unread = not item.get("read_at")
@@ -77,7 +73,7 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
         meta.append(dbc.Badge(priority.capitalize(), color=_PRIORITY_COLORS[priority], className="ms-2"))
     action: Any = (
         html.Button(
-            [_icon("bi-check2", "me-1"), "Mark read"],
+            [decorative_icon("bi-check2", "me-1"), "Mark read"],
             id=mark_read_id(int(item["id"])),
             type="button",
             className="btn btn-sm btn-outline-primary text-nowrap",
@@ -88,7 +84,7 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
     )
     return html.Li(
         [
-            _icon(
+            decorative_icon(
                 _TYPE_ICONS.get(str(item.get("type")), "bi-bell text-body-secondary"), "notification__icon"
             ),
             html.Div(
@@ -128,7 +124,10 @@ def notifications_list(items: Sequence[Mapping[str, Any]], now: datetime | None 
     """The list as given (the service puts unread first), or an empty state."""
     if not items:
         return html.Div(
-            [_icon("bi-bell-slash", "me-2"), "No notifications yet. You will hear here when a job finishes."],
+            [
+                decorative_icon("bi-bell-slash", "me-2"),
+                "No notifications yet. You will hear here when a job finishes.",
+            ],
             className="text-body-secondary py-4 text-center",
             id="notifications-empty",
         )
@@ -140,7 +139,7 @@ def bell_children(unread: int) -> list[Any]:
     """What the navbar bell link holds: icon, count badge (hidden at zero), and its spoken name."""
     text = bell_badge_text(unread)
     return [
-        _icon("bi-bell-fill" if unread > 0 else "bi-bell"),
+        decorative_icon("bi-bell-fill" if unread > 0 else "bi-bell"),
         html.Span(
             text,
             className="badge rounded-pill text-bg-danger navbar-bell__count" + ("" if text else " d-none"),

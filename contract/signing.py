@@ -3,7 +3,7 @@
 Keys derive from SECRET_KEY with a purpose string, so one kind of signature never verifies as
 another. Dataset URLs: the cycle signs, the web's /storage route verifies. Callbacks: each job gets
 its own secret (only that travels to the cluster); the trainer signs with `callback_headers`, and
-`/api/training-callback` checks with `verify`. Wire format: docs/callbacks.md.
+`/api/training-callback` checks with `signature_problem`. Wire format: docs/callbacks.md.
 """
 
 from __future__ import annotations

@@ -143,10 +143,6 @@ class TrainingJob(Base):
 
     dataset: Mapped[Dataset] = relationship()
 
-    @property
-    def job_status(self) -> JobStatus:
-        return JobStatus(self.status)
-
 
 class MetricPoint(Base):
     __tablename__ = "lora_metrics_points"

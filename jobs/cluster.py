@@ -7,9 +7,8 @@ key and explicit timeouts. Transient failures (connection errors, timeouts, 429 
 answer (jobs/cluster_answers.py). Bodies are validated field by field in contract/parsing.py.
 
 ``poll_many`` asks for many jobs' status at once with bounded concurrency, so one slow job cannot
-stall a cycle. Three strategies exist because the fastest was found by measuring
-(benchmarks/poll_concurrency.py), not assumed; ``DEFAULT_POLL_MODE`` is the measured winner
-(jobs/cluster_polling.py says why it is aiohttp).
+stall a cycle: one aiohttp sweep (jobs/cluster_polling.py), the way that measured fastest
+(benchmarks/poll_concurrency.py).
 
 The API key lives only in the HTTP clients' default headers. It is never part of a message, a log
 line or a repr: httpx masks Authorization in its own reprs, and any text the cluster sends back is
@@ -18,11 +17,9 @@ scrubbed of the key before it goes into an exception.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -32,20 +29,15 @@ from contract.results import (
     CancelResult,
     ClusterBackend,
     ClusterConfigError,
-    ClusterError,
-    ClusterTransient,
     JobStatusReport,
     PollOutcome,
     SubmitRequest,
     SubmitResult,
 )
-from jobs.cluster_answers import RetryableFailure, interpret_answer, scrub
+from jobs.cluster_answers import RetryableFailure, interpret_answer, transport_error
+from jobs.cluster_polling import StatusQuery, StatusSweep
 
-PollMode = Literal["aiohttp", "async", "threads"]
-DEFAULT_POLL_MODE: PollMode = "aiohttp"
 DEFAULT_POLL_CONCURRENCY = 128  # measured: 1,000 polls at 50 ms 0.80 s (64: 1.03 s); 5,000: 4.2 s (64: 5.8 s)
-POLL_POOL_SIZE = 16  # connections per httpx.AsyncClient pool in the "async" mode
-POLL_THREADS_MAX = 48  # the "threads" mode got slower past ~48 threads (GIL contention), measured
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
@@ -68,34 +60,27 @@ class ClusterClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         poll_concurrency: int = DEFAULT_POLL_CONCURRENCY,
-        poll_mode: PollMode = DEFAULT_POLL_MODE,
-        poll_pool_size: int = POLL_POOL_SIZE,
         poll_deadline_seconds: float | None = DEFAULT_POLL_DEADLINE_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network for submit/status/cancel (tests inject
+        ``httpx.MockTransport``); ``poll_many`` always speaks HTTP to ``base_url``, through aiohttp."""
         if not base_url.startswith(("http://", "https://")):
             raise ClusterConfigError("GPU_CLUSTER_API_URL must be an http:// or https:// URL")
         self.base_url = base_url.rstrip("/")
         self.max_retries = max(0, max_retries)
         self.backoff_seconds = backoff_seconds
         self.poll_concurrency = max(1, poll_concurrency)
-        self.poll_mode: PollMode = poll_mode
-        self.poll_pool_size = max(1, poll_pool_size)
         self.poll_deadline_seconds = poll_deadline_seconds
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._secret = api_key
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._limits = httpx.Limits(
-            max_connections=self.poll_concurrency, max_keepalive_connections=self.poll_concurrency
-        )
-        self._injected_transport = transport is not None
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=self._headers,
             timeout=self._timeout,
-            limits=self._limits,
             transport=transport,
         )
 
@@ -134,7 +119,7 @@ class ClusterClient:
         Raises:
             ClusterNotFound (404), ClusterConfigError, ClusterTransient / ClusterMalformed.
         """
-        body = self._call("GET", self.status_path(external_job_id), params=_since(since_step))
+        body = self._call("GET", _status_path(external_job_id), params=_since(since_step))
         return parse_status_report(body, external_job_id, since_step)
 
     def cancel(self, external_job_id: str) -> CancelResult:
@@ -142,9 +127,7 @@ class ClusterClient:
         body = self._call("POST", f"/training/cancel/{_segment(external_job_id)}", allow_empty=True)
         return parse_cancel_result(body, external_job_id)
 
-    def poll_many(
-        self, queries: Mapping[str, int | None], *, mode: PollMode | None = None
-    ) -> dict[str, PollOutcome]:
+    def poll_many(self, queries: Mapping[str, int | None]) -> dict[str, PollOutcome]:
         """Status of many jobs, at most ``poll_concurrency`` requests in flight.
 
         ``queries`` maps external job id → since_step (None for no history). Each job gets its own
@@ -154,61 +137,20 @@ class ClusterClient:
         """
         if not queries:
             return {}
-        chosen = mode or self.poll_mode
-        if chosen == "threads" or _loop_running() or self._injected_transport:
-            # asyncio.run cannot nest inside a running loop, and an injected (test) transport only
-            # serves the sync client: threads work in both cases.
-            return self._poll_with_threads(queries)
-        from jobs.cluster_polling import poll_with_aiohttp, poll_with_httpx
-
-        sweep = poll_with_aiohttp if chosen == "aiohttp" else poll_with_httpx
-        return asyncio.run(sweep(self, queries))
-
-    # ---- shared with jobs/cluster_polling.py -----------------------------------------------------
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The request headers, bearer key included: for the sweep's own session, never for logs."""
-        return dict(self._headers)
-
-    def deadline_error(self, external_job_id: str) -> ClusterTransient:
-        return ClusterTransient(
-            f"cluster did not answer GET {self.status_path(external_job_id)} within the poll deadline "
-            f"({self.poll_deadline_seconds:g} s)"
+        sweep = StatusSweep(
+            base_url=self.base_url,
+            headers=self._headers,
+            secret=self._secret,
+            concurrency=self.poll_concurrency,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_retries=self.max_retries,
+            backoff_seconds=self.backoff_seconds,
+            deadline_seconds=self.poll_deadline_seconds,
         )
+        return sweep.run([StatusQuery(job, _status_path(job), since) for job, since in queries.items()])
 
-    @staticmethod
-    def status_path(external_job_id: str) -> str:
-        return f"/training/status/{_segment(external_job_id)}"
-
-    def interpret(
-        self, where: str, code: int, retry_after: str | None, content: bytes, **options: Any
-    ) -> Any:
-        """jobs.cluster_answers.interpret_answer with this cluster's key scrubbed from messages."""
-        return interpret_answer(where, code, retry_after, content, secret=self._secret, **options)
-
-    def scrub(self, text: str) -> str:
-        return scrub(text, self._secret)
-
-    # ---- threads strategy and the one-call path ----------------------------------------------------
-
-    def _poll_one(self, external_job_id: str, since_step: int | None) -> PollOutcome:
-        try:
-            return self.status(external_job_id, since_step=since_step)
-        except ClusterError as exc:
-            return exc
-
-    def _poll_with_threads(self, queries: Mapping[str, int | None]) -> dict[str, PollOutcome]:
-        workers = min(self.poll_concurrency, POLL_THREADS_MAX, len(queries))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster-poll")
-        futures = {job: pool.submit(self._poll_one, job, since) for job, since in queries.items()}
-        wait(futures.values(), timeout=self.poll_deadline_seconds)
-        # Threads cannot be interrupted: late ones finish in the background, their answers unused.
-        pool.shutdown(wait=False, cancel_futures=True)
-        return {
-            job: future.result() if future.done() and not future.cancelled() else self.deadline_error(job)
-            for job, future in futures.items()
-        }
+    # ---- the one-call path -------------------------------------------------------------------------
 
     def _call(
         self,
@@ -223,26 +165,25 @@ class ClusterClient:
         for attempt in range(self.max_retries + 1):
             try:
                 response = self._http.request(method, path, json=json_body, params=params)
-                return self.interpret(
+                return interpret_answer(
                     where,
                     response.status_code,
                     response.headers.get("Retry-After"),
                     response.content,
+                    secret=self._secret,
                     allow_empty=allow_empty,
                 )
             except httpx.TransportError as exc:
-                failure = RetryableFailure(self._transport_error(where, exc))
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                failure = RetryableFailure(
+                    transport_error(where, exc, timed_out=timed_out, secret=self._secret)
+                )
             except RetryableFailure as exc:
                 failure = exc
             if attempt == self.max_retries or not failure.may_wait:
                 raise failure.error
             time.sleep(failure.delay(attempt, self.backoff_seconds))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _transport_error(self, where: str, exc: httpx.TransportError) -> ClusterTransient:
-        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not be reached"
-        detail = self.scrub(str(exc)) or type(exc).__name__
-        return ClusterTransient(f"cluster {kind} on {where}: {type(exc).__name__}: {detail}")
 
 
 def make_backend(settings: Any, **options: Any) -> ClusterBackend:
@@ -267,17 +208,13 @@ def make_backend(settings: Any, **options: Any) -> ClusterBackend:
     )
 
 
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _segment(external_job_id: str) -> str:
     """The id as one URL path segment (an id with '/' or '?' must not change the route)."""
     return quote(external_job_id, safe="")
+
+
+def _status_path(external_job_id: str) -> str:
+    return f"/training/status/{_segment(external_job_id)}"
 
 
 def _since(since_step: int | None) -> dict[str, Any] | None:

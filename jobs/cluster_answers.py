@@ -1,4 +1,5 @@
-"""What one HTTP answer from a cluster means: a JSON body, a typed error, or "try again".
+"""What one HTTP answer from a cluster means: a JSON body, a typed error, or "try again" (and what
+no answer at all means).
 
 Kept apart from any HTTP library so the httpx calls (submit/status/cancel) and the aiohttp status
 sweep (poll_many) classify answers identically: same status codes, same messages, same retry rules.
@@ -63,6 +64,13 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def scrub(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
+
+
+def transport_error(where: str, exc: BaseException, *, timed_out: bool, secret: str) -> ClusterTransient:
+    """No answer to ``where`` ("METHOD /path"): a timeout or a connection that failed."""
+    kind = "timed out" if timed_out else "could not be reached"
+    detail = scrub(str(exc), secret) or type(exc).__name__
+    return ClusterTransient(f"cluster {kind} on {where}: {type(exc).__name__}: {detail}")
 
 
 def cluster_message(content: bytes, secret: str) -> str:

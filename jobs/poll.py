@@ -7,7 +7,6 @@ and one already stored is never asked for again.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,7 +103,3 @@ def lost_message_silent(silent: timedelta, error: ClusterError) -> str:
         f"Lost by the cluster: no good answer about this job for {minutes:.0f} min "
         f"(last error: {error.message})."
     )
-
-
-def job_ids(items: Sequence[tuple[JobSnapshot, object]]) -> list[uuid.UUID]:
-    return [job.id for job, *_ in items]

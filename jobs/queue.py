@@ -251,11 +251,11 @@ def print_status(settings: Settings) -> int:
             f"queue depth: {report['queue_depth']}; scheduler leader: {'yes' if report['leader'] else 'no'}"
         )
         print(f"workers: {', '.join(report['workers']) or 'none'}")
-        print(f"last cycle: {ago}" + (f" ({_summary(last)})" if last else ""))
+        print(f"last cycle: {ago}" + (f" ({_last_cycle_text(last)})" if last else ""))
     return 0
 
 
-def _summary(last: dict[str, Any]) -> str:
+def _last_cycle_text(last: dict[str, Any]) -> str:
     if "failed" in last:
         return f"failed: {last['failed']}"
     keys = ("claimed", "submitted", "polled", "points", "finished", "errors")

@@ -1,4 +1,5 @@
-"""From the browser's dcc.Upload to the service's `create_dataset`, and back to a result panel.
+"""The browser's side of an upload: dcc.Upload's data URL to bytes and a name, and the service's
+answer (pages/_datasets_data.store_upload) back to a result panel.
 
 dcc.Upload delivers the file as a base64 data URL inside the callback request, so the page's
 limit is what fits in Flask's MAX_CONTENT_LENGTH after base64's 4/3 growth; the JSON API
@@ -9,15 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from pathlib import PurePath
 from typing import Any
 
 from api.runtime import get_runtime
 from components.dataset_view import upload_accepted, upload_rejected
-from services.datasets import create_dataset
 from services.errors import ServiceError, ValidationError
-from services.serialize import dataset_json
 
 _BASE64_GROWTH = 4 / 3
 _REQUEST_OVERHEAD = 64 * 1024  # the rest of the callback's JSON body (ids, states)
@@ -48,31 +46,13 @@ def decode_upload(contents: str) -> bytes:
         raise DecodeError("The file could not be read; try again.") from None
 
 
-def default_name(filename: str | None) -> str:
-    """``support-chats.jsonl`` → ``support-chats``; a missing name becomes ``dataset``."""
+def upload_name(typed: str | None, filename: str | None) -> str:
+    """The name the user typed, else the file's: ``support-chats.jsonl`` → ``support-chats``; with
+    neither, ``dataset``."""
+    if typed and typed.strip():
+        return typed.strip()
     stem = PurePath(filename or "").stem.strip()
     return stem or "dataset"
-
-
-def store_upload(
-    user_id: int, name: str | None, filename: str | None, data: bytes
-) -> tuple[dict[str, Any] | None, ServiceError | None]:
-    """Create the dataset through the service, in its own transaction; (dataset, None) or (None, why)."""
-    settings = get_runtime().settings
-    chosen = name.strip() if name and name.strip() else default_name(filename)
-    try:
-        with get_runtime().transaction() as session:
-            dataset = create_dataset(
-                session,
-                user_id,
-                chosen,
-                io.BytesIO(data),
-                data_dir=settings.data_dir,
-                max_bytes=settings.max_upload_bytes,
-            )
-            return dataset_json(dataset), None
-    except ServiceError as exc:
-        return None, exc
 
 
 def upload_result(dataset: dict[str, Any] | None, error: Exception | None) -> Any:

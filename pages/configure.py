@@ -1,8 +1,9 @@
 """`/training/configure`: a new training job with a live estimate, field errors, and submit.
 
 Every check and figure comes from the service layer that the JSON API uses (services.training_jobs
-`estimate_job` / `create_job`, services.job_config presets): the page only collects values, shows
-the service's per-field messages under their fields, and navigates to the new job's monitor.
+`estimate_job` / `create_job` through pages._configure_data, services.job_config presets): the page
+only collects values, shows the service's per-field messages under their fields, and navigates to
+the new job's monitor.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from api.runtime import get_runtime
 from components.job_form import (
     FEEDBACK_TYPE,
     FIELD_TYPE,
@@ -25,6 +25,7 @@ from components.job_form import (
     preset_summary,
     split_errors,
 )
+from pages._configure_data import create_queued_job, estimate_new_job, ready_datasets
 from pages._configure_layout import (
     ESTIMATE,
     FIXABLE,
@@ -44,11 +45,9 @@ from pages._configure_layout import (
     preset_card,
     preset_values,
 )
-from pages._datasets_read import ready_datasets
 from pages._signed_in import actor_name, require_user_id, signed_in_user_id
 from services.errors import ValidationError
-from services.job_config import DEFAULT_PRESET, PRESETS, budget_warning
-from services.training_jobs import create_job, estimate_job
+from services.job_config import DEFAULT_PRESET, PRESETS
 
 dash.register_page(
     __name__, path="/training/configure", name="New job", title="New job · PIPELINE", nav_order=2
@@ -115,14 +114,12 @@ def live_estimate(_values: list[Any], preset_id: str | None) -> tuple[Any, list[
     field_names = [item["id"]["name"] for item in ctx.outputs_list[1]]
     feedback_names = [item["id"]["name"] for item in ctx.outputs_list[2]]
     try:
-        with get_runtime().transaction() as session:
-            config, estimate = estimate_job(session, require_user_id(), form_payload(values, preset_id))
+        estimate, warning = estimate_new_job(require_user_id(), form_payload(values, preset_id))
     except ValidationError as exc:
         by_field, general = split_errors(exc.errors)
         invalid, _ = feedback_outputs(field_names, by_field)
         _, messages = feedback_outputs(feedback_names, by_field)
         return estimate_summary(None, FIXABLE), invalid, messages, general_errors_alert(general)
-    warning = budget_warning(estimate.estimated_total_cost, config.budget_limit)
     return (
         estimate_summary(estimate.as_dict(), budget_warning=warning),
         [False] * len(field_names),
@@ -146,11 +143,7 @@ def submit_job(n_clicks: int | None, _values: list[Any], preset_id: str | None) 
         return dash.no_update, dash.no_update
     values = _form_values(ctx.states_list[0])
     try:
-        with get_runtime().transaction() as session:
-            job, _estimate = create_job(
-                session, require_user_id(), form_payload(values, preset_id), actor=actor_name()
-            )
-            job_id = str(job.id)
+        job_id = create_queued_job(require_user_id(), form_payload(values, preset_id), actor=actor_name())
     except ValidationError as exc:
         _by_field, general = split_errors(exc.errors)
         message = f"The job was not created: {' '.join(general)}" if general else NOT_CREATED

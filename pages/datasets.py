@@ -1,8 +1,8 @@
 """`/datasets`: upload a JSONL dataset, see its validation result, list and delete datasets.
 
 Validation, storage and the "in use" refusal are the service layer's (services.datasets, the same
-functions behind `POST/GET/DELETE /api/datasets`); the page decodes the browser's upload,
-hands it over, and shows the outcome.
+functions behind `POST/GET/DELETE /api/datasets`, through pages._datasets_data); the page decodes
+the browser's upload, hands it over, and shows the outcome.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from api.runtime import get_runtime
 from components.aria import aria
 from components.dataset_view import DELETE_TYPE, datasets_table, format_file_size
-from pages._dataset_upload import DecodeError, decode_upload, page_upload_limit, store_upload, upload_result
-from pages._datasets_read import user_datasets
+from pages._dataset_upload import DecodeError, decode_upload, page_upload_limit, upload_name, upload_result
+from pages._datasets_data import dataset_name, delete_user_dataset, store_upload, user_datasets
 from pages._signed_in import require_user_id, signed_in_user_id
-from services.datasets import delete_dataset, get_dataset_for_user
-from services.errors import ServiceError
 
 dash.register_page(__name__, path="/datasets", name="Datasets", title="Datasets · PIPELINE", nav_order=3)
 
@@ -167,7 +164,7 @@ def upload_dataset(contents: str | None, filename: str | None, name: str | None)
         data = decode_upload(contents)
     except DecodeError as exc:
         return upload_result(None, exc), dash.no_update, None
-    dataset, error = store_upload(user_id, name, filename, data)
+    dataset, error = store_upload(user_id, upload_name(name, filename), data)
     if error is not None:
         return upload_result(None, error), dash.no_update, None
     return upload_result(dataset, None), datasets_table(user_datasets(user_id)), None
@@ -189,9 +186,7 @@ def ask_delete(_clicks: list[int | None], _cancel: int | None) -> tuple[Any, Any
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
         return dash.no_update, dash.no_update, dash.no_update
     dataset_id = int(trigger["id"])
-    with get_runtime().transaction() as session:
-        dataset = get_dataset_for_user(session, require_user_id(), dataset_id)
-        name = dataset.name if dataset is not None else None
+    name = dataset_name(require_user_id(), dataset_id)
     if name is None:
         return False, dash.no_update, None
     body = [
@@ -218,17 +213,12 @@ def confirm_delete(n_clicks: int | None, dataset_id: int | None) -> tuple[Any, A
     if not n_clicks or dataset_id is None:
         return dash.no_update, dash.no_update, False
     user_id = require_user_id()
-    name: str | None = None
-    try:
-        with get_runtime().transaction() as session:
-            dataset = get_dataset_for_user(session, user_id, int(dataset_id))
-            name = dataset.name if dataset is not None else None
-            delete_dataset(session, user_id, int(dataset_id), data_dir=get_runtime().settings.data_dir)
-    except ServiceError as exc:
+    name, refused = delete_user_dataset(user_id, int(dataset_id))
+    if refused is not None:
         # Name the dataset only when it is the user's (a missing one is just "not found").
-        title = f"{exc.message}: “{name}” was not deleted. " if name else f"{exc.message}. "
+        title = f"{refused.message}: “{name}” was not deleted. " if name else f"{refused.message}. "
         message = dbc.Alert(
-            [html.Strong(title), str(exc.details)],
+            [html.Strong(title), str(refused.details)],
             color="warning",
             dismissable=True,
             id="datasets-delete-refused",

@@ -1,7 +1,7 @@
 """`/training/jobs`: the signed-in user's training jobs, newest first, filterable by status, a page at a time.
 
 The URL holds what is shown (``?status=running&page=3``), so a reload, the back button or a shared
-link shows the same page; ``layout`` reads it through ``pages._jobs_read`` (the service layer's
+link shows the same page; ``layout`` reads it through ``pages._jobs_data`` (the service layer's
 ``list_jobs``, as ``GET /api/jobs``) and hands JSON to ``components.jobs_table``. The pager's
 links and the status filter both navigate (the filter through this page's ``dcc.Location``), so
 there is one way the list changes what it shows. The ``dcc.Interval`` redraws the current page
@@ -17,11 +17,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
+from api.runtime import ui_poll_seconds
 from components.aria import aria
 from components.jobs_table import STATUS_FILTER_ALL, STATUS_FILTER_OPTIONS, jobs_summary, jobs_table
 from components.pager import page_href, pager, requested_page
-from pages._jobs_read import PAGE_SIZE, JobsView, user_jobs
-from pages.monitor.data import poll_seconds, signed_in_user_id
+from pages._jobs_data import PAGE_SIZE, JobsView, user_jobs
+from pages._signed_in import signed_in_user_id
 from services.errors import ValidationError
 
 PATH = "/training/jobs"
@@ -110,7 +111,7 @@ def layout(status: str | None = None, page: str | None = None, **_query: str) ->
             dcc.Store(id=SHOWN, data=_shown(chosen, view)),
             dcc.Interval(
                 id=INTERVAL,
-                interval=int(poll_seconds() * 1000),
+                interval=int(ui_poll_seconds() * 1000),
                 disabled=view is None or view.active == 0,
             ),
         ],

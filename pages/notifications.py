@@ -26,7 +26,7 @@ from components.notification_view import (
     notifications_summary,
 )
 from components.pager import page_href, pager, requested_page
-from pages._notifications_read import (
+from pages._notifications_data import (
     PAGE_SIZE,
     NotificationsView,
     mark_all,

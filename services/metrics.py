@@ -42,11 +42,6 @@ _ROW_COLUMNS = (
 )
 
 
-def last_stored_step(session: Session, job_id: uuid.UUID) -> int | None:
-    """Highest stored step (an index-only lookup on (job_id, step))."""
-    return session.scalar(select(func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id))
-
-
 def load_metric_rows(
     session: Session, job_id: uuid.UUID, *, since_step: int | None = None
 ) -> list[tuple[Any, ...]]:
@@ -95,7 +90,7 @@ def metrics_payload(
     if cached is not None:
         return cached
     payload = summary_payload(
-        _summary(session, job.id, budget, first_step, last_step, cache), budget, started
+        _bucket_summary(session, job.id, budget, first_step, last_step, cache), budget, started
     )
     metrics_cache.put_payload(cache, key, payload)
     return payload
@@ -131,7 +126,7 @@ def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | N
     return row[0], row[1]
 
 
-def _summary(
+def _bucket_summary(
     session: Session, job_id: uuid.UUID, budget: int, first_step: int, last_step: int, cache: Redis | None
 ) -> BucketSummary:
     """Sealed history from the cache (or SQL), plus the newest points read from the table."""

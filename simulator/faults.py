@@ -48,14 +48,14 @@ class ClusterFaults:
             raise FaultsInvalid(f"unknown fault settings: {', '.join(sorted(unknown))}")
         merged = current | changes
         for name in ("error_rate", "malformed_rate"):
-            if not _number(merged[name]) or not 0 <= merged[name] <= 1:
+            if not _is_number(merged[name]) or not 0 <= merged[name] <= 1:
                 raise FaultsInvalid(f"{name} must be a number from 0 to 1")
-        if not _number(merged["latency_ms"]) or not 0 <= merged["latency_ms"] <= 120_000:
+        if not _is_number(merged["latency_ms"]) or not 0 <= merged["latency_ms"] <= 120_000:
             raise FaultsInvalid("latency_ms must be a number from 0 to 120000")
         if merged["error_status"] not in _ERROR_STATUSES:
             raise FaultsInvalid(f"error_status must be one of {_ERROR_STATUSES}")
         if merged["retry_after"] is not None and (
-            not _number(merged["retry_after"]) or merged["retry_after"] < 0
+            not _is_number(merged["retry_after"]) or merged["retry_after"] < 0
         ):
             raise FaultsInvalid("retry_after must be a non-negative number or null")
         if (
@@ -84,7 +84,7 @@ class ClusterFaults:
         return None
 
 
-def _number(value: Any) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

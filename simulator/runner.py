@@ -58,7 +58,7 @@ class SimulatorHandle:
         return f"SimulatorHandle(url={self.url!r})"
 
 
-def _faults(latency_ms: float, error_rate: float) -> ClusterFaults:
+def _cluster_faults(latency_ms: float, error_rate: float) -> ClusterFaults:
     faults = ClusterFaults()
     faults.update({"latency_ms": latency_ms, "error_rate": error_rate})
     return faults
@@ -75,7 +75,7 @@ def start_simulator_in_thread(
 ) -> SimulatorHandle:
     """Serve a simulated cluster on a daemon thread; returns once it accepts connections."""
     cluster = SimCluster(time_scale=time_scale)
-    faults = _faults(latency_ms, error_rate)
+    faults = _cluster_faults(latency_ms, error_rate)
     app = build_app(cluster, api_key=api_key, faults=faults)
     loop = asyncio.new_event_loop()
     # In-flight requests (e.g. with injected latency) are not waited for at stop: tests tear down fast.
@@ -136,7 +136,7 @@ def serve_simulator(
         print("error: --time-scale must be a positive number", file=sys.stderr)
         return 2
     try:
-        faults = _faults(latency_ms, error_rate)
+        faults = _cluster_faults(latency_ms, error_rate)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

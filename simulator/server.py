@@ -139,7 +139,7 @@ def _since_step(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _unknown(external_job_id: str) -> web.Response:
+def _unknown_job(external_job_id: str) -> web.Response:
     return _error(404, "unknown job", f"no job {external_job_id!r} on this cluster")
 
 
@@ -149,7 +149,7 @@ async def status(request: web.Request) -> web.Response:
     since_step = _since_step(request)
     job = cluster.get(external_job_id)
     if job is None:
-        return _unknown(external_job_id)
+        return _unknown_job(external_job_id)
     job_faults = job.faults
     if job_faults.latency_ms:
         await asyncio.sleep(job_faults.latency_ms / 1000.0)
@@ -164,7 +164,7 @@ async def cancel(request: web.Request) -> web.Response:
     external_job_id = request.match_info["external_job_id"]
     job = cluster.get(external_job_id)
     if job is None:
-        return _unknown(external_job_id)
+        return _unknown_job(external_job_id)
     cluster.cancel(job)
     body = job.snapshot(cluster.clock(), None)
     return web.json_response({"external_job_id": external_job_id, "status": body["status"]})

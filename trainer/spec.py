@@ -52,7 +52,9 @@ class JobSpec:
     gpu_config: dict[str, Any]
 
 
-def _number(raw: dict[str, Any], name: str, default: Any, *, integer: bool, low: float, high: float) -> Any:
+def _hyperparameter(
+    raw: dict[str, Any], name: str, default: Any, *, integer: bool, low: float, high: float
+) -> Any:
     value = raw.get(name, default)
     if value is None and default is None:
         return None
@@ -72,18 +74,20 @@ def parse_hyperparameters(raw: Any) -> Hyperparameters:
     if not isinstance(base_model, str) or not base_model.strip():
         raise SpecError("hyperparameters.base_model must be a model name or a local path")
     return Hyperparameters(
-        learning_rate=_number(raw, "learning_rate", 2e-4, integer=False, low=1e-8, high=1.0),
-        batch_size=_number(raw, "batch_size", 8, integer=True, low=1, high=4096),
-        epochs=_number(raw, "epochs", 1, integer=True, low=1, high=1000),
-        rank=_number(raw, "rank", 8, integer=True, low=1, high=1024),
-        alpha=_number(raw, "alpha", 16, integer=True, low=1, high=4096),
-        dropout=_number(raw, "dropout", 0.05, integer=False, low=0.0, high=0.9),
-        max_seq_length=_number(raw, "max_seq_length", 256, integer=True, low=8, high=131072),
+        learning_rate=_hyperparameter(raw, "learning_rate", 2e-4, integer=False, low=1e-8, high=1.0),
+        batch_size=_hyperparameter(raw, "batch_size", 8, integer=True, low=1, high=4096),
+        epochs=_hyperparameter(raw, "epochs", 1, integer=True, low=1, high=1000),
+        rank=_hyperparameter(raw, "rank", 8, integer=True, low=1, high=1024),
+        alpha=_hyperparameter(raw, "alpha", 16, integer=True, low=1, high=4096),
+        dropout=_hyperparameter(raw, "dropout", 0.05, integer=False, low=0.0, high=0.9),
+        max_seq_length=_hyperparameter(raw, "max_seq_length", 256, integer=True, low=8, high=131072),
         base_model=base_model.strip(),
-        eval_every=_number(raw, "eval_every", 20, integer=True, low=1, high=1e9),
-        validation_fraction=_number(raw, "validation_fraction", 0.1, integer=False, low=0.01, high=0.5),
-        max_steps=_number(raw, "max_steps", None, integer=True, low=1, high=1e9),
-        seed=_number(raw, "seed", 0, integer=True, low=0, high=2**31),
+        eval_every=_hyperparameter(raw, "eval_every", 20, integer=True, low=1, high=1e9),
+        validation_fraction=_hyperparameter(
+            raw, "validation_fraction", 0.1, integer=False, low=0.01, high=0.5
+        ),
+        max_steps=_hyperparameter(raw, "max_steps", None, integer=True, low=1, high=1e9),
+        seed=_hyperparameter(raw, "seed", 0, integer=True, low=0, high=2**31),
     )
 
 

@@ -1,4 +1,4 @@
-"""What the monitor reads and does, through the shared service layer (db/), as plain JSON dicts.
+"""What the monitor reads and does, through the service layer (services/), as plain JSON dicts.
 
 The page never queries tables itself: the JSON API and the monitor call the same functions
 (`get_job_for_user`, `metrics_payload`, `job_events`, `cancel_user_job`), so they cannot disagree
@@ -21,20 +21,11 @@ from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
 from services.serialize import dataset_json, event_json, job_json
 from services.training_jobs import cancel_user_job, get_job_for_user, job_events
 
-DEFAULT_POLL_SECONDS = 5.0
-
-
-def poll_seconds() -> float:
-    """UI_POLL_SECONDS of this app; the default when Dash builds layouts outside a request."""
-    try:
-        return get_runtime().settings.ui_poll_seconds
-    except (RuntimeError, KeyError):
-        return DEFAULT_POLL_SECONDS
-
 
 @dataclass(frozen=True)
-class JobSnapshot:
-    """One read of a job: its JSON, its events (newest first) and, when asked, metric points."""
+class MonitorSnapshot:
+    """What one monitor read sees of a job: its JSON, its events (newest first), when asked its
+    metric points and dataset, and its GPUs' hourly rate (for the projected cost)."""
 
     job: dict[str, Any]
     events: list[dict[str, Any]]
@@ -56,7 +47,7 @@ def read_job(
     since_step: int | None = None,
     with_metrics: bool = True,
     with_dataset: bool = False,
-) -> JobSnapshot | None:
+) -> MonitorSnapshot | None:
     """The signed-in user's job, or None when it does not exist or is someone else's.
 
     ``since_step`` asks only for newer points (a tick); without it, the downsampled history
@@ -77,7 +68,7 @@ def read_job(
             if with_metrics
             else None
         )
-        return JobSnapshot(
+        return MonitorSnapshot(
             job=job_json(job),
             events=[event_json(event) for event in job_events(session, job.id)],
             metrics=metrics,
@@ -92,7 +83,7 @@ class CancelOutcome:
     message: str
 
 
-def cancel(job_id: str) -> CancelOutcome:
+def cancel_shown_job(job_id: str) -> CancelOutcome:
     """Cancel through the shared state machine; the message is what the user reads."""
     user_id = signed_in_user_id()
     if user_id is None:

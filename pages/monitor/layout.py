@@ -1,7 +1,10 @@
-"""The monitor page's static skeleton: every component id exists from the first render.
+"""The monitor page's component ids, in one place (STYLE.md rule 2), and its static skeleton: every
+id exists from the first render.
 
-Callbacks fill it (first load) and update it (each tick); nothing here touches the database, so
-Dash can validate callbacks against it and the page shows a spinner until the first load lands.
+Callbacks fill the skeleton (first load) and update it (each tick); nothing here touches the
+database, so Dash can validate callbacks against it and the page shows a spinner until the first
+load lands. Ids are prefixed ``mon-`` because Dash validates all pages' layouts together: they must
+be unique app-wide.
 """
 
 from __future__ import annotations
@@ -10,7 +13,70 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
-from pages.monitor import ids
+
+JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
+CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options (they change per render)
+CHART_OPTIONS = "mon-chart-opts"  # dcc.Store: LiveChartState["options"], written by the full render only
+ETA_FROM = "mon-eta-from"  # dcc.Store: first step of the ETA window (a tick re-reads from there)
+VIEW_STATE = "mon-view-state"  # dcc.Store: {status, events_seen} to send only what changed
+CHART_PATCH = "mon-patch"  # dcc.Store: a tick's figure patches, packed (assets/monitor_patch.js applies them)
+INTERVAL = "mon-interval"
+
+LOADING = "mon-loading"
+NOT_FOUND = "mon-not-found"
+BODY = "mon-body"
+
+BACK = "mon-back"
+TITLE = "mon-title"
+SUBTITLE = "mon-subtitle"
+BADGE = "mon-badge"
+CANCEL_WRAP = "mon-cancel-wrap"
+CANCEL_OPEN = "mon-cancel-open"
+CANCEL_MODAL = "mon-cancel-modal"
+CANCEL_CONFIRM = "mon-cancel-confirm"
+CANCEL_DISMISS = "mon-cancel-dismiss"
+CANCEL_RESULT = "mon-cancel-result"
+PROGRESS = "mon-progress"
+
+TABS = "mon-tabs"
+TAB_LOSS = "tab-loss"
+TAB_CONFIG = "tab-config"
+TAB_ACTIVITY = "tab-activity"
+CONFIG = "mon-config"
+ACTIVITY = "mon-activity"
+
+LOSS_GRAPH = "mon-loss-graph"
+PANELS_GRAPH = "mon-panels-graph"
+SMOOTHING = "mon-smoothing"
+Y_SCALE = "mon-y-scale"
+X_AXIS = "mon-x-axis"
+
+# The parts a tick rewrites get short ids: each id is repeated in every tick response (5 KB budget).
+PROGRESS_BAR = "mon-pbar"  # dbc.Progress (value, label; colour/stripes on status change)
+PROGRESS_EPOCH = "mon-pep"  # "Epoch x / y"
+PROGRESS_STEP = "mon-pst"  # "Step a / b"
+
+# Card slots: value and detail text per card, keyed like components.monitor_numbers.MonitorNumbers.
+CARDS: dict[str, str] = {
+    "training_loss": "mon-tl",
+    "validation_loss": "mon-vl",
+    "throughput": "mon-tp",
+    "cost": "mon-co",
+    "eta": "mon-eta",
+}
+
+
+# Cards whose detail line changes while the job runs (the others have a fixed caption).
+LIVE_DETAILS = ("validation_loss", "throughput", "cost", "eta")
+
+
+def card_value(name: str) -> str:
+    return CARDS[name]
+
+
+def card_detail(name: str) -> str:
+    return f"{CARDS[name]}-d"
+
 
 DEFAULT_SMOOTHING = 0.6
 CARD_SPECS: tuple[tuple[str, str, str], ...] = (
@@ -23,7 +89,7 @@ CARD_SPECS: tuple[tuple[str, str, str], ...] = (
 
 
 def live_card(name: str, title: str, icon: str, caption: str = "") -> dbc.Card:
-    """A KPI card (same look as ``components.job_view.metric_card``) whose texts have ids."""
+    """A KPI card: icon and title, the value, and a detail line; a tick rewrites the texts by id."""
     return dbc.Card(
         dbc.CardBody(
             [
@@ -31,10 +97,10 @@ def live_card(name: str, title: str, icon: str, caption: str = "") -> dbc.Card:
                     [html.I(className=f"bi {icon} metric-card__icon me-2", **aria(hidden=True)), title],
                     className="metric-card__title small text-body-secondary",
                 ),
-                html.Div("—", id=ids.card_value(name), className="metric-card__value"),
+                html.Div("—", id=card_value(name), className="metric-card__value"),
                 html.Div(
                     caption,
-                    id=ids.card_detail(name),
+                    id=card_detail(name),
                     className="metric-card__subtitle small text-body-secondary",
                 ),
             ]
@@ -47,18 +113,18 @@ def _header() -> html.Div:
     back = dcc.Link(
         [html.I(className="bi bi-arrow-left me-1", **aria(hidden=True)), "All jobs"],
         href="/training/jobs",
-        id=ids.BACK,
+        id=BACK,
         className="btn btn-sm btn-outline-secondary mb-2",
     )
     cancel = html.Div(
         dbc.Button(
             [html.I(className="bi bi-stop-circle me-1", **aria(hidden=True)), "Cancel job"],
-            id=ids.CANCEL_OPEN,
+            id=CANCEL_OPEN,
             color="danger",
             outline=True,
             size="sm",
         ),
-        id=ids.CANCEL_WRAP,
+        id=CANCEL_WRAP,
         className="d-none",
     )
     return html.Div(
@@ -68,9 +134,9 @@ def _header() -> html.Div:
                 [
                     html.Div(
                         [
-                            html.H1(id=ids.TITLE, className="h3 mb-1 monitor-title"),
+                            html.H1(id=TITLE, className="h3 mb-1 monitor-title"),
                             html.Div(
-                                [html.Span(id=ids.BADGE, className="me-2"), html.Span(id=ids.SUBTITLE)],
+                                [html.Span(id=BADGE, className="me-2"), html.Span(id=SUBTITLE)],
                                 className="d-flex flex-wrap align-items-center gap-1 small text-body-secondary",
                             ),
                         ],
@@ -95,12 +161,12 @@ def _cancel_modal() -> dbc.Modal:
             ),
             dbc.ModalFooter(
                 [
-                    dbc.Button("Keep running", id=ids.CANCEL_DISMISS, color="secondary", outline=True),
-                    dbc.Button("Cancel job", id=ids.CANCEL_CONFIRM, color="danger"),
+                    dbc.Button("Keep running", id=CANCEL_DISMISS, color="secondary", outline=True),
+                    dbc.Button("Cancel job", id=CANCEL_CONFIRM, color="danger"),
                 ]
             ),
         ],
-        id=ids.CANCEL_MODAL,
+        id=CANCEL_MODAL,
         is_open=False,
         centered=True,
     )
@@ -130,10 +196,10 @@ def _chart_controls() -> html.Div:
         [
             html.Div(
                 [
-                    dbc.Label("Smoothing", html_for=ids.SMOOTHING, className="small mb-0 me-2"),
+                    dbc.Label("Smoothing", html_for=SMOOTHING, className="small mb-0 me-2"),
                     html.Div(
                         dcc.Slider(
-                            id=ids.SMOOTHING,
+                            id=SMOOTHING,
                             min=0,
                             max=0.99,
                             step=0.01,
@@ -147,8 +213,8 @@ def _chart_controls() -> html.Div:
                 ],
                 className="d-flex align-items-center monitor-control",
             ),
-            _toggle(ids.Y_SCALE, "Loss axis scale", [("Linear", "linear"), ("Log", "log")], "linear"),
-            _toggle(ids.X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
+            _toggle(Y_SCALE, "Loss axis scale", [("Linear", "linear"), ("Log", "log")], "linear"),
+            _toggle(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
         ],
         className="d-flex flex-wrap align-items-center gap-3 mb-2",
     )
@@ -175,7 +241,7 @@ def _loss_tab() -> html.Div:
             _chart_controls(),
             dbc.Card(
                 dbc.CardBody(
-                    _sized_graph(ids.LOSS_GRAPH, "monitor-graph--loss"),
+                    _sized_graph(LOSS_GRAPH, "monitor-graph--loss"),
                     className="p-1",
                 ),
                 className="mb-3",
@@ -183,7 +249,7 @@ def _loss_tab() -> html.Div:
             html.H2("System", className="h6 text-body-secondary text-uppercase"),
             dbc.Card(
                 dbc.CardBody(
-                    _sized_graph(ids.PANELS_GRAPH, "monitor-graph--panels"),
+                    _sized_graph(PANELS_GRAPH, "monitor-graph--panels"),
                     className="p-1",
                 )
             ),
@@ -193,16 +259,16 @@ def _loss_tab() -> html.Div:
 
 
 def _progress() -> html.Div:
-    """Same look as ``components.job_view.progress_bar``, with ids so a tick sends only values."""
+    """Percent bar with epoch and step counters, with ids so a tick sends only values."""
     return html.Div(
         [
-            dbc.Progress(id=ids.PROGRESS_BAR, value=0, label="0%", className="monitor-progress"),
+            dbc.Progress(id=PROGRESS_BAR, value=0, label="0%", className="monitor-progress"),
             html.Div(
-                [html.Span(id=ids.PROGRESS_EPOCH), html.Span(id=ids.PROGRESS_STEP)],
+                [html.Span(id=PROGRESS_EPOCH), html.Span(id=PROGRESS_STEP)],
                 className="d-flex justify-content-between small text-body-secondary mt-1",
             ),
         ],
-        id=ids.PROGRESS,
+        id=PROGRESS,
         className="mb-3",
     )
 
@@ -212,7 +278,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
     cards = dbc.Row(
         [
             dbc.Col(
-                live_card(*spec, caption="" if spec[0] in ids.LIVE_DETAILS else "latest reported"),
+                live_card(*spec, caption="" if spec[0] in LIVE_DETAILS else "latest reported"),
                 xs=6,
                 md=4,
                 xl=True,
@@ -225,72 +291,47 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
         [
             _header(),
             _cancel_modal(),
-            html.Div(id=ids.CANCEL_RESULT, **aria(live="polite")),
+            html.Div(id=CANCEL_RESULT, **aria(live="polite")),
             _progress(),
             cards,
             dbc.Tabs(
                 [
-                    dbc.Tab(_loss_tab(), label="Loss Curves", tab_id=ids.TAB_LOSS),
+                    dbc.Tab(_loss_tab(), label="Loss Curves", tab_id=TAB_LOSS),
                     dbc.Tab(
-                        html.Div(id=ids.CONFIG, className="pt-3"),
+                        html.Div(id=CONFIG, className="pt-3"),
                         label="Configuration",
-                        tab_id=ids.TAB_CONFIG,
+                        tab_id=TAB_CONFIG,
                     ),
                     dbc.Tab(
-                        html.Div(id=ids.ACTIVITY, className="pt-3"),
+                        html.Div(id=ACTIVITY, className="pt-3"),
                         label="Activity Log",
-                        tab_id=ids.TAB_ACTIVITY,
+                        tab_id=TAB_ACTIVITY,
                     ),
                 ],
-                id=ids.TABS,
-                active_tab=ids.TAB_LOSS,
+                id=TABS,
+                active_tab=TAB_LOSS,
             ),
         ],
-        id=ids.BODY,
+        id=BODY,
         className="d-none",
     )
     return html.Div(
         [
-            dcc.Store(id=ids.JOB_ID, data=job_id),
-            dcc.Store(id=ids.CHART_STATE),
-            dcc.Store(id=ids.CHART_OPTIONS),
-            dcc.Store(id=ids.ETA_FROM),
-            dcc.Store(id=ids.VIEW_STATE),
-            dcc.Store(id=ids.CHART_PATCH),
-            dcc.Interval(id=ids.INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
+            dcc.Store(id=JOB_ID, data=job_id),
+            dcc.Store(id=CHART_STATE),
+            dcc.Store(id=CHART_OPTIONS),
+            dcc.Store(id=ETA_FROM),
+            dcc.Store(id=VIEW_STATE),
+            dcc.Store(id=CHART_PATCH),
+            dcc.Interval(id=INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
             html.Div(
                 [dbc.Spinner(color="primary", spinner_class_name="me-2"), "Loading job…"],
-                id=ids.LOADING,
+                id=LOADING,
                 className="d-flex align-items-center justify-content-center py-5 text-body-secondary",
                 role="status",
             ),
-            html.Div(id=ids.NOT_FOUND),
+            html.Div(id=NOT_FOUND),
             body,
         ],
         className="job-monitor",
-    )
-
-
-def not_found_alert() -> dbc.Alert:
-    """The same alert for a missing id, a malformed id and another user's job: it leaks nothing."""
-    return dbc.Alert(
-        [
-            html.H2("Job not found", className="h5 alert-heading"),
-            html.P("There is no training job with this id in your account.", className="mb-2"),
-            dcc.Link("Back to your jobs", href="/training/jobs", className="alert-link"),
-        ],
-        color="warning",
-        id="mon-not-found-alert",
-    )
-
-
-def cancel_result(ok: bool, message: str) -> dbc.Alert:
-    """What happened after the confirm button: success, or why the cancel was refused."""
-    icon = "bi-check-circle" if ok else "bi-exclamation-triangle"
-    return dbc.Alert(
-        [html.I(className=f"bi {icon} me-2", **aria(hidden=True)), message],
-        color="success" if ok else "danger",
-        id="mon-cancel-alert",
-        dismissable=True,
-        className="py-2",
     )

@@ -1,6 +1,7 @@
 """`/training/jobs/<job_id>`: the live training monitor.
 
-Three data callbacks, all thin (read through ``_monitor_data``, build in ``_monitor_views``):
+Three data callbacks, all thin (read through ``data``, build in ``views``; ids and the static
+skeleton are ``layout``'s):
 
 * ``render`` — first load and whenever a chart option or the theme changes: everything, with the
   downsampled history (≤ 1000 points per series) drawn once.
@@ -20,19 +21,45 @@ from typing import Any
 import dash
 from dash import Input, State, callback, ctx, no_update
 
-from components.smoothing import clamp_weight
-from pages.monitor import ids
-from pages.monitor.data import cancel, poll_seconds, read_job
-from pages.monitor.layout import cancel_result, not_found_alert, skeleton
+from api.runtime import ui_poll_seconds
+from pages.monitor.data import cancel_shown_job, read_job
+from pages.monitor.layout import (
+    BODY,
+    CANCEL_CONFIRM,
+    CANCEL_DISMISS,
+    CANCEL_MODAL,
+    CANCEL_OPEN,
+    CANCEL_RESULT,
+    CHART_OPTIONS,
+    CHART_PATCH,
+    CHART_STATE,
+    CONFIG,
+    ETA_FROM,
+    INTERVAL,
+    JOB_ID,
+    LOADING,
+    LOSS_GRAPH,
+    NOT_FOUND,
+    PANELS_GRAPH,
+    SMOOTHING,
+    SUBTITLE,
+    TITLE,
+    VIEW_STATE,
+    X_AXIS,
+    Y_SCALE,
+    skeleton,
+)
 from pages.monitor.views import (
     HIDDEN,
-    ChartOptions,
     ViewState,
+    cancel_result,
+    chart_options,
     chart_outputs,
     charts_match,
     full_charts,
     header_values,
     join_state,
+    not_found_alert,
     render_numbers,
     status_outputs,
     status_values,
@@ -50,40 +77,30 @@ dash.register_page(
 
 
 def layout(job_id: str | None = None, **_query: str) -> Any:
-    return skeleton(job_id, poll_seconds())
+    return skeleton(job_id, ui_poll_seconds())
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _chart_options(smoothing: float | None, y_scale: str, x_axis: str, theme: str | None) -> ChartOptions:
-    """The chart controls' values as figure options (anything unexpected falls back to the default)."""
-    return {
-        "smoothing": clamp_weight(float(smoothing or 0.0)),
-        "log_y": y_scale == "log",
-        "x_axis": "elapsed" if x_axis == "elapsed" else "step",
-        "dark": theme == "dark",
-    }
-
-
 _PAGE_OUTPUTS = {
-    "loading": dash.Output(ids.LOADING, "className"),
-    "not_found": dash.Output(ids.NOT_FOUND, "children"),
-    "body": dash.Output(ids.BODY, "className"),
-    "title": dash.Output(ids.TITLE, "children"),
-    "subtitle": dash.Output(ids.SUBTITLE, "children"),
-    "config": dash.Output(ids.CONFIG, "children"),
+    "loading": dash.Output(LOADING, "className"),
+    "not_found": dash.Output(NOT_FOUND, "children"),
+    "body": dash.Output(BODY, "className"),
+    "title": dash.Output(TITLE, "children"),
+    "subtitle": dash.Output(SUBTITLE, "children"),
+    "config": dash.Output(CONFIG, "children"),
 }
 
 
 @callback(
     output={**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs()},
     inputs={
-        "job_id": Input(ids.JOB_ID, "data"),
-        "smoothing": Input(ids.SMOOTHING, "value"),
-        "y_scale": Input(ids.Y_SCALE, "value"),
-        "x_axis": Input(ids.X_AXIS, "value"),
+        "job_id": Input(JOB_ID, "data"),
+        "smoothing": Input(SMOOTHING, "value"),
+        "y_scale": Input(Y_SCALE, "value"),
+        "x_axis": Input(X_AXIS, "value"),
         "theme": Input("theme-store", "data"),
     },
 )
@@ -98,7 +115,7 @@ def render(
         missing.update(loading=HIDDEN, not_found=not_found_alert(), body=HIDDEN, interval_disabled=True)
         return missing
     now = _now()
-    charts, window = full_charts(snap, _chart_options(smoothing, y_scale, x_axis, theme))
+    charts, window = full_charts(snap, chart_options(snap.job, smoothing, y_scale, x_axis, theme))
     numbers = render_numbers(snap, charts["chart_state"], window, now)
     return {
         "loading": HIDDEN,
@@ -112,16 +129,16 @@ def render(
 
 @callback(
     output={**status_outputs(True), **tick_chart_outputs()},
-    inputs={"_ticks": Input(ids.INTERVAL, "n_intervals")},
+    inputs={"_ticks": Input(INTERVAL, "n_intervals")},
     state={
-        "job_id": State(ids.JOB_ID, "data"),
-        "chart_state": State(ids.CHART_STATE, "data"),
-        "chart_options": State(ids.CHART_OPTIONS, "data"),
-        "eta_from": State(ids.ETA_FROM, "data"),
-        "shown": State(ids.VIEW_STATE, "data"),
-        "smoothing": State(ids.SMOOTHING, "value"),
-        "y_scale": State(ids.Y_SCALE, "value"),
-        "x_axis": State(ids.X_AXIS, "value"),
+        "job_id": State(JOB_ID, "data"),
+        "chart_state": State(CHART_STATE, "data"),
+        "stored_options": State(CHART_OPTIONS, "data"),
+        "eta_from": State(ETA_FROM, "data"),
+        "shown": State(VIEW_STATE, "data"),
+        "smoothing": State(SMOOTHING, "value"),
+        "y_scale": State(Y_SCALE, "value"),
+        "x_axis": State(X_AXIS, "value"),
         "theme": State("theme-store", "data"),
     },
     prevent_initial_call=True,
@@ -130,7 +147,7 @@ def tick(
     _ticks: int,
     job_id: str | None,
     chart_state: dict[str, Any] | None,
-    chart_options: dict[str, Any] | None,
+    stored_options: dict[str, Any] | None,
     eta_from: int | None,
     shown: ViewState | None,
     smoothing: float | None,
@@ -140,52 +157,53 @@ def tick(
 ) -> dict[str, Any]:
     """New points since the page's cursor and the job's current numbers; stops when terminal."""
     outputs = {**status_outputs(True), **tick_chart_outputs()}
-    if chart_state is None or chart_options is None:  # the first render has not landed yet
+    if chart_state is None or stored_options is None:  # the first render has not landed yet
         return dict.fromkeys(outputs, no_update)
-    state = join_state(chart_state, chart_options)
+    state = join_state(chart_state, stored_options)
     snap = read_job(job_id, since_step=tick_since_step(state, eta_from))
     if snap is None:  # deleted or signed out mid-watch: stop polling, keep what is shown
         return {**dict.fromkeys(outputs, no_update), "interval_disabled": True}
-    redrawing = not charts_match(chart_options, _chart_options(smoothing, y_scale, x_axis, theme))
+    wanted = chart_options(snap.job, smoothing, y_scale, x_axis, theme)
+    redrawing = not charts_match(stored_options, wanted)
     return tick_values(snap, state, eta_from, shown, _now(), redrawing=redrawing)
 
 
 # Unpacks a tick's CHART_PATCH into the two figures' patches (see components.packed_patch).
 dash.clientside_callback(
     dash.ClientsideFunction(namespace="monitor", function_name="applyChartPatch"),
-    dash.Output(ids.LOSS_GRAPH, "figure", allow_duplicate=True),
-    dash.Output(ids.PANELS_GRAPH, "figure", allow_duplicate=True),
-    Input(ids.CHART_PATCH, "data"),
+    dash.Output(LOSS_GRAPH, "figure", allow_duplicate=True),
+    dash.Output(PANELS_GRAPH, "figure", allow_duplicate=True),
+    Input(CHART_PATCH, "data"),
     prevent_initial_call=True,
 )
 
 
 @callback(
-    dash.Output(ids.CANCEL_MODAL, "is_open"),
-    Input(ids.CANCEL_OPEN, "n_clicks"),
-    Input(ids.CANCEL_DISMISS, "n_clicks"),
+    dash.Output(CANCEL_MODAL, "is_open"),
+    Input(CANCEL_OPEN, "n_clicks"),
+    Input(CANCEL_DISMISS, "n_clicks"),
     prevent_initial_call=True,
 )
 def toggle_cancel_modal(_open: int | None, _dismiss: int | None) -> bool:
-    return ctx.triggered_id == ids.CANCEL_OPEN
+    return ctx.triggered_id == CANCEL_OPEN
 
 
 @callback(
     output={
-        "modal_open": dash.Output(ids.CANCEL_MODAL, "is_open", allow_duplicate=True),
-        "result": dash.Output(ids.CANCEL_RESULT, "children"),
+        "modal_open": dash.Output(CANCEL_MODAL, "is_open", allow_duplicate=True),
+        "result": dash.Output(CANCEL_RESULT, "children"),
         **status_outputs(True),
     },
-    inputs={"_clicks": Input(ids.CANCEL_CONFIRM, "n_clicks")},
+    inputs={"_clicks": Input(CANCEL_CONFIRM, "n_clicks")},
     state={
-        "job_id": State(ids.JOB_ID, "data"),
-        "chart_state": State(ids.CHART_STATE, "data"),
+        "job_id": State(JOB_ID, "data"),
+        "chart_state": State(CHART_STATE, "data"),
     },
     prevent_initial_call=True,
 )
 def confirm_cancel(_clicks: int | None, job_id: str, chart_state: dict[str, Any] | None) -> dict[str, Any]:
     """Cancel through the shared state machine, say what happened, and show the new state."""
-    outcome = cancel(job_id)
+    outcome = cancel_shown_job(job_id)
     snap = read_job(job_id, with_metrics=False)
     values: dict[str, Any] = dict.fromkeys(status_outputs(True), no_update)
     if snap is not None:

@@ -1,4 +1,5 @@
-"""Output values of the monitor's callbacks, from a ``JobSnapshot``: the full render and a tick.
+"""Output values of the monitor's callbacks, from a ``MonitorSnapshot``: the full render, a tick,
+the not-found alert and the cancel result.
 
 Separate from the callbacks so the page module stays declarative, and pure enough to unit-test
 without a browser: given JSON in, Dash components / strings / figures out; a tick's figure
@@ -13,12 +14,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
-from dash import Output, html, no_update
+import dash_bootstrap_components as dbc
+from dash import Output, dcc, html, no_update
 
-from components.charts import XAxis, loss_figure, metric_panels_figure
+from components.aria import aria
+from components.charts import loss_figure, metric_panels_figure
 from components.formatters import format_relative_time, parse_timestamp
 from components.job_view import activity_log, config_table, status_badge
-from components.live_charts import LiveChartState, append_points_patch, live_chart_state
+from components.live_charts import ChartOptions, LiveChartState, append_points_patch, live_chart_state
 from components.monitor_numbers import (
     MonitorNumbers,
     RateWindow,
@@ -32,8 +35,28 @@ from components.monitor_numbers import (
     steps_per_epoch,
 )
 from components.packed_patch import pack_patches
-from pages.monitor import ids
-from pages.monitor.data import JobSnapshot
+from components.smoothing import clamp_weight
+from pages.monitor.data import MonitorSnapshot
+from pages.monitor.layout import (
+    ACTIVITY,
+    BADGE,
+    CANCEL_WRAP,
+    CARDS,
+    CHART_OPTIONS,
+    CHART_PATCH,
+    CHART_STATE,
+    ETA_FROM,
+    INTERVAL,
+    LIVE_DETAILS,
+    LOSS_GRAPH,
+    PANELS_GRAPH,
+    PROGRESS_BAR,
+    PROGRESS_EPOCH,
+    PROGRESS_STEP,
+    VIEW_STATE,
+    card_detail,
+    card_value,
+)
 from services.downsample import SERIES_NAMES
 
 HIDDEN = "d-none"
@@ -46,13 +69,6 @@ class ViewState(TypedDict):
     events: list[Any]  # [count, newest id]
 
 
-class ChartOptions(TypedDict):
-    smoothing: float
-    log_y: bool
-    x_axis: XAxis
-    dark: bool
-
-
 def status_outputs(duplicate: bool) -> dict[str, Output]:
     """The outputs every callback that learns the job's state writes (render, tick, cancel)."""
 
@@ -60,34 +76,34 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
         return Output(component_id, prop, allow_duplicate=duplicate)
 
     outs = {
-        "badge": out(ids.BADGE, "children"),
-        "cancel_wrap": out(ids.CANCEL_WRAP, "className"),
-        "activity": out(ids.ACTIVITY, "children"),
-        "interval_disabled": out(ids.INTERVAL, "disabled"),
-        "view_state": out(ids.VIEW_STATE, "data"),
-        "progress_value": out(ids.PROGRESS_BAR, "value"),
-        "progress_label": out(ids.PROGRESS_BAR, "label"),
-        "progress_color": out(ids.PROGRESS_BAR, "color"),
-        "progress_striped": out(ids.PROGRESS_BAR, "striped"),
-        "progress_animated": out(ids.PROGRESS_BAR, "animated"),
-        "progress_epoch": out(ids.PROGRESS_EPOCH, "children"),
-        "progress_step": out(ids.PROGRESS_STEP, "children"),
+        "badge": out(BADGE, "children"),
+        "cancel_wrap": out(CANCEL_WRAP, "className"),
+        "activity": out(ACTIVITY, "children"),
+        "interval_disabled": out(INTERVAL, "disabled"),
+        "view_state": out(VIEW_STATE, "data"),
+        "progress_value": out(PROGRESS_BAR, "value"),
+        "progress_label": out(PROGRESS_BAR, "label"),
+        "progress_color": out(PROGRESS_BAR, "color"),
+        "progress_striped": out(PROGRESS_BAR, "striped"),
+        "progress_animated": out(PROGRESS_BAR, "animated"),
+        "progress_epoch": out(PROGRESS_EPOCH, "children"),
+        "progress_step": out(PROGRESS_STEP, "children"),
     }
-    for name in ids.CARDS:
-        outs[f"{name}_value"] = out(ids.card_value(name), "children")
-    for name in ids.LIVE_DETAILS:
-        outs[f"{name}_detail"] = out(ids.card_detail(name), "children")
+    for name in CARDS:
+        outs[f"{name}_value"] = out(card_value(name), "children")
+    for name in LIVE_DETAILS:
+        outs[f"{name}_detail"] = out(card_detail(name), "children")
     return outs
 
 
 def chart_outputs() -> dict[str, Output]:
     """What a full render writes about the charts: both figures and the stores describing them."""
     return {
-        "loss_figure": Output(ids.LOSS_GRAPH, "figure"),
-        "panels_figure": Output(ids.PANELS_GRAPH, "figure"),
-        "chart_state": Output(ids.CHART_STATE, "data"),
-        "chart_options": Output(ids.CHART_OPTIONS, "data"),
-        "eta_from": Output(ids.ETA_FROM, "data"),
+        "loss_figure": Output(LOSS_GRAPH, "figure"),
+        "panels_figure": Output(PANELS_GRAPH, "figure"),
+        "chart_state": Output(CHART_STATE, "data"),
+        "chart_options": Output(CHART_OPTIONS, "data"),
+        "eta_from": Output(ETA_FROM, "data"),
     }
 
 
@@ -95,9 +111,9 @@ def tick_chart_outputs() -> dict[str, Output]:
     """What a tick writes about the charts: the packed figure patches (the browser applies them,
     see ``components.packed_patch``), the cursor and the ETA window. Never the options."""
     return {
-        "chart_patch": Output(ids.CHART_PATCH, "data"),
-        "chart_state": Output(ids.CHART_STATE, "data", allow_duplicate=True),
-        "eta_from": Output(ids.ETA_FROM, "data", allow_duplicate=True),
+        "chart_patch": Output(CHART_PATCH, "data"),
+        "chart_state": Output(CHART_STATE, "data", allow_duplicate=True),
+        "eta_from": Output(ETA_FROM, "data", allow_duplicate=True),
     }
 
 
@@ -134,7 +150,7 @@ def _best(state: Mapping[str, Any] | None) -> tuple[int, float] | None:
 
 
 def status_values(
-    snap: JobSnapshot,
+    snap: MonitorSnapshot,
     numbers: MonitorNumbers,
     now: datetime,
     shown: ViewState | None = None,
@@ -177,7 +193,7 @@ def status_values(
     return values
 
 
-def header_values(snap: JobSnapshot, now: datetime) -> dict[str, Any]:
+def header_values(snap: MonitorSnapshot, now: datetime) -> dict[str, Any]:
     """Title, subtitle and the configuration tab (they change only with a full render)."""
     job = snap.job
     gpu = job.get("gpu_config") or {}
@@ -198,15 +214,29 @@ def header_values(snap: JobSnapshot, now: datetime) -> dict[str, Any]:
     }
 
 
-def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any], RateWindow]:
+def chart_options(
+    job: Mapping[str, Any], smoothing: float | None, y_scale: str, x_axis: str, theme: str | None
+) -> ChartOptions:
+    """The chart controls' values and the theme as figure options for this job (anything
+    unexpected falls back to the default)."""
+    return {
+        "smoothing": clamp_weight(float(smoothing or 0.0)),
+        "log_y": y_scale == "log",
+        "x_axis": "elapsed" if x_axis == "elapsed" else "step",
+        "dark": theme == "dark",
+        "steps_per_epoch": steps_per_epoch(dict(job)),
+    }
+
+
+def full_charts(snap: MonitorSnapshot, options: ChartOptions) -> tuple[dict[str, Any], RateWindow]:
     """Both figures from the downsampled history, the live state matching them, and the ETA window."""
     assert snap.metrics is not None, "a full render reads the metric history"
-    spe = steps_per_epoch(snap.job)
-    smoothing, log_y, x_axis, dark = (
+    smoothing, log_y, x_axis, dark, spe = (
         options["smoothing"],
         options["log_y"],
         options["x_axis"],
         options["dark"],
+        options["steps_per_epoch"],
     )
     window = rate_window(snap.metrics)
     outputs = {
@@ -216,16 +246,12 @@ def full_charts(snap: JobSnapshot, options: ChartOptions) -> tuple[dict[str, Any
         "panels_figure": metric_panels_figure(snap.metrics, x_axis=x_axis, steps_per_epoch=spe, dark=dark),
         "eta_from": window[0][0] if window else None,
     }
-    state = live_chart_state(
-        snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe
-    )
-    outputs["chart_state"], outputs["chart_options"] = split_state(state)
-    outputs["chart_options"]["dark"] = dark  # so a tick can tell the figures are being redrawn
+    outputs["chart_state"], outputs["chart_options"] = split_state(live_chart_state(snap.metrics, **options))
     return outputs, window
 
 
 def render_numbers(
-    snap: JobSnapshot, state: Mapping[str, Any] | None, window: RateWindow, now: datetime
+    snap: MonitorSnapshot, state: Mapping[str, Any] | None, window: RateWindow, now: datetime
 ) -> MonitorNumbers:
     return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
 
@@ -242,11 +268,12 @@ def tick_since_step(state: Mapping[str, Any], eta_from: int | None) -> int:
 
 
 def charts_match(stored: Mapping[str, Any], wanted: ChartOptions) -> bool:
-    """Whether the drawn figures use the options the controls show now.
+    """Whether the drawn figures use the options the controls and the theme show now.
 
     When they differ, the user has just changed a control and the full render is on its way:
     a tick must not append to figures that are about to be replaced (its points would land in
-    the new figure as duplicates), so it leaves the charts alone this once.
+    the new figure as duplicates), so it leaves the charts alone this once. ``steps_per_epoch``
+    follows the job, not a control: it is not compared.
     """
     return (
         stored.get("smoothing") == wanted["smoothing"]
@@ -257,7 +284,7 @@ def charts_match(stored: Mapping[str, Any], wanted: ChartOptions) -> bool:
 
 
 def tick_values(
-    snap: JobSnapshot,
+    snap: MonitorSnapshot,
     state: LiveChartState,
     eta_from: int | None,
     shown: ViewState | None,
@@ -285,3 +312,28 @@ def tick_values(
         eta_from=new_from if new_from != eta_from else no_update,
     )
     return values
+
+
+def not_found_alert() -> dbc.Alert:
+    """The same alert for a missing id, a malformed id and another user's job: it leaks nothing."""
+    return dbc.Alert(
+        [
+            html.H2("Job not found", className="h5 alert-heading"),
+            html.P("There is no training job with this id in your account.", className="mb-2"),
+            dcc.Link("Back to your jobs", href="/training/jobs", className="alert-link"),
+        ],
+        color="warning",
+        id="mon-not-found-alert",
+    )
+
+
+def cancel_result(ok: bool, message: str) -> dbc.Alert:
+    """What happened after the confirm button: success, or why the cancel was refused."""
+    icon = "bi-check-circle" if ok else "bi-exclamation-triangle"
+    return dbc.Alert(
+        [html.I(className=f"bi {icon} me-2", **aria(hidden=True)), message],
+        color="success" if ok else "danger",
+        id="mon-cancel-alert",
+        dismissable=True,
+        className="py-2",
+    )

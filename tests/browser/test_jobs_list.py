@@ -13,7 +13,7 @@ from selenium.webdriver.support.select import Select
 
 from api.runtime import Runtime
 from db.models import JobStatus, TrainingJob
-from pages._jobs_read import PAGE_SIZE
+from pages._jobs_data import PAGE_SIZE
 from services.transitions import transition
 from settings import Settings
 from tests.browser.clicks import click_page_link

@@ -18,7 +18,7 @@ from api.runtime import Runtime
 from components.formatters import format_loss, format_throughput
 from db.base import utcnow
 from db.models import JobEvent, JobStatus, TrainingJob
-from pages.monitor import ids
+from pages.monitor import layout
 from services.transitions import transition
 from settings import Settings
 from tests.browser.monitor_support import (
@@ -385,7 +385,9 @@ def test_mon009_a_budget_stop_says_why_and_shows_the_budget(
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
     _loaded(duo)
     assert duo.find_elements("#mon-badge .badge.bg-warning")
-    duo.wait_for_text_to_equal(f"#{ids.card_detail('cost')}", "final · est. $1.20 · budget $0.25", timeout=5)
+    duo.wait_for_text_to_equal(
+        f"#{layout.card_detail('cost')}", "final · est. $1.20 · budget $0.25", timeout=5
+    )
     duo.driver.find_element("link text", "Activity Log").click()
     duo.wait_for_contains_text("#mon-activity", reason, timeout=5)
     activity = duo.find_element("#mon-activity").text

@@ -16,7 +16,7 @@ import pytest
 
 from api.runtime import Runtime
 from db.models import JobStatus
-from pages._jobs_read import PAGE_SIZE
+from pages._jobs_data import PAGE_SIZE
 from settings import Settings
 from tests.browser.monitor_support import fast_app, seed_job, start_signed_in
 from tests.factories import make_job_history

@@ -18,7 +18,7 @@ from components.job_form import dom_id
 from components.notification_view import mark_read_id
 from db.base import utcnow
 from db.models import Notification
-from pages._notifications_read import PAGE_SIZE
+from pages._notifications_data import PAGE_SIZE
 from settings import Settings
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.clicks import click_in_view, click_page_link

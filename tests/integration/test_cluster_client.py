@@ -3,6 +3,7 @@ cancel, since_step history, and what a job's life looks like through the typed r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -145,20 +146,29 @@ def test_many_jobs_run_at_once_and_poll_many_reports_each(cluster, datasets):
     assert {r.status for r in finals} == {ClusterJobStatus.COMPLETED}
 
 
-def test_every_poll_mode_gives_the_same_outcomes(cluster, datasets):
-    ids = [cluster.submit(submit_request(datasets, f"job-thr-{i}")).external_job_id for i in range(10)]
+def test_poll_many_answers_as_the_one_call_status_does(cluster, datasets):
+    """The aiohttp sweep and the httpx ``status`` call parse and classify alike."""
+    ids = [cluster.submit(submit_request(datasets, f"job-same-{i}")).external_job_id for i in range(10)]
     for i in ids:
         wait_for(cluster, i, lambda r: r.is_terminal)
-    queries = dict.fromkeys(ids, 0) | {"sim-missing": 3}
-    by_mode = {mode: cluster.poll_many(queries, mode=mode) for mode in ("aiohttp", "async", "threads")}
-    reports = {
-        mode: {k: v for k, v in outcomes.items() if k != "sim-missing"} for mode, outcomes in by_mode.items()
-    }
-    assert reports["aiohttp"] == reports["async"] == reports["threads"]
-    assert len(reports["aiohttp"][ids[0]].metrics_history) == 15
-    missing = {mode: outcomes["sim-missing"] for mode, outcomes in by_mode.items()}
-    assert all(isinstance(error, ClusterNotFound) for error in missing.values())
-    assert len({str(error) for error in missing.values()}) == 1, "same message whichever transport"
+    swept = cluster.poll_many(dict.fromkeys(ids, 0) | {"sim-missing": 3})
+    assert {i: swept[i] for i in ids} == {i: cluster.status(i, since_step=0) for i in ids}
+    assert len(swept[ids[0]].metrics_history) == 15
+    with pytest.raises(ClusterNotFound) as one_call:
+        cluster.status("sim-missing", since_step=3)
+    assert isinstance(swept["sim-missing"], ClusterNotFound)
+    assert str(swept["sim-missing"]) == str(one_call.value), "same message whichever transport"
+
+
+def test_poll_many_called_from_inside_an_event_loop_still_works(cluster, datasets):
+    external_id = cluster.submit(submit_request(datasets, "job-in-loop")).external_job_id
+
+    async def inside() -> dict:
+        return cluster.poll_many({external_id: None, "sim-missing": None})
+
+    outcomes = asyncio.run(inside())
+    assert outcomes[external_id].external_job_id == external_id
+    assert isinstance(outcomes["sim-missing"], ClusterNotFound)
 
 
 def test_the_same_job_id_draws_the_same_curves_on_another_cluster(datasets: DatasetServer):

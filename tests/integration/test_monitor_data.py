@@ -17,7 +17,7 @@ from api.runtime import Runtime
 from components.packed_patch import unpack_operations
 from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob, User
-from pages.monitor.data import cancel, read_job
+from pages.monitor.data import cancel_shown_job, read_job
 from tests.browser.monitor_support import seed_job
 from tests.conftest import make_user
 from tests.factories import make_dataset, make_job
@@ -60,7 +60,7 @@ def test_other_users_missing_and_malformed_ids_all_read_as_none_and_cannot_be_ca
     theirs = seed_job(runtime, make_user(runtime, "eve@example.com"), JobStatus.RUNNING)
     for job_id in (theirs, "00000000-0000-4000-8000-000000000000", "not-a-uuid", "", None):
         assert read_job(job_id) is None
-    outcome = cancel(theirs)
+    outcome = cancel_shown_job(theirs)
     assert not outcome.ok
     assert "no longer exists" in outcome.message
     assert read_job(theirs) is None
@@ -70,12 +70,12 @@ def test_cancel_goes_through_the_state_machine_once(
     as_user: None, runtime: Runtime, user: dict[str, Any]
 ) -> None:
     job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=3)
-    first = cancel(job_id)
+    first = cancel_shown_job(job_id)
     assert first.ok
     snap = read_job(job_id, with_metrics=False)
     assert snap is not None
     assert snap.job["status"] == "cancelled"
-    again = cancel(job_id)
+    again = cancel_shown_job(job_id)
     assert not again.ok
     assert "already cancelled" in again.message
 

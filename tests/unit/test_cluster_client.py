@@ -23,6 +23,7 @@ from contract.results import (
 )
 from jobs.cluster import ClusterClient
 from jobs.cluster_answers import retry_after_seconds as _retry_after_seconds
+from jobs.cluster_polling import StatusSweep
 
 KEY = "unit-key-canary-31415926"
 REQUEST = SubmitRequest(
@@ -175,43 +176,16 @@ def test_the_key_stays_out_of_reprs():
     assert KEY not in repr(client)
     assert KEY not in repr(client._http.headers)
     assert "signature" not in repr(REQUEST)
+    sweep = StatusSweep(
+        "http://cluster.test", {"Authorization": f"Bearer {KEY}"}, KEY, 8, 1.0, 1.0, 0, 0.0, 1.0
+    )
+    assert KEY not in repr(sweep)
 
 
 def test_poll_many_with_no_jobs_makes_no_request():
     recorder = Recorder(httpx.Response(200, json={"status": "running"}))
     assert client_for(recorder).poll_many({}) == {}
     assert recorder.requests == []
-
-
-def test_poll_many_in_threads_mode_isolates_each_outcome():
-    def answer(request: httpx.Request) -> httpx.Response:
-        job = request.url.path.rsplit("/", 1)[1]
-        if job == "gone":
-            return httpx.Response(404)
-        return httpx.Response(200, json={"status": "running", "current_step": len(job)})
-
-    outcomes = client_for(Recorder(answer), poll_mode="threads").poll_many(
-        {"a": None, "bbb": 3, "gone": None}
-    )
-    assert isinstance(outcomes["gone"], ClusterNotFound)
-    assert outcomes["bbb"].current_step == 3  # type: ignore[union-attr]
-    assert outcomes["a"].current_step == 1  # type: ignore[union-attr]
-
-
-def test_poll_many_called_from_inside_an_event_loop_still_works():
-    import asyncio
-
-    recorder = Recorder(httpx.Response(200, json={"status": "running"}))
-    client = client_for(recorder)  # async mode by default
-
-    async def inside() -> dict:
-        return client.poll_many({"a": None, "b": None})
-
-    outcomes = asyncio.run(inside())
-    assert {job: outcome.status for job, outcome in outcomes.items()} == {
-        "a": ClusterJobStatus.RUNNING,
-        "b": ClusterJobStatus.RUNNING,
-    }
 
 
 def test_make_backend_builds_the_http_client_and_refuses_unknown_backends():

@@ -1,4 +1,4 @@
-"""Monitor building blocks: badges per status, progress, formatting, ETA, cost, config, activity."""
+"""Monitor building blocks: badges per status, formatting, ETA, cost, config, activity."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from components.job_view import (
     STATUS_STYLES,
     activity_log,
     config_table,
-    metric_card,
-    progress_bar,
     status_badge,
 )
 from services.costs import format_money
@@ -71,28 +69,6 @@ def test_every_model_status_has_a_style_and_only_running_is_live() -> None:
     live = [s for s in ALL_STATUSES if "status-badge--live" in status_badge(s).className]
     assert live == ["running"]
     assert status_badge("weird").color == "secondary"
-
-
-def test_progress_bar_label_counters_and_animation_only_while_running() -> None:
-    running = progress_bar(42.4, 2, 3, 420, 1000, "running")
-    bar = running.children[0]
-    assert bar.value == 42.4
-    assert bar.label == "42%"
-    assert bar.animated and bar.striped  # noqa: PT018
-    assert "Epoch 2 / 3" in _text(running)
-    assert "Step 420 / 1,000" in _text(running)
-    done = progress_bar(100, 3, 3, 1000, 1000, "completed").children[0]
-    assert not done.animated
-    assert done.color == "success"
-    assert progress_bar(140, 0, 0, 0, 0, "queued").children[0].value == 100
-
-
-def test_metric_card_shows_title_value_subtitle() -> None:
-    card = metric_card("Throughput", "12,345 tok/s", "last 5 min", "bi-speedometer2")
-    assert "Throughput" in _text(card)
-    assert "12,345 tok/s" in _text(card)
-    assert "last 5 min" in _text(card)
-    assert any("bi-speedometer2" in c for c in _class_names(card))
 
 
 def test_formatters() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import plotly
 from dash import no_update
 
+from components.live_charts import ChartOptions
 from components.monitor_numbers import points_after, progress_parts, progress_style
 from components.packed_patch import unpack_operations
-from pages.monitor.data import JobSnapshot
+from pages.monitor.data import MonitorSnapshot
 from pages.monitor.views import (
-    ChartOptions,
     charts_match,
     full_charts,
     join_state,
@@ -28,7 +28,13 @@ from services.downsample import build_metrics_payload
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(seconds=400)
-OPTIONS: ChartOptions = {"smoothing": 0.6, "log_y": False, "x_axis": "step", "dark": False}
+OPTIONS: ChartOptions = {
+    "smoothing": 0.6,
+    "log_y": False,
+    "x_axis": "step",
+    "dark": False,
+    "steps_per_epoch": 100.0,
+}
 
 
 def _rows(first: int, last: int) -> list[tuple[Any, ...]]:
@@ -47,7 +53,9 @@ def _rows(first: int, last: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def _snap(rows: list[tuple[Any, ...]], status: str = "running", events: int = 2, **job: Any) -> JobSnapshot:
+def _snap(
+    rows: list[tuple[Any, ...]], status: str = "running", events: int = 2, **job: Any
+) -> MonitorSnapshot:
     doc: dict[str, Any] = {
         "id": "0b7e4f7a-1111-4222-8333-944445555666",
         "name": None,
@@ -80,7 +88,7 @@ def _snap(rows: list[tuple[Any, ...]], status: str = "running", events: int = 2,
         for i in range(events, 0, -1)
     ]
     metrics = build_metrics_payload(rows, 1000, STARTED.timestamp())
-    return JobSnapshot(job=doc, events=log, metrics=metrics, dataset=None, hourly_rate=Decimal("7.00"))
+    return MonitorSnapshot(job=doc, events=log, metrics=metrics, dataset=None, hourly_rate=Decimal("7.00"))
 
 
 def test_a_quiet_tick_sends_only_small_texts() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.queue import _one_line, _summary, cycle_lock_ttl_seconds
+from jobs.queue import _last_cycle_text, _one_line, cycle_lock_ttl_seconds
 from settings import Settings
 
 
@@ -17,6 +17,6 @@ def test_a_crashed_worker_blocks_cycles_for_about_one_interval_not_the_cycle_tim
 
 def test_the_last_cycle_line_shows_a_summary_or_the_failure() -> None:
     ok = {"claimed": 2, "submitted": 1, "polled": 5, "points": 40, "finished": 1, "errors": 0, "seconds": 0.5}
-    assert _summary(ok) == "claimed 2, submitted 1, polled 5, points 40, finished 1, errors 0, 0.50 s"
+    assert _last_cycle_text(ok) == "claimed 2, submitted 1, polled 5, points 40, finished 1, errors 0, 0.50 s"
     failed = {"failed": _one_line(ConnectionError("connection refused\nsecond line")), "at": 0}
-    assert _summary(failed) == "failed: ConnectionError: connection refused"
+    assert _last_cycle_text(failed) == "failed: ConnectionError: connection refused"
