@@ -46,6 +46,9 @@ def user_jobs(user_id: int, filter_value: str | None, page: int, *, size: int = 
     """
     statuses = statuses_for_filter(filter_value)
     with get_runtime().transaction() as session:
+        # Counted before the rows: a job that ends in between then costs one extra refresh, where
+        # the other order could show it running while the count says nothing is, and stop polling.
+        active = _active_count(session, user_id)
 
         def fetch(limit: int, offset: int) -> JobPage:
             return list_jobs(session, user_id, statuses=statuses, limit=limit, offset=offset)
@@ -56,7 +59,7 @@ def user_jobs(user_id: int, filter_value: str | None, page: int, *, size: int = 
             total=listing.total,
             page=shown,
             pages=page_count(listing.total, size),
-            active=_active_count(session, user_id),
+            active=active,
         )
 
 
