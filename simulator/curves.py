@@ -12,8 +12,10 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-# Samples per second one GPU of each type sustains on a 7B LoRA step (rough, relative figures).
-GPU_SAMPLES_PER_SECOND = {"H100": 24.0, "A100-80GB": 14.0, "A100-40GB": 12.0, "V100-32GB": 6.0}
+from catalog.gpus import find_gpu_type
+
+# Samples per second of one GPU of each type: catalog/gpus.py's `simulated_samples_per_second`.
+UNKNOWN_GPU_SAMPLES_PER_SECOND = 10.0  # a type the catalogue lost since the job was submitted
 SCALING_EXPONENT = 0.9  # n GPUs give n**0.9 x one GPU: all-reduce is not free
 _MASK = (1 << 64) - 1
 _SQRT6 = math.sqrt(6.0)
@@ -86,7 +88,8 @@ def make_shape(
     tokens_per_sample: int = 512,
 ) -> CurveShape:
     seed = seed_for(job_id)
-    per_gpu = GPU_SAMPLES_PER_SECOND.get(gpu_type, 10.0)
+    gpu = find_gpu_type(gpu_type)
+    per_gpu = UNKNOWN_GPU_SAMPLES_PER_SECOND if gpu is None else gpu.simulated_samples_per_second
     return CurveShape(
         seed=seed,
         total_steps=total_steps,
