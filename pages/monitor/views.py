@@ -34,7 +34,7 @@ from components.monitor_numbers import (
 from components.packed_patch import pack_patches
 from pages.monitor import ids
 from pages.monitor.data import JobSnapshot
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 
 HIDDEN = "d-none"
 
@@ -124,7 +124,7 @@ def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveCha
     """The ``LiveChartState`` that ``split_state`` took apart."""
     last = cursor["last_step"]
     stored = cursor.get("series_last_step") or {}
-    series_last = {name: stored.get(name, last) for name in SERIES_NAMES}
+    series_last = {name: stored.get(name, last) for name in series_names()}
     return cast(LiveChartState, {**cursor, "series_last_step": series_last, "options": dict(options)})
 
 
