@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
+from components.charts import panel_rows
 from pages.monitor import ids
 
 DEFAULT_SMOOTHING = 0.6
@@ -154,7 +155,7 @@ def _chart_controls() -> html.Div:
     )
 
 
-def _sized_graph(graph_id: str, size_class: str) -> html.Div:
+def _sized_graph(graph_id: str, size_class: str, style: dict[str, str] | None = None) -> html.Div:
     """A responsive graph filling a box whose height comes from ``assets/monitor.css``.
 
     A responsive ``dcc.Graph`` sets ``height: 100%`` inline on itself, which beats any CSS height
@@ -166,6 +167,7 @@ def _sized_graph(graph_id: str, size_class: str) -> html.Div:
     return html.Div(
         dcc.Graph(id=graph_id, config={"displaylogo": False, "responsive": True}, style={"height": "100%"}),
         className=f"monitor-graph {size_class}",
+        style=style,
     )
 
 
@@ -183,7 +185,10 @@ def _loss_tab() -> html.Div:
             html.H2("System", className="h6 text-body-secondary text-uppercase"),
             dbc.Card(
                 dbc.CardBody(
-                    _sized_graph(ids.PANELS_GRAPH, "monitor-graph--panels"),
+                    # The CSS height is per row of panels; the catalogue decides how many rows.
+                    _sized_graph(
+                        ids.PANELS_GRAPH, "monitor-graph--panels", {"--panel-rows": str(panel_rows())}
+                    ),
                     className="p-1",
                 )
             ),
