@@ -3,7 +3,8 @@
     /work/venv/bin/python -m benchmarks.ingest_rate [--points 100000] [--jobs 1000]
 
 Prints points/s for: row-by-row ORM (add + flush per point, on a sample), executemany
-(SQLAlchemy insertmanyvalues, ON CONFLICT DO NOTHING), psycopg's executemany in pipeline mode, and
+(SQLAlchemy insertmanyvalues, ON CONFLICT DO NOTHING, RETURNING the ids for an exact count as
+`insert_points` gives), psycopg's executemany in pipeline mode, and
 the product's path (`insert_points`:
 binary COPY into a staging table + one INSERT ... SELECT ... ON CONFLICT DO NOTHING), plus a
 re-ingest of the same points (all duplicates) to show the dedup cost. Target: >= 50,000 points/s.

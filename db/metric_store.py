@@ -136,19 +136,18 @@ def _copy_insert(session: Session, rows: Iterable[PointRow]) -> int:
 def executemany_insert(session: Session, rows: Sequence[PointRow]) -> int:
     """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect.
 
-    Counts the rows stored by what RETURNING gives back: SQLite's rowcount for an executemany says
-    nothing useful (it reported 0 for 20 stored rows), and skipped conflicts return no row.
+    Returns the rows stored. SQLite's executemany rowcount counts them (skipped conflicts excluded);
+    psycopg reports none for a batched executemany, so on PostgreSQL the ids come back instead. (An
+    ORM-level execute has no rowcount at all: this used to report 0 for 20 stored points.)
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = (
-        dialect_insert(MetricPoint)
-        .on_conflict_do_nothing(index_elements=["job_id", "step"])
-        .returning(MetricPoint.id)
-    )
+    stmt = dialect_insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"])
     names = columns()
-    result = session.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows])
-    return len(result.all())
+    params = [dict(zip(names, row, strict=True)) for row in rows]
+    if dialect == "postgresql":
+        return len(session.connection().execute(stmt.returning(MetricPoint.id), params).all())
+    return max(session.connection().execute(stmt, params).rowcount, 0)
