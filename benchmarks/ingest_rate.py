@@ -3,7 +3,8 @@
     /work/venv/bin/python -m benchmarks.ingest_rate [--points 100000] [--jobs 1000]
 
 Prints points/s for: row-by-row ORM (add + flush per point, on a sample), executemany
-(SQLAlchemy insertmanyvalues, ON CONFLICT DO NOTHING), psycopg's executemany in pipeline mode, and
+(SQLAlchemy insertmanyvalues, ON CONFLICT DO NOTHING, RETURNING the ids for an exact count as
+`insert_points` gives), psycopg's executemany in pipeline mode, and
 the product's path (`insert_points`:
 binary COPY into a staging table + one INSERT ... SELECT ... ON CONFLICT DO NOTHING), plus a
 re-ingest of the same points (all duplicates) to show the dedup cost. Target: >= 50,000 points/s.
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.scratch_db import scratch_database
 from db.base import utcnow
-from db.metric_store import COLUMNS, PointRow, executemany_insert, insert_points
+from db.metric_store import PointRow, columns, executemany_insert, insert_points
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
 
@@ -77,7 +78,7 @@ def make_points(job_ids: list[uuid.UUID], total: int, first_step: int = 0) -> li
 
 def orm_row_by_row(session: Session, rows: list[PointRow]) -> int:
     for row in rows:
-        session.add(MetricPoint(**dict(zip(COLUMNS, row, strict=True))))
+        session.add(MetricPoint(**dict(zip(columns(), row, strict=True))))
         session.flush()
     return len(rows)
 
@@ -86,9 +87,9 @@ def psycopg_executemany(session: Session, rows: list[PointRow]) -> int:
     """psycopg 3's own executemany (pipeline mode: one round trip for all rows), ON CONFLICT DO NOTHING."""
     driver = session.connection().connection.driver_connection
     assert driver is not None
-    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    placeholders = ", ".join(["%s"] * len(columns()))
     sql = (
-        f"INSERT INTO lora_metrics_points ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO lora_metrics_points ({', '.join(columns())}) VALUES ({placeholders}) "  # noqa: S608
         "ON CONFLICT (job_id, step) DO NOTHING"
     )
     with driver.cursor() as cursor:

@@ -30,7 +30,7 @@ from app import create_app
 from benchmarks.seed_metrics import copy_metric_points
 from db.migrate import upgrade
 from db.session import make_engine
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 from services.metrics import load_metric_rows
 from settings import Settings
 
@@ -68,7 +68,7 @@ def naive_full_dump(runtime: Runtime, job_id: uuid.UUID) -> tuple[float, int]:
     def dump() -> bytes:
         with runtime.transaction() as session:
             rows = load_metric_rows(session, job_id)
-        keys = ("step", "timestamp", *SERIES_NAMES)
+        keys = ("step", "timestamp", *series_names())
         return json.dumps([dict(zip(keys, row, strict=True)) for row in rows]).encode()
 
     ms, body = timed(dump)

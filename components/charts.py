@@ -1,9 +1,11 @@
-"""Pure Plotly figure builders for the job monitor: the loss chart and the 2x2 system panels.
+"""Pure Plotly figure builders for the job monitor: the loss chart and the grid of system panels.
 
-Both figures always contain the same traces in the same order (``LOSS_TRACE_INDEX``,
-``PANEL_TRACE_INDEX``), even when empty, because the live page appends points with
+Both figures always contain the same traces in the same order (``loss_trace_index()``,
+``panel_trace_index()``), even when empty, because the live page appends points with
 ``dash.Patch`` by trace index (see ``components.live_charts``). Data stays in plain lists:
 a Patch ``Extend`` cannot extend Plotly's base64 typed arrays (what numpy arrays become).
+Which metric goes on which chart, its title, hover format and y-axis options come from the metric
+catalogue (catalog/metrics.py); the panels fill a two-column grid in catalogue order.
 """
 
 from __future__ import annotations
@@ -16,44 +18,46 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from catalog.metrics import METRICS, chart_metrics
 from components.smoothing import ema
 from services.downsample import MetricsPayload, round_significant
 
 XAxis = Literal["step", "elapsed"]
 
-LOSS_TRACE_INDEX: dict[str, int] = {
-    "training_loss_raw": 0,
-    "validation_loss_raw": 1,
-    "training_loss_smooth": 2,
-    "validation_loss_smooth": 3,
-    "best_validation": 4,
-}
-PANEL_TRACE_INDEX: dict[str, int] = {
-    "learning_rate": 0,
-    "gradient_norm": 1,
-    "throughput": 2,
-    "gpu_utilization": 3,
-}
-LOSS_SERIES = ("training_loss", "validation_loss")
-PANEL_SERIES = tuple(PANEL_TRACE_INDEX)
+BEST_SERIES = "validation_loss"  # the loss series whose minimum gets the "best" marker
 EMPTY_MESSAGE = "Waiting for the first metrics…"
 RAW_OPACITY_BEHIND_SMOOTHED = 0.25
+PANEL_COLUMNS = 2
 
 _COLORS = {"training_loss": "#0d6efd", "validation_loss": "#fd7e14", "best": "#198754"}
-_LABELS = {"training_loss": "training loss", "validation_loss": "validation loss"}
-# (row, col, axis title, y-axis options) per panel, in PANEL_TRACE_INDEX order.
-_PANELS: dict[str, tuple[int, int, str, dict[str, Any]]] = {
-    "learning_rate": (1, 1, "learning rate", {"exponentformat": "e", "tickformat": ".1e"}),
-    "gradient_norm": (1, 2, "gradient norm", {}),
-    "throughput": (2, 1, "tokens/s", {"tickformat": ",.0f", "rangemode": "tozero"}),
-    "gpu_utilization": (2, 2, "GPU %", {"range": [0, 105]}),
-}
-_PANEL_HOVER_FORMAT = {
-    "learning_rate": ".3e",
-    "gradient_norm": ".4g",
-    "throughput": ",.0f",
-    "gpu_utilization": ".1f",
-}
+
+
+def loss_series() -> tuple[str, ...]:
+    """The metrics on the loss chart, in catalogue order."""
+    return tuple(m.name for m in chart_metrics("loss"))
+
+
+def panel_series() -> tuple[str, ...]:
+    """The metrics of the panel grid, in catalogue order (left to right, then down)."""
+    return tuple(m.name for m in chart_metrics("panels"))
+
+
+def loss_trace_index() -> dict[str, int]:
+    """Trace of each line of the loss chart: every series raw, then every series smoothed, then
+    the best-validation marker (``training_loss_raw``, ..., ``best_validation``)."""
+    names = loss_series()
+    keys = [*(f"{n}_raw" for n in names), *(f"{n}_smooth" for n in names), "best_validation"]
+    return {key: index for index, key in enumerate(keys)}
+
+
+def panel_trace_index() -> dict[str, int]:
+    """Trace (and panel) of each metric of the grid."""
+    return {name: index for index, name in enumerate(panel_series())}
+
+
+def panel_rows() -> int:
+    """Rows of the panel grid; the page sizes the graph by it (assets/monitor.css)."""
+    return max(1, math.ceil(len(panel_series()) / PANEL_COLUMNS))
 
 
 def format_clock(seconds: float) -> str:
@@ -184,7 +188,7 @@ def loss_figure(
     steps_per_epoch: float | None,
     dark: bool = False,
 ) -> go.Figure:
-    """Training and validation loss on one chart, traces in ``LOSS_TRACE_INDEX`` order.
+    """Training and validation loss on one chart, traces in ``loss_trace_index()`` order.
 
     With ``smoothing > 0`` the raw lines are drawn faint behind debiased EMA lines; the best
     (minimum) validation loss gets a marker and an annotation. ``uirevision`` keeps the user's
@@ -197,43 +201,45 @@ def loss_figure(
     best_trace: dict[str, Any] = {"x": [], "y": [], "customdata": []}
     annotations: list[dict[str, Any]] = []
     traces: dict[str, go.Scatter] = {}
-    for name in LOSS_SERIES:
+    names = loss_series()
+    for name in names:
+        metric = METRICS[name]
         series = metrics["series"][name]
         steps, values = series["step"], series["value"]
         xs, custom = x_and_hover(
             steps, interpolate_elapsed(steps, e["step"], e["seconds"]), x_axis, steps_per_epoch
         )
-        mode = "lines" if name == "training_loss" else "lines+markers"
+        mode = "lines+markers" if metric.sparse else "lines"  # sparse: isolated points stay visible
         common = {"x": xs, "customdata": custom, "legendgroup": name, "mode": mode}
-        color = _COLORS[name]
+        color = _COLORS.get(name)
         traces[f"{name}_raw"] = go.Scatter(
             y=values,
-            name=_LABELS[name] + (" (raw)" if smoothed else ""),
+            name=metric.title + (" (raw)" if smoothed else ""),
             showlegend=not smoothed,
             opacity=RAW_OPACITY_BEHIND_SMOOTHED if smoothed else 1.0,
             line={"color": color, "width": 1.5},
             marker={"size": 5},
-            hovertemplate=hover_template(_LABELS[name], ".4g", steps_per_epoch),
+            hovertemplate=hover_template(metric.title, metric.hover_format, steps_per_epoch),
             **common,
         )
         if not smoothed:  # keep the trace (stable indices) but empty and hidden
             common = {**common, "x": [], "customdata": []}
         traces[f"{name}_smooth"] = go.Scatter(
             y=rounded(ema(values, smoothing, steps)) if smoothed else [],
-            name=_LABELS[name],
+            name=metric.title,
             visible=smoothed,
             line={"color": color, "width": 2.2},
             marker={"size": 5},
-            hovertemplate=hover_template(_LABELS[name] + " (smoothed)", ".4g", steps_per_epoch),
+            hovertemplate=hover_template(metric.title + " (smoothed)", metric.hover_format, steps_per_epoch),
             **common,
         )
-        if name == "validation_loss" and (best := best_point(steps, values)):
+        if name == BEST_SERIES and (best := best_point(steps, values)):
             i = steps.index(best[0])
             best_trace = {"x": [xs[i]], "y": [best[1]], "customdata": [custom[i]]}
             x_best = xs[i]
             if x_best is not None:
                 annotations.append(best_annotation(x_best, best[1], best[0], log_y))
-    for key in LOSS_TRACE_INDEX:
+    for key in loss_trace_index():
         if key != "best_validation":
             fig.add_trace(traces[key])
     fig.add_trace(
@@ -246,7 +252,7 @@ def loss_figure(
             **best_trace,
         )
     )
-    if not any(metrics["series"][n]["step"] for n in LOSS_SERIES):
+    if not any(metrics["series"][n]["step"] for n in names):
         annotations = [empty_annotation()]
     _base_layout(fig, dark=dark, uirevision="loss")
     fig.update_layout(annotations=annotations)
@@ -262,15 +268,21 @@ def metric_panels_figure(
     steps_per_epoch: float | None,
     dark: bool = False,
 ) -> go.Figure:
-    """Learning rate, gradient norm, throughput and GPU utilisation as a 2x2 grid.
+    """The catalogue's panel metrics (learning rate, gradient norm, throughput, GPU utilisation)
+    in a grid of two columns.
 
-    One trace per panel in ``PANEL_TRACE_INDEX`` order; the x-axes are linked so zooming one
-    panel zooms all four (same time window across system metrics). Raw values, no smoothing:
+    One trace per panel in ``panel_trace_index()`` order; the x-axes are linked so zooming one
+    panel zooms them all (same time window across system metrics). Raw values, no smoothing:
     a gradient-norm spike is exactly what this view is for.
     """
-    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.1, vertical_spacing=0.14)
+    names = panel_series()
+    rows = panel_rows()
+    fig = make_subplots(rows=rows, cols=PANEL_COLUMNS, horizontal_spacing=0.1, vertical_spacing=0.28 / rows)
     e = metrics["elapsed"]
-    for name, (row, col, title, y_opts) in _PANELS.items():
+    for index, name in enumerate(names):
+        metric = METRICS[name]
+        row, col = index // PANEL_COLUMNS + 1, index % PANEL_COLUMNS + 1
+        title = metric.title
         series = metrics["series"][name]
         steps = series["step"]
         xs, custom = x_and_hover(
@@ -285,18 +297,18 @@ def metric_panels_figure(
                 mode="lines",
                 showlegend=False,
                 line={"width": 1.5},
-                hovertemplate=hover_template(title, _PANEL_HOVER_FORMAT[name], steps_per_epoch),
+                hovertemplate=hover_template(title, metric.hover_format, steps_per_epoch),
             ),
             row=row,
             col=col,
         )
-        fig.update_yaxes(title_text=title, row=row, col=col, **y_opts)
-        fig.update_xaxes(title_text=_x_title(x_axis) if row == 2 else None, row=row, col=col)
+        fig.update_yaxes(title_text=title, row=row, col=col, **metric.axis)
+        fig.update_xaxes(title_text=_x_title(x_axis) if row == rows else None, row=row, col=col)
     _base_layout(fig, dark=dark, uirevision="panels")
     fig.update_xaxes(uirevision=x_axis)
-    for axis in ("xaxis2", "xaxis3", "xaxis4"):  # link zoom; the first axis must not match itself
-        fig.layout[axis].matches = "x"
+    for index in range(2, len(names) + 1):  # link zoom; the first axis must not match itself
+        fig.layout[f"xaxis{index}"].matches = "x"
     fig.update_yaxes(uirevision="panels")
-    if not any(metrics["series"][n]["step"] for n in PANEL_SERIES):
+    if not any(metrics["series"][n]["step"] for n in names):
         fig.update_layout(annotations=[empty_annotation()])
     return fig

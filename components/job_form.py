@@ -14,9 +14,10 @@ from typing import Any, NamedTuple
 import dash_bootstrap_components as dbc
 from dash import html
 
+from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT
 from components.aria import aria
 from components.formatters import MISSING, format_duration, parse_money
-from services.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, format_money
+from services.costs import format_money
 
 FIELD_TYPE = "configure-field"
 FEEDBACK_TYPE = "configure-feedback"
@@ -76,10 +77,10 @@ def dom_id(component_id: Mapping[str, Any]) -> str:
 
 
 def gpu_type_options() -> list[dict[str, str]]:
-    """``A100-80GB · $3.50/h per GPU`` for each priced GPU type (the one price list, services.costs)."""
+    """``A100-80GB · $3.50/h per GPU`` for each GPU type of the catalogue (catalog/gpus.py)."""
     return [
-        {"label": f"{name} · {format_money(price)}/h per GPU", "value": name}
-        for name, price in GPU_HOURLY_PRICES.items()
+        {"label": f"{gpu.id} · {format_money(gpu.hourly_price)}/h per GPU", "value": gpu.id}
+        for gpu in GPU_TYPES.values()
     ]
 
 

@@ -25,14 +25,15 @@ from typing import Any, NamedTuple, TypedDict
 from dash import Patch, no_update
 
 from components.charts import (
-    LOSS_SERIES,
-    LOSS_TRACE_INDEX,
-    PANEL_SERIES,
-    PANEL_TRACE_INDEX,
+    BEST_SERIES,
     XAxis,
     best_annotation,
     best_point,
     interpolate_elapsed,
+    loss_series,
+    loss_trace_index,
+    panel_series,
+    panel_trace_index,
     rounded,
     x_and_hover,
 )
@@ -88,9 +89,9 @@ def live_chart_state(
     series = metrics["series"]
     ema_states = {
         name: ema_with_state(series[name]["value"], smoothing, series[name]["step"])[1]
-        for name in LOSS_SERIES
+        for name in loss_series()
     }
-    val = series["validation_loss"]
+    val = series[BEST_SERIES]
     best = best_point(val["step"], val["value"])
     e = metrics["elapsed"]
     return {
@@ -106,8 +107,8 @@ def live_chart_state(
         "ema": ema_states,
         "best": None if best is None else {"step": best[0], "value": best[1]},
         "elapsed_tail": [e["step"][-1], e["seconds"][-1]] if e["step"] else None,
-        "has_loss_points": any(series[n]["step"] for n in LOSS_SERIES),
-        "has_panel_points": any(series[n]["step"] for n in PANEL_SERIES),
+        "has_loss_points": any(series[n]["step"] for n in loss_series()),
+        "has_panel_points": any(series[n]["step"] for n in panel_series()),
     }
 
 
@@ -135,10 +136,11 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
     loss, panels = Patch(), Patch()
     loss_changed = panels_changed = best_moved = False
     series_last = dict(state["series_last_step"])
-    ema_states = {name: state["ema"].get(name, initial_ema_state()) for name in LOSS_SERIES}
+    losses, panel_index, loss_index = loss_series(), panel_trace_index(), loss_trace_index()
+    ema_states = {name: state["ema"].get(name, initial_ema_state()) for name in losses}
     best = state["best"]
     best_x: Any = None
-    for name in (*LOSS_SERIES, *PANEL_SERIES):
+    for name in (*losses, *panel_index):
         series = new_metrics["series"][name]
         after = series_last.get(name)
         pairs = [
@@ -149,21 +151,21 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
         steps, values = [s for s, _ in pairs], [v for _, v in pairs]
         series_last[name] = steps[-1]
         xs, custom = x_and_hover(steps, interpolate_elapsed(steps, e_steps, e_secs), x_axis, spe)
-        if name in PANEL_TRACE_INDEX:
-            _extend(panels, PANEL_TRACE_INDEX[name], xs, values, custom)
+        if name in panel_index:
+            _extend(panels, panel_index[name], xs, values, custom)
             panels_changed = True
             continue
         loss_changed = True
-        _extend(loss, LOSS_TRACE_INDEX[f"{name}_raw"], xs, values, custom)
+        _extend(loss, loss_index[f"{name}_raw"], xs, values, custom)
         if smoothing > 0:
             smoothed, ema_states[name] = ema_with_state(values, smoothing, steps, ema_states[name])
-            _extend(loss, LOSS_TRACE_INDEX[f"{name}_smooth"], xs, rounded(smoothed), custom)
-        candidate = best_point(steps, values) if name == "validation_loss" else None
+            _extend(loss, loss_index[f"{name}_smooth"], xs, rounded(smoothed), custom)
+        candidate = best_point(steps, values) if name == BEST_SERIES else None
         if candidate and (best is None or candidate[1] < best["value"]):
             best = {"step": candidate[0], "value": candidate[1]}
             i = steps.index(candidate[0])
             best_x, best_moved = xs[i], True
-            marker = loss["data"][LOSS_TRACE_INDEX["best_validation"]]
+            marker = loss["data"][loss_index["best_validation"]]
             marker["x"], marker["y"], marker["customdata"] = [xs[i]], [candidate[1]], [custom[i]]
 
     if best_moved and best is not None and best_x is not None:

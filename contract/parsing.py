@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from catalog.metrics import contract_metrics
 from contract.results import (
-    METRIC_NAMES,
     Artifact,
     CancelResult,
     ClusterJobStatus,
@@ -30,15 +30,8 @@ MAX_STEPS = 100_000_000
 MAX_EPOCHS = 100_000
 MAX_TEXT = 2_000  # the longest error/stage text we keep from a cluster
 
-# (lower bound, upper bound) per metric; None = unbounded on that side.
-METRIC_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "training_loss": (0.0, None),
-    "validation_loss": (0.0, None),
-    "learning_rate": (0.0, None),
-    "gradient_norm": (0.0, None),
-    "throughput": (0.0, None),
-    "gpu_utilization": (0.0, 100.0),
-}
+# Which metrics a report carries and their bounds: catalog/metrics.py (`contract_metrics`).
+Bounds = tuple[tuple[str, float | None, float | None], ...]
 
 
 def _number(value: Any, name: str, notes: list[str], low: float | None, high: float | None) -> float | None:
@@ -101,38 +94,41 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_BOUNDS = tuple((name, *METRIC_BOUNDS[name]) for name in METRIC_NAMES)
+def metric_bounds() -> Bounds:
+    """(name, low, high) of every metric of the contract, read from the catalogue once per report."""
+    return tuple((m.name, m.low, m.high) for m in contract_metrics())
 
 
-def _metric_values(raw: dict[str, Any], notes: list[str], prefix: str) -> list[float | None]:
-    """The six metrics in METRIC_NAMES order. Hot path: a poll of 1,000 jobs brings ~50k points, so
-    the common case (a finite float in range) is checked inline and only a bad value pays for
-    building its note."""
-    values: list[float | None] = []
-    for name, low, high in _BOUNDS:
+def _metric_values(
+    raw: dict[str, Any], notes: list[str], prefix: str, bounds: Bounds
+) -> dict[str, float | None]:
+    """Every metric of the contract: its valid value, or None. Hot path: a poll of 1,000 jobs brings
+    ~50k points, so the common case (a finite float in range) is checked inline and only a bad value
+    pays for building its note."""
+    values: dict[str, float | None] = {}
+    for name, low, high in bounds:
         value = raw.get(name)
         kind = type(value)
         if value is None:
-            values.append(None)
+            values[name] = None
         elif (
             (kind is float or kind is int)
             and (low is None or low <= value)
             and (high is None or value <= high)
             and value - value == 0  # false for NaN and ±inf
         ):
-            values.append(float(value))
+            values[name] = float(value)
         else:
-            values.append(_number(value, f"{prefix}.{name}", notes, low, high))
+            values[name] = _number(value, f"{prefix}.{name}", notes, low, high)
     return values
 
 
 def parse_metrics(raw: Any, notes: list[str], prefix: str = "metrics") -> ClusterMetrics:
-    if raw is None:
-        return ClusterMetrics()
     if not isinstance(raw, dict):
-        notes.append(f"{prefix}: dropped, not an object")
-        return ClusterMetrics()
-    return ClusterMetrics(*_metric_values(raw, notes, prefix))
+        if raw is not None:
+            notes.append(f"{prefix}: dropped, not an object")
+        raw = {}
+    return ClusterMetrics.of_checked(_metric_values(raw, notes, prefix, metric_bounds()))
 
 
 def _step(value: Any, where: str, notes: list[str], high: int) -> int | None:
@@ -149,6 +145,7 @@ def parse_history(raw: Any, notes: list[str], since_step: int | None) -> tuple[M
         notes.append("metrics_history: dropped, not a list")
         return ()
     after = -1 if since_step is None else since_step
+    bounds = metric_bounds()
     points: dict[int, MetricsPoint] = {}
     for index, item in enumerate(raw):
         if type(item) is not dict:
@@ -166,7 +163,7 @@ def parse_history(raw: Any, notes: list[str], since_step: int | None) -> tuple[M
             step,
             None if epoch is None else _step(epoch, f"{where}.epoch", notes, MAX_EPOCHS),
             _timestamp(item.get("timestamp"), f"{where}.timestamp", notes),
-            *_metric_values(item, notes, where),
+            ClusterMetrics.of_checked(_metric_values(item, notes, where, bounds)),
         )
     if all(a < b for a, b in pairwise(points)):
         return tuple(points.values())  # already ascending, as clusters send them

@@ -26,6 +26,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from catalog.metrics import contract_metrics
+
 
 class ClusterJobStatus(StrEnum):
     """The status values a cluster reports for one job."""
@@ -41,53 +43,78 @@ class ClusterJobStatus(StrEnum):
         return self in (ClusterJobStatus.COMPLETED, ClusterJobStatus.FAILED, ClusterJobStatus.CANCELLED)
 
 
-METRIC_NAMES = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "gradient_norm",
-    "throughput",
-    "gpu_utilization",
-)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ClusterMetrics:
-    """One set of metric values; a field is None when absent or dropped as invalid."""
+    """One set of metric values keyed by catalogue name (catalog/metrics.py).
 
-    training_loss: float | None = None
-    validation_loss: float | None = None
-    learning_rate: float | None = None
-    gradient_norm: float | None = None
-    throughput: float | None = None  # samples per second
-    gpu_utilization: float | None = None  # percent, 0-100
+    ``values`` has every metric of the contract, None where it was absent or dropped as invalid:
+    ``ClusterMetrics(training_loss=1.8)["validation_loss"] is None``. (Values are read by name, not
+    as attributes: a class with ``__getattr__`` slows every attribute read, and ingestion reads
+    tens of thousands of points per cycle.)
+    """
+
+    values: dict[str, float | None]  # catalogue order; read-only by contract
+
+    def __init__(self, values: Mapping[str, float | None] | None = None, /, **named: float | None) -> None:
+        given = {**(values or {}), **named}
+        names = [metric.name for metric in contract_metrics()]
+        unknown = given.keys() - set(names)
+        if unknown:
+            raise TypeError(f"not a metric of the cluster contract: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "values", {name: given.get(name) for name in names})
+
+    @classmethod
+    def of_checked(cls, values: dict[str, float | None]) -> ClusterMetrics:
+        """Wrap values the parser already checked against the catalogue, one per contract metric
+        (its hot path: no copy, no check)."""
+        metrics = object.__new__(cls)
+        object.__setattr__(metrics, "values", values)
+        return metrics
+
+    def __getitem__(self, name: str) -> float | None:
+        """A metric's value (None when absent). Raises KeyError for a name the contract lacks."""
+        return self.values[name]
 
     def as_dict(self) -> dict[str, float]:
-        """The present values only, keyed by the contract's field names."""
-        return {name: value for name in METRIC_NAMES if (value := getattr(self, name)) is not None}
+        """The present values only, keyed by the contract's field names, in catalogue order."""
+        return {name: value for name, value in self.values.items() if value is not None}
 
     @property
     def is_empty(self) -> bool:
-        return not self.as_dict()
+        return all(value is None for value in self.values.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MetricsPoint:
-    """One logged training step from ``metrics_history`` (unique per job by ``step``)."""
+    """One logged training step from ``metrics_history`` (unique per job by ``step``).
+
+    Built as ``MetricsPoint(step, epoch, timestamp, training_loss=1.2, ...)`` or with a
+    ``ClusterMetrics``; a metric value reads by name (``point["training_loss"]``).
+    """
 
     step: int
-    epoch: int | None = None
-    timestamp: datetime | None = None  # the cluster's clock, UTC
-    training_loss: float | None = None
-    validation_loss: float | None = None
-    learning_rate: float | None = None
-    gradient_norm: float | None = None
-    throughput: float | None = None
-    gpu_utilization: float | None = None
+    epoch: int | None
+    timestamp: datetime | None  # the cluster's clock, UTC
+    metrics: ClusterMetrics
 
-    @property
-    def metrics(self) -> ClusterMetrics:
-        return ClusterMetrics(**{name: getattr(self, name) for name in METRIC_NAMES})
+    def __init__(
+        self,
+        step: int,
+        epoch: int | None = None,
+        timestamp: datetime | None = None,
+        metrics: ClusterMetrics | None = None,
+        **values: float | None,
+    ) -> None:
+        if metrics is not None and values:
+            raise TypeError("give either metrics or metric values, not both")
+        object.__setattr__(self, "step", step)
+        object.__setattr__(self, "epoch", epoch)
+        object.__setattr__(self, "timestamp", timestamp)
+        object.__setattr__(self, "metrics", metrics if metrics is not None else ClusterMetrics(values))
+
+    def __getitem__(self, name: str) -> float | None:
+        """A metric's value at this step (None when absent), like ``point.metrics[name]``."""
+        return self.metrics.values[name]
 
 
 @dataclass(frozen=True)

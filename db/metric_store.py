@@ -6,68 +6,65 @@ any number of points for any number of jobs in one round of statements: on Postg
 into a per-connection staging table and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (measured
 in benchmarks/ingest_rate.py against executemany and row-by-row ORM inserts); elsewhere (the SQLite
 embedded default) one executemany with the dialect's ON CONFLICT DO NOTHING.
+
+The metric columns are the metric catalogue's names (catalog/metrics.py), read at call time; the
+SQL text below is built from them and from fixed words only. A catalogue name is checked to be a
+lower-case identifier when the catalogue is built, and values always travel as COPY data or bound
+parameters, never in the text.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import cache
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
+from catalog.metrics import contract_metrics, metric_names
 from contract.results import MetricsPoint
 from db.models import MetricPoint
 
-COLUMNS = (
-    "job_id",
-    "timestamp",
-    "epoch",
-    "step",
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "gradient_norm",
-    "throughput",
-    "gpu_utilization",
-)
+POINT_COLUMNS = ("job_id", "timestamp", "epoch", "step")  # a stored point's columns before its metrics
+_POINT_TYPES = ("uuid NOT NULL", "timestamptz NOT NULL", "float8", "integer NOT NULL")
+_COPY_POINT_TYPES = ("uuid", "timestamptz", "float8", "int4")
+_STAGING = "pipeline_metrics_staging"
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+
+# One storable point in `columns()` order (what COPY writes): (job_id, timestamp, epoch, step,
+# *metric values). A plain tuple, not a NamedTuple: a cycle builds tens of thousands of them and
+# tuple() is several times cheaper to construct.
+PointRow = tuple[Any, ...]
 
 
-# One storable point, in `COLUMNS` order (what COPY writes). A plain tuple, not a NamedTuple: a
-# cycle builds tens of thousands of them and tuple() is several times cheaper to construct.
-PointRow = tuple[
-    uuid.UUID,  # job_id
-    datetime,  # timestamp
-    float | None,  # epoch
-    int,  # step
-    float | None,  # training_loss
-    float | None,  # validation_loss
-    float | None,  # learning_rate
-    float | None,  # gradient_norm
-    float | None,  # throughput
-    float | None,  # gpu_utilization
-]
+def columns() -> tuple[str, ...]:
+    """The columns of a stored point in row order: the point's own, then every catalogue metric."""
+    return (*POINT_COLUMNS, *metric_names())
 
 
 def point_rows(
     job_id: uuid.UUID, points: Iterable[MetricsPoint], *, default_time: datetime
 ) -> list[PointRow]:
     """Validated cluster points (contract/parsing.py already dropped bad values) as rows."""
+    pick = _metric_picker(metric_names())
     return [
-        (
-            job_id,
-            point.timestamp or default_time,
-            point.epoch,
-            point.step,
-            point.training_loss,
-            point.validation_loss,
-            point.learning_rate,
-            point.gradient_norm,
-            point.throughput,
-            point.gpu_utilization,
-        )
-        for point in points
+        (job_id, point.timestamp or default_time, point.epoch, point.step, *pick(point)) for point in points
     ]
+
+
+def _metric_picker(names: tuple[str, ...]) -> Callable[[MetricsPoint], tuple[float | None, ...]]:
+    """A point's values for these columns. Every catalogue metric is normally in the contract, so
+    one C-level itemgetter picks them (a cycle builds tens of thousands of rows); a metric the
+    contract does not carry is stored as NULL."""
+    contract = {metric.name for metric in contract_metrics()}
+    if len(names) > 1 and contract.issuperset(names):
+        getter = itemgetter(*names)
+        return lambda point: getter(point.metrics.values)
+    return lambda point: tuple(point.metrics.values.get(name) for name in names)
 
 
 def insert_points(session: Session, rows: Sequence[PointRow]) -> int:
@@ -83,49 +80,74 @@ def insert_points(session: Session, rows: Sequence[PointRow]) -> int:
     return executemany_insert(session, rows)
 
 
-_STAGING = "pipeline_metrics_staging"
-_CREATE_STAGING = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
-    job_id uuid NOT NULL, timestamp timestamptz NOT NULL, epoch float8, step integer NOT NULL,
-    training_loss float8, validation_loss float8, learning_rate float8, gradient_norm float8,
-    throughput float8, gpu_utilization float8
-) ON COMMIT DELETE ROWS
-"""
-_COLUMN_LIST = ", ".join(COLUMNS)
-# Fixed SQL text (no user input): the column list is spelled out once more on purpose.
-_MERGE = """
-INSERT INTO lora_metrics_points (job_id, timestamp, epoch, step, training_loss, validation_loss,
-    learning_rate, gradient_norm, throughput, gpu_utilization)
-SELECT job_id, timestamp, epoch, step, training_loss, validation_loss,
-    learning_rate, gradient_norm, throughput, gpu_utilization
-FROM pipeline_metrics_staging
-ON CONFLICT (job_id, step) DO NOTHING
-"""
-_COPY_TYPES = ["uuid", "timestamptz", "float8", "int4", *(["float8"] * 6)]
+class CopyStatements(NamedTuple):
+    """The PostgreSQL statements of one column list (see `copy_statements`)."""
+
+    create_staging: str
+    copy: str
+    merge: str
+    copy_types: tuple[str, ...]
+
+
+@cache
+def copy_statements(metrics: tuple[str, ...]) -> CopyStatements:
+    """The staging DDL, the COPY and the conflict-skipping merge for these metric columns.
+
+    Built from the point's fixed columns and the catalogue's identifiers only (see the module doc).
+
+    Raises:
+        ValueError: a name that is not a plain lower-case identifier (never put in SQL text).
+    """
+    if not all(_IDENTIFIER.fullmatch(name) for name in metrics):
+        raise ValueError(f"metric columns must be lower-case identifiers: {metrics!r}")
+    names = (*POINT_COLUMNS, *metrics)
+    column_list = ", ".join(names)
+    definitions = [f"{n} {t}" for n, t in zip(POINT_COLUMNS, _POINT_TYPES, strict=True)]
+    definitions += [f"{name} float8" for name in metrics]
+    return CopyStatements(
+        create_staging=(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ({', '.join(definitions)}) ON COMMIT DELETE ROWS"
+        ),
+        copy=f"COPY {_STAGING} ({column_list}) FROM STDIN (FORMAT BINARY)",
+        merge=(  # identifiers only, checked above; no value is ever part of this text
+            f"INSERT INTO {MetricPoint.__tablename__} ({column_list}) SELECT {column_list} FROM {_STAGING} "  # noqa: S608
+            "ON CONFLICT (job_id, step) DO NOTHING"
+        ),
+        copy_types=(*_COPY_POINT_TYPES, *(["float8"] * len(metrics))),
+    )
 
 
 def _copy_insert(session: Session, rows: Iterable[PointRow]) -> int:
     """Binary COPY into a temp staging table (emptied at commit), then one conflict-skipping INSERT."""
+    statements = copy_statements(metric_names())
     driver = session.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        cursor.execute(_CREATE_STAGING)
+        cursor.execute(statements.create_staging)
         cursor.execute(f"TRUNCATE {_STAGING}")  # rows from an earlier statement in this transaction
-        with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_COPY_TYPES)
+        with cursor.copy(statements.copy) as copy:
+            copy.set_types(list(statements.copy_types))
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_MERGE)
+        cursor.execute(statements.merge)
         return max(cursor.rowcount, 0)
 
 
 def executemany_insert(session: Session, rows: Sequence[PointRow]) -> int:
-    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect."""
+    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect.
+
+    Returns the rows stored. SQLite's executemany rowcount counts them (skipped conflicts excluded);
+    psycopg reports none for a batched executemany, so on PostgreSQL the ids come back instead. (An
+    ORM-level execute has no rowcount at all: this used to report 0 for 20 stored points.)
+    """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     stmt = dialect_insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"])
-    result = session.execute(stmt, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    names = columns()
+    params = [dict(zip(names, row, strict=True)) for row in rows]
+    if dialect == "postgresql":
+        return len(session.connection().execute(stmt.returning(MetricPoint.id), params).all())
+    return max(session.connection().execute(stmt, params).rowcount, 0)

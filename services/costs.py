@@ -5,13 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-GPU_HOURLY_PRICES: dict[str, Decimal] = {
-    "A100-80GB": Decimal("3.50"),
-    "A100-40GB": Decimal("2.80"),
-    "H100": Decimal("4.20"),
-    "V100-32GB": Decimal("2.10"),
-}
-MAX_GPU_COUNT = 8
+from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
+
 STORED = Decimal("0.0001")
 _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 _CENT = Decimal("0.01")
@@ -22,17 +17,18 @@ class PricingError(ValueError):
 
 
 def hourly_rate(gpu_type: object, count: object) -> Decimal:
-    """Dollars per hour for `count` GPUs of `gpu_type`.
+    """Dollars per hour for `count` GPUs of `gpu_type` (prices from catalog/gpus.py).
 
     Raises:
         PricingError: unknown type, or a count that is not a whole number from 1 to MAX_GPU_COUNT.
     """
-    if not isinstance(gpu_type, str) or gpu_type not in GPU_HOURLY_PRICES:
-        known = ", ".join(GPU_HOURLY_PRICES)
+    gpu = find_gpu_type(gpu_type)
+    if gpu is None:
+        known = ", ".join(gpu_type_ids())
         raise PricingError(f"unknown GPU type {gpu_type!r}; choose one of {known}")
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GPU_COUNT:
+    if not valid_gpu_count(count):
         raise PricingError(f"GPU count must be a whole number from 1 to {MAX_GPU_COUNT}, got {count!r}")
-    return GPU_HOURLY_PRICES[gpu_type] * count
+    return gpu.hourly_price * count
 
 
 def elapsed_hours(start: datetime, end: datetime) -> Decimal:

@@ -25,15 +25,9 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any, TypedDict
 
-SERIES_NAMES: tuple[str, ...] = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "gradient_norm",
-    "throughput",
-    "gpu_utilization",
-)
-# Column of each series in a metric row: (step, timestamp, *SERIES_NAMES).
+from catalog.metrics import api_series_names
+
+# Column of each series in a metric row: (step, timestamp, *series_names()).
 _FIRST_SERIES_COLUMN = 2
 SIGNIFICANT_DIGITS = 6
 
@@ -54,6 +48,11 @@ class MetricsPayload(TypedDict):
     downsampled: bool
     series: dict[str, SeriesPayload]
     elapsed: ElapsedPayload
+
+
+def series_names() -> tuple[str, ...]:
+    """The payload's series, in order: the catalogue's API metrics (catalog/metrics.py)."""
+    return api_series_names()
 
 
 def downsample_series(
@@ -112,7 +111,7 @@ def empty_metrics_payload() -> MetricsPayload:
         "total_points": 0,
         "last_step": None,
         "downsampled": False,
-        "series": {name: {"step": [], "value": []} for name in SERIES_NAMES},
+        "series": {name: {"step": [], "value": []} for name in series_names()},
         "elapsed": {"step": [], "seconds": []},
     }
 
@@ -153,8 +152,8 @@ def build_metrics_payload(
     """Build the API's columnar ``MetricsPayload`` from stored metric rows.
 
     Args:
-        rows: ``(step, timestamp_epoch_seconds, training_loss, validation_loss, learning_rate,
-            gradient_norm, throughput, gpu_utilization)`` tuples/namedtuples ordered by step.
+        rows: ``(step, timestamp_epoch_seconds, *series_names())`` tuples/namedtuples ordered by
+            step.
         max_points: per-series budget; each series and ``elapsed`` is downsampled independently.
         started_at_epoch_s: job start; ``None`` measures elapsed time from the first row.
 
@@ -168,7 +167,7 @@ def build_metrics_payload(
     steps = list(columns[0])
     downsampled = False
     series: dict[str, SeriesPayload] = {}
-    for offset, name in enumerate(SERIES_NAMES):
+    for offset, name in enumerate(series_names()):
         s_steps, s_values = _finite_points(steps, columns[_FIRST_SERIES_COLUMN + offset])
         downsampled |= len(s_steps) > max_points
         d_steps, d_values = downsample_series(s_steps, s_values, max_points)

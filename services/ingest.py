@@ -116,19 +116,7 @@ def latest_point(report: JobStatusReport) -> tuple[MetricsPoint, ...]:
     values belong to the last logged step, already stored, not to the current one."""
     if report.history_included or not report.current_step or report.metrics.is_empty:
         return ()
-    values = report.metrics
-    return (
-        MetricsPoint(
-            step=report.current_step,
-            epoch=report.current_epoch,
-            training_loss=values.training_loss,
-            validation_loss=values.validation_loss,
-            learning_rate=values.learning_rate,
-            gradient_norm=values.gradient_norm,
-            throughput=values.throughput,
-            gpu_utilization=values.gpu_utilization,
-        ),
-    )
+    return (MetricsPoint(step=report.current_step, epoch=report.current_epoch, metrics=report.metrics),)
 
 
 def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> IngestPlan:

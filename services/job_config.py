@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from services.costs import GPU_HOURLY_PRICES, MAX_GPU_COUNT, PricingError, format_money, hourly_rate
+from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
+from services.costs import PricingError, format_money, hourly_rate
 from services.errors import BIGINT_MAX, ValidationError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -86,14 +87,8 @@ GPU_FIELDS = frozenset({"type", "count"})
 NAME_LIMIT = 100
 MAX_BUDGET = Decimal("1000000")
 
-# Sustained training tokens per second per GPU for a LoRA fine-tune of a ~7B model (rough, public
-# benchmark ballparks); the estimate is a planning figure, the cost actually charged is measured.
-GPU_TOKENS_PER_SECOND: dict[str, float] = {
-    "H100": 9000.0,
-    "A100-80GB": 5000.0,
-    "A100-40GB": 4200.0,
-    "V100-32GB": 1800.0,
-}
+# Throughput per GPU type is catalog/gpus.py's `tokens_per_second`: the estimate is a planning
+# figure, the cost actually charged is measured.
 MULTI_GPU_EFFICIENCY = 0.9
 STARTUP_SECONDS = 180.0  # model download and load before the first step
 MIN_SECONDS_PER_STEP = 0.2
@@ -217,11 +212,11 @@ def resolve_job_config(payload: Mapping[str, Any]) -> JobConfig:
     gpu_type = given_gpu.get("type") or preset["gpu_config"]["type"]
     gpu_count = given_gpu.get("count")
     gpu_count = preset["gpu_config"]["count"] if gpu_count is None else gpu_count
-    if not isinstance(gpu_type, str) or gpu_type not in GPU_HOURLY_PRICES:
-        errors["gpu_config.type"] = f"unknown GPU type; choose one of {', '.join(GPU_HOURLY_PRICES)}"
+    if find_gpu_type(gpu_type) is None:
+        errors["gpu_config.type"] = f"unknown GPU type; choose one of {', '.join(gpu_type_ids())}"
     if isinstance(gpu_count, float) and gpu_count.is_integer():
         gpu_count = int(gpu_count)
-    if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or not 1 <= gpu_count <= MAX_GPU_COUNT:
+    if not valid_gpu_count(gpu_count):
         errors["gpu_config.count"] = f"must be a whole number from 1 to {MAX_GPU_COUNT}"
 
     name = _name(payload.get("name"), errors)
@@ -285,7 +280,8 @@ def estimate_job_config(config: JobConfig, total_training_pairs: int, total_toke
     tokens_per_step = math.ceil(hp["batch_size"] * avg_tokens)
     count = int(config.gpu_config["count"])
     efficiency = MULTI_GPU_EFFICIENCY if count > 1 else 1.0
-    per_second = GPU_TOKENS_PER_SECOND[config.gpu_config["type"]] * count * efficiency
+    gpu = GPU_TYPES[config.gpu_config["type"]]  # hourly_rate accepted the type
+    per_second = gpu.tokens_per_second * count * efficiency
     seconds_per_step = max(MIN_SECONDS_PER_STEP, tokens_per_step / per_second * (1 + hp["rank"] / 256))
     seconds = STARTUP_SECONDS + total_steps * seconds_per_step
     cost = (rate * Decimal(str(seconds)) / Decimal(3600)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)

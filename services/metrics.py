@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from db.models import MetricPoint, TrainingJob
 from services import metrics_cache, metrics_sql
-from services.downsample import SERIES_NAMES, MetricsPayload, build_metrics_payload, empty_metrics_payload
+from services.downsample import MetricsPayload, build_metrics_payload, empty_metrics_payload, series_names
 from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 
 if TYPE_CHECKING:
@@ -31,22 +31,28 @@ if TYPE_CHECKING:
 DEFAULT_MAX_POINTS = 1000
 MIN_MAX_POINTS = 4
 MAX_MAX_POINTS = 10_000
-CSV_COLUMNS = ("step", "timestamp", "epoch", *SERIES_NAMES)
 CSV_BATCH_ROWS = 5000
 RAW_INCREMENT_STEPS = 20_000  # beyond this many steps behind, `since_step` is bucketed in SQL
 
-_ROW_COLUMNS = (
-    MetricPoint.step,
-    MetricPoint.timestamp,
-    *(getattr(MetricPoint, name) for name in SERIES_NAMES),
-)
+
+def csv_columns() -> tuple[str, ...]:
+    """The header of the CSV export: the point's step, time and epoch, then every API series."""
+    return ("step", "timestamp", "epoch", *series_names())
+
+
+def _series_columns() -> list[Any]:
+    return [getattr(MetricPoint, name) for name in series_names()]
 
 
 def load_metric_rows(
     session: Session, job_id: uuid.UUID, *, since_step: int | None = None
 ) -> list[tuple[Any, ...]]:
-    """Rows `(step, epoch_seconds, *SERIES_NAMES)` ordered by step, optionally only after `since_step`."""
-    query = select(*_ROW_COLUMNS).where(MetricPoint.job_id == job_id).order_by(MetricPoint.step)
+    """Rows `(step, epoch_seconds, *series_names())` ordered by step, optionally only after `since_step`."""
+    query = (
+        select(MetricPoint.step, MetricPoint.timestamp, *_series_columns())
+        .where(MetricPoint.job_id == job_id)
+        .order_by(MetricPoint.step)
+    )
     if since_step is not None:
         query = query.where(MetricPoint.step > since_step)
     rows = session.execute(query).all()
@@ -160,9 +166,9 @@ def iter_metrics_csv(engine: Engine, job_id: uuid.UUID, *, batch_rows: int = CSV
 
     Opens its own connection because a streamed HTTP response outlives the request's session.
     """
-    columns = (MetricPoint.step, MetricPoint.timestamp, MetricPoint.epoch, *_ROW_COLUMNS[2:])
+    columns = (MetricPoint.step, MetricPoint.timestamp, MetricPoint.epoch, *_series_columns())
     query = select(*columns).where(MetricPoint.job_id == job_id).order_by(MetricPoint.step)
-    yield _csv_line(CSV_COLUMNS)
+    yield _csv_line(csv_columns())
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
         for partition in result.partitions():

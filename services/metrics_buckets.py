@@ -17,39 +17,41 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.downsample import SERIES_NAMES, MetricsPayload, round_significant
+from services.downsample import MetricsPayload, round_significant, series_names
 
 Point = tuple[int, float]  # (step, value)
 NAN = math.nan
-N_SERIES = len(SERIES_NAMES)
-
-
-def _per_series() -> list[list[Any]]:
-    return [[] for _ in SERIES_NAMES]
 
 
 @dataclass
 class BucketSummary:
     """Everything needed to draw a job's history. Per bucket (parallel lists, ascending index):
     row count, first/last row (step, epoch seconds; NaN seconds when unknown), and per series its
-    count and the (step, value) of its minimum and maximum (step -1 and NaN when it has none)."""
+    count and the (step, value) of its minimum and maximum (step -1 and NaN when it has none).
+    `names` are its series, in row order (the catalogue's, when the summary was made)."""
 
     width: int
     upto_step: int  # every stored point with step <= upto_step is folded in
     total: int = 0
+    names: tuple[str, ...] = field(default_factory=series_names)
     index: list[int] = field(default_factory=list)
     count: list[int] = field(default_factory=list)
     first_step: list[int] = field(default_factory=list)
     first_ts: list[float] = field(default_factory=list)
     last_step: list[int] = field(default_factory=list)
     last_ts: list[float] = field(default_factory=list)
-    s_count: list[list[int]] = field(default_factory=_per_series)
-    lo_step: list[list[int]] = field(default_factory=_per_series)
-    lo_val: list[list[float]] = field(default_factory=_per_series)
-    hi_step: list[list[int]] = field(default_factory=_per_series)
-    hi_val: list[list[float]] = field(default_factory=_per_series)
+    s_count: list[list[int]] = field(default_factory=list)
+    lo_step: list[list[int]] = field(default_factory=list)
+    lo_val: list[list[float]] = field(default_factory=list)
+    hi_step: list[list[int]] = field(default_factory=list)
+    hi_val: list[list[float]] = field(default_factory=list)
     first: dict[str, Point] = field(default_factory=dict)
     last: dict[str, Point] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for column in (self.s_count, self.lo_step, self.lo_val, self.hi_step, self.hi_val):
+            if not column:
+                column.extend([] for _ in self.names)
 
     def append_bucket(
         self, index: int, count: int, first: tuple[int, float], last: tuple[int, float]
@@ -60,7 +62,7 @@ class BucketSummary:
         self.first_ts.append(first[1])
         self.last_step.append(last[0])
         self.last_ts.append(last[1])
-        for s in range(N_SERIES):
+        for s in range(len(self.names)):
             self.s_count[s].append(0)
             self.lo_step[s].append(-1)
             self.lo_val[s].append(NAN)
@@ -68,7 +70,7 @@ class BucketSummary:
             self.hi_val[s].append(NAN)
 
     def add_row(self, row: Sequence[Any]) -> None:
-        """Fold one `(step, epoch_seconds, *SERIES_NAMES)` row with step > upto_step (ascending order)."""
+        """Fold one `(step, epoch_seconds, *names)` row with step > upto_step (ascending order)."""
         step = int(row[0])
         stamp = NAN if row[1] is None else float(row[1])
         bucket = step // self.width
@@ -78,7 +80,7 @@ class BucketSummary:
         self.last_step[-1] = step
         self.last_ts[-1] = stamp
         self.total += 1
-        for s, name in enumerate(SERIES_NAMES):
+        for s, name in enumerate(self.names):
             value = row[2 + s]
             if value is None or not math.isfinite(value):
                 continue
@@ -97,7 +99,12 @@ class BucketSummary:
         if width <= self.width:
             return
         merged = BucketSummary(
-            width=width, upto_step=self.upto_step, total=self.total, first=self.first, last=self.last
+            width=width,
+            upto_step=self.upto_step,
+            total=self.total,
+            names=self.names,
+            first=self.first,
+            last=self.last,
         )
         for i, index in enumerate(self.index):
             target = index * self.width // width
@@ -106,7 +113,7 @@ class BucketSummary:
                 merged.append_bucket(target, 0, first, (self.last_step[i], self.last_ts[i]))
             merged.count[-1] += self.count[i]
             merged.last_step[-1], merged.last_ts[-1] = self.last_step[i], self.last_ts[i]
-            for s in range(N_SERIES):
+            for s in range(len(self.names)):
                 if self.s_count[s][i] == 0:
                     continue
                 empty = merged.s_count[s][-1] == 0
@@ -160,7 +167,7 @@ def _series_points(summary: BucketSummary, bounds: list[tuple[int, int]], s: int
         if low >= 0:
             points[lo_step[low]] = lo_val[low]
             points[hi_step[high]] = hi_val[high]
-    name = SERIES_NAMES[s]
+    name = summary.names[s]
     for point in (summary.first.get(name), summary.last.get(name)):
         if point is not None:
             points[point[0]] = point[1]
@@ -196,7 +203,7 @@ def summary_payload(summary: BucketSummary, max_points: int, started_at: float |
     bounds = _group_bounds(len(summary.index), buckets_for_budget(max_points))
     series = {}
     downsampled = False
-    for s, name in enumerate(SERIES_NAMES):
+    for s, name in enumerate(summary.names):
         points = _series_points(summary, bounds, s)
         downsampled |= sum(summary.s_count[s]) > len(points)
         series[name] = {"step": [p[0] for p in points], "value": [round_significant(p[1]) for p in points]}

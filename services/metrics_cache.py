@@ -13,10 +13,11 @@ import logging
 import struct
 import sys
 import uuid
+import zlib
 from array import array
 from typing import TYPE_CHECKING, Any
 
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 from services.metrics_buckets import BucketSummary
 
 if TYPE_CHECKING:
@@ -27,17 +28,24 @@ TTL_SECONDS = 3600  # a late point older than SEAL_MARGIN steps shows up within 
 PAYLOAD_TTL_SECONDS = 300
 SEAL_MARGIN = 256
 SAVE_EVERY_ROWS = 64  # re-save the summary only after this many newly sealed rows
-_VERSION = 2
+_VERSION = 3
+
+
+def _series_tag() -> str:
+    """Short digest of the series list: a deploy that adds a metric never reads an older entry."""
+    return f"{zlib.crc32(','.join(series_names()).encode()):08x}"
 
 
 def _key(job_id: uuid.UUID, max_points: int) -> str:
-    return f"pipeline:metrics-summary:v{_VERSION}:{job_id}:{max_points}"
+    return f"pipeline:metrics-summary:v{_VERSION}:{_series_tag()}:{job_id}:{max_points}"
 
 
 def payload_key(job_id: uuid.UUID, max_points: int, *parts: object) -> str:
     """Key of a finished payload: the job, the budget and everything that would change the answer
-    (first/last step, the job row's updated_at, which the processor bumps whenever it ingests)."""
-    return f"pipeline:metrics-payload:v{_VERSION}:{job_id}:{max_points}:" + ":".join(map(str, parts))
+    (first/last step, the job row's updated_at, which the processor bumps whenever it ingests, and
+    the catalogue's series)."""
+    prefix = f"pipeline:metrics-payload:v{_VERSION}:{_series_tag()}:{job_id}:{max_points}:"
+    return prefix + ":".join(map(str, parts))
 
 
 def get_payload(cache: Redis | None, key: str) -> Any:
@@ -85,6 +93,7 @@ def dumps(summary: BucketSummary) -> bytes:
             "upto": summary.upto_step,
             "total": summary.total,
             "n": len(summary.index),
+            "names": summary.names,
             "first": summary.first,
             "last": summary.last,
             "byteorder": sys.byteorder,
@@ -105,8 +114,11 @@ def loads(raw: bytes) -> BucketSummary:
     if header["byteorder"] != sys.byteorder:
         raise ValueError("summary written on a machine of another byte order")
     n = int(header["n"])
+    names = tuple(header["names"])
+    if names != series_names():
+        raise ValueError("summary of another series list")
     offset = 4 + header_length
-    if len(raw) != offset + 8 * n * (len(_COLUMNS) + len(_SERIES_COLUMNS) * len(SERIES_NAMES)):
+    if len(raw) != offset + 8 * n * (len(_COLUMNS) + len(_SERIES_COLUMNS) * len(names)):
         raise ValueError("summary has the wrong length")
 
     def column(code: str) -> list[Any]:
@@ -117,12 +129,12 @@ def loads(raw: bytes) -> BucketSummary:
         return values.tolist()
 
     summary = BucketSummary(
-        width=int(header["width"]), upto_step=int(header["upto"]), total=int(header["total"])
+        width=int(header["width"]), upto_step=int(header["upto"]), total=int(header["total"]), names=names
     )
     for name, code in _COLUMNS:
         setattr(summary, name, column(code))
     for name, code in _SERIES_COLUMNS:
-        setattr(summary, name, [column(code) for _ in SERIES_NAMES])
+        setattr(summary, name, [column(code) for _ in names])
     summary.first = {name: (int(p[0]), float(p[1])) for name, p in header["first"].items()}
     summary.last = {name: (int(p[0]), float(p[1])) for name, p in header["last"].items()}
     return summary

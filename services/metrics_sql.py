@@ -22,7 +22,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, INTEGER
 from sqlalchemy.orm import Session
 
 from db.models import MetricPoint
-from services.downsample import SERIES_NAMES
 from services.metrics_buckets import NAN, BucketSummary
 
 _POINTS = MetricPoint.__table__.c
@@ -37,9 +36,11 @@ def _window(job_id: uuid.UUID, upto_step: int, after_step: int | None) -> list[A
     return conditions
 
 
-def _bucket_query(job_id: uuid.UUID, width: int, upto_step: int, after_step: int | None) -> Select[Any]:
+def _bucket_query(
+    job_id: uuid.UUID, width: int, upto_step: int, after_step: int | None, names: tuple[str, ...]
+) -> Select[Any]:
     columns: list[Any] = [_POINTS.step // width, func.count(), func.min(_POINTS.step), func.max(_POINTS.step)]
-    for name in SERIES_NAMES:
+    for name in names:
         value = _POINTS[name]
         columns += [func.count(value), func.min(value), func.max(value)]
     return (
@@ -56,13 +57,14 @@ def _argmin_query(
     window: list[Any],
     buckets: list[int],
     extremes: list[list[float | None]],
+    names: tuple[str, ...],
 ) -> Select[Any]:
     """Per bucket, the earliest step whose value equals the bucket's min (then max) of each series."""
     arrays = [bindparam("buckets", buckets, type_=ARRAY(INTEGER))]
     arrays += [bindparam(f"x{i}", values, type_=ARRAY(DOUBLE_PRECISION)) for i, values in enumerate(extremes)]
-    names = ["b", *(f"x{i}" for i in range(len(extremes)))]
-    agg = func.unnest(*arrays).table_valued(*names).render_derived(name="agg")
-    flags = [(_POINTS[SERIES_NAMES[i // 2]] == agg.c[f"x{i}"]).label(f"f{i}") for i in range(len(extremes))]
+    agg_columns = ["b", *(f"x{i}" for i in range(len(extremes)))]
+    agg = func.unnest(*arrays).table_valued(*agg_columns).render_derived(name="agg")
+    flags = [(_POINTS[names[i // 2]] == agg.c[f"x{i}"]).label(f"f{i}") for i in range(len(extremes))]
     matched = (
         select(agg.c.b, _POINTS.step, *flags)
         .select_from(MetricPoint.__table__.join(agg, agg.c.b == _POINTS.step // width))
@@ -79,11 +81,9 @@ def _argmin_query(
 
 
 def _rows_at(session: Session, job_id: uuid.UUID, steps: list[int]) -> dict[int, Any]:
-    query = select(
-        _POINTS.step,
-        cast(extract("epoch", _POINTS.timestamp), Float),
-        *(_POINTS[name] for name in SERIES_NAMES),
-    ).where(_POINTS.job_id == job_id, _POINTS.step == any_(bindparam("steps", steps, type_=ARRAY(INTEGER))))
+    query = select(_POINTS.step, cast(extract("epoch", _POINTS.timestamp), Float)).where(
+        _POINTS.job_id == job_id, _POINTS.step == any_(bindparam("steps", steps, type_=ARRAY(INTEGER)))
+    )
     return {int(row[0]): row for row in session.execute(query)}
 
 
@@ -93,10 +93,10 @@ def summarize(
     """The bucket summary of every point with after_step < step <= upto_step, at the given width."""
     summary = BucketSummary(width=width, upto_step=upto_step)
     window = _window(job_id, upto_step, after_step)
-    buckets = session.execute(_bucket_query(job_id, width, upto_step, after_step)).all()
+    buckets = session.execute(_bucket_query(job_id, width, upto_step, after_step, summary.names)).all()
     if not buckets:
         return summary
-    n_series = len(SERIES_NAMES)
+    n_series = len(summary.names)
     extremes: list[list[float | None]] = [[] for _ in range(2 * n_series)]
     wanted: set[int] = set()
     for row in buckets:
@@ -110,7 +110,9 @@ def summarize(
             extremes[2 * s + 1].append(high)
             if count:
                 summary.lo_val[s][-1], summary.hi_val[s][-1] = float(low), float(high)
-    argmins = session.execute(_argmin_query(job_id, width, window, summary.index, extremes)).all()
+    argmins = session.execute(
+        _argmin_query(job_id, width, window, summary.index, extremes, summary.names)
+    ).all()
     for i, row in enumerate(argmins):
         for s in range(n_series):
             if summary.s_count[s][i]:
@@ -141,7 +143,7 @@ def _series_edges(
     session: Session, job_id: uuid.UUID, summary: BucketSummary, after_step: int | None
 ) -> None:
     width = summary.width
-    for s, name in enumerate(SERIES_NAMES):
+    for s, name in enumerate(summary.names):
         present = [i for i, count in enumerate(summary.s_count[s]) if count]
         if not present:
             continue

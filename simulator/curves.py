@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-# Samples per second one GPU of each type sustains on a 7B LoRA step (rough, relative figures).
-GPU_SAMPLES_PER_SECOND = {"H100": 24.0, "A100-80GB": 14.0, "A100-40GB": 12.0, "V100-32GB": 6.0}
+from catalog.gpus import find_gpu_type
+from catalog.metrics import Metric, contract_metrics
+
+# Samples per second of one GPU of each type: catalog/gpus.py's `simulated_samples_per_second`.
+UNKNOWN_GPU_SAMPLES_PER_SECOND = 10.0  # a type the catalogue lost since the job was submitted
 SCALING_EXPONENT = 0.9  # n GPUs give n**0.9 x one GPU: all-reduce is not free
 _MASK = (1 << 64) - 1
 _SQRT6 = math.sqrt(6.0)
@@ -86,7 +91,8 @@ def make_shape(
     tokens_per_sample: int = 512,
 ) -> CurveShape:
     seed = seed_for(job_id)
-    per_gpu = GPU_SAMPLES_PER_SECOND.get(gpu_type, 10.0)
+    gpu = find_gpu_type(gpu_type)
+    per_gpu = UNKNOWN_GPU_SAMPLES_PER_SECOND if gpu is None else gpu.simulated_samples_per_second
     return CurveShape(
         seed=seed,
         total_steps=total_steps,
@@ -157,16 +163,49 @@ def epoch_of(shape: CurveShape, step: int) -> int:
     return min(epochs, max(1, math.ceil(step / shape.steps_per_epoch)))
 
 
+def _validation_value(shape: CurveShape, step: int, evaluating: bool) -> float | None:
+    value = validation_loss(shape, step)
+    return None if value is None else round(value, 5)
+
+
+# How the simulated cluster draws each metric of the contract at a step, rounded as a trainer would
+# log it: (shape, step, evaluating) -> value. A catalogued metric with no curve here is drawn by
+# `generic_curve`, so a new metric is simulated as soon as it is in catalog/metrics.py.
+MetricCurve = Callable[[CurveShape, int, bool], float | None]
+SIMULATED_CURVES: dict[str, MetricCurve] = {
+    "training_loss": lambda shape, step, evaluating: round(training_loss(shape, step), 5),
+    "validation_loss": _validation_value,
+    "learning_rate": lambda shape, step, evaluating: float(f"{learning_rate(shape, step):.6g}"),
+    "gradient_norm": lambda shape, step, evaluating: round(gradient_norm(shape, step), 4),
+    "throughput": lambda shape, step, evaluating: round(throughput(shape, step), 1),
+    "gpu_utilization": lambda shape, step, evaluating: round(
+        gpu_utilization(shape, step, evaluating=evaluating), 1
+    ),
+}
+
+
+def generic_curve(metric: Metric, shape: CurveShape, step: int) -> float:
+    """Deterministic noise inside the metric's bounds: mid-range when bounded on both sides,
+    otherwise about 1 away from its one bound (or around 1 when unbounded)."""
+    noise = gaussian(shape.seed, step, 100 + zlib.crc32(metric.name.encode()))
+    low, high = metric.low, metric.high
+    if low is not None and high is not None:
+        value = (low + high) / 2 + (high - low) / 10 * noise
+    else:
+        centre = low + 1.0 if low is not None else (high - 1.0 if high is not None else 1.0)
+        value = centre + 0.1 * noise
+    if low is not None:
+        value = max(low, value)
+    if high is not None:
+        value = min(high, value)
+    return round(value, 4)
+
+
 def point(shape: CurveShape, step: int) -> dict[str, float | int | None]:
-    """Every metric at ``step`` (validation_loss is None between evaluations)."""
-    val = validation_loss(shape, step)
-    return {
-        "step": step,
-        "epoch": epoch_of(shape, step),
-        "training_loss": round(training_loss(shape, step), 5),
-        "validation_loss": None if val is None else round(val, 5),
-        "learning_rate": float(f"{learning_rate(shape, step):.6g}"),
-        "gradient_norm": round(gradient_norm(shape, step), 4),
-        "throughput": round(throughput(shape, step), 1),
-        "gpu_utilization": round(gpu_utilization(shape, step, evaluating=val is not None), 1),
-    }
+    """Every metric of the contract at ``step`` (validation_loss is None between evaluations)."""
+    evaluating = validation_loss(shape, step) is not None
+    values: dict[str, float | int | None] = {"step": step, "epoch": epoch_of(shape, step)}
+    for metric in contract_metrics():
+        curve = SIMULATED_CURVES.get(metric.name)
+        values[metric.name] = curve(shape, step, evaluating) if curve else generic_curve(metric, shape, step)
+    return values

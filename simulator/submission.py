@@ -12,10 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.curves import GPU_SAMPLES_PER_SECOND
+from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
 
 MALFORMED_KINDS = ("not_json", "wrong_shape", "bad_values")
-MAX_GPU_COUNT = 8
 
 
 class SubmitInvalid(ValueError):
@@ -99,13 +98,13 @@ def parse_submission(body: Any) -> SubmitSpec:
     gpu = body.get("gpu_config")
     if not isinstance(gpu, dict):
         raise SubmitInvalid(422, "gpu_config is required: {type, count}")
-    if gpu.get("type") not in GPU_SAMPLES_PER_SECOND:
-        known = ", ".join(GPU_SAMPLES_PER_SECOND)
+    if find_gpu_type(gpu.get("type")) is None:
+        known = ", ".join(gpu_type_ids())
         raise SubmitInvalid(
             422, f"gpu_config.type {gpu.get('type')!r} is not offered here; choose one of {known}"
         )
     count = gpu.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GPU_COUNT:
+    if not valid_gpu_count(count):
         raise SubmitInvalid(422, f"gpu_config.count must be a whole number from 1 to {MAX_GPU_COUNT}")
     lr = hyper.get("learning_rate", 2e-4)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not (math.isfinite(lr) and 0 < lr <= 1):

@@ -25,17 +25,10 @@ from typing import Any, TextIO
 
 import httpx
 
+from catalog.metrics import trainer_metrics
 from contract.signing import callback_headers
 
 METRIC_PREFIX = "METRIC "
-METRIC_FIELDS = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "gradient_norm",
-    "throughput",
-    "gpu_utilization",
-)
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # 409 means the server already has this delivery (a replay of one it accepted): nothing to resend.
 _DELIVERED = frozenset({409})
@@ -91,7 +84,7 @@ class StatusReporter:
             "total_epochs": None,
             "current_step": 0,
             "total_steps": None,
-            "metrics": dict.fromkeys(METRIC_FIELDS),
+            "metrics": {metric.name: None for metric in trainer_metrics()},
             "error": None,
             "artifact": None,
             "started_at": iso_now(),
@@ -117,14 +110,32 @@ class StatusReporter:
         self._wake.set()
 
     def add_point(self, point: dict[str, Any], *, epoch: int, total_steps: int) -> None:
-        """Record one training step's metrics; the latest values also become `metrics`."""
-        point = {"timestamp": iso_now(), **point, "epoch": epoch}
+        """Record one training step's metrics; the latest values also become `metrics`.
+
+        `point` holds `step` and the values measured at it, keyed by the metric catalogue's names
+        (catalog/metrics.py); a metric not measured at this step is sent as null, and a sparse one
+        (validation loss) keeps its last value in `metrics`.
+
+        Raises:
+            ValueError: a key that is not a metric the trainer reports (a typo would be dropped).
+        """
+        measured = trainer_metrics()
+        unknown = point.keys() - {"step", "epoch", "timestamp"} - {m.name for m in measured}
+        if unknown:
+            raise ValueError(f"not a metric the trainer reports: {', '.join(sorted(unknown))}")
+        values = {m.name: point.get(m.name) for m in measured}
+        point = {
+            "timestamp": point.get("timestamp") or iso_now(),
+            "step": point["step"],
+            "epoch": epoch,
+            **values,
+        }
         step = int(point["step"])
         with self._lock:
             metrics = self._state["metrics"]
-            for name in METRIC_FIELDS:
-                if point.get(name) is not None or name != "validation_loss":
-                    metrics[name] = point.get(name)
+            for metric in measured:
+                if values[metric.name] is not None or not metric.sparse:
+                    metrics[metric.name] = values[metric.name]
             self._state.update(
                 status="running",
                 stage="training",

@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
+from components.charts import panel_rows
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
 CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options (they change per render)
@@ -220,7 +221,7 @@ def _chart_controls() -> html.Div:
     )
 
 
-def _sized_graph(graph_id: str, size_class: str) -> html.Div:
+def _sized_graph(graph_id: str, size_class: str, style: dict[str, str] | None = None) -> html.Div:
     """A responsive graph filling a box whose height comes from ``assets/monitor.css``.
 
     A responsive ``dcc.Graph`` sets ``height: 100%`` inline on itself, which beats any CSS height
@@ -232,6 +233,7 @@ def _sized_graph(graph_id: str, size_class: str) -> html.Div:
     return html.Div(
         dcc.Graph(id=graph_id, config={"displaylogo": False, "responsive": True}, style={"height": "100%"}),
         className=f"monitor-graph {size_class}",
+        style=style,
     )
 
 
@@ -249,7 +251,8 @@ def _loss_tab() -> html.Div:
             html.H2("System", className="h6 text-body-secondary text-uppercase"),
             dbc.Card(
                 dbc.CardBody(
-                    _sized_graph(PANELS_GRAPH, "monitor-graph--panels"),
+                    # The CSS height is per row of panels; the catalogue decides how many rows.
+                    _sized_graph(PANELS_GRAPH, "monitor-graph--panels", {"--panel-rows": str(panel_rows())}),
                     className="p-1",
                 )
             ),

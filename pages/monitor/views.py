@@ -57,7 +57,7 @@ from pages.monitor.layout import (
     card_detail,
     card_value,
 )
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 
 HIDDEN = "d-none"
 
@@ -140,7 +140,7 @@ def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveCha
     """The ``LiveChartState`` that ``split_state`` took apart."""
     last = cursor["last_step"]
     stored = cursor.get("series_last_step") or {}
-    series_last = {name: stored.get(name, last) for name in SERIES_NAMES}
+    series_last = {name: stored.get(name, last) for name in series_names()}
     return cast(LiveChartState, {**cursor, "series_last_step": series_last, "options": dict(options)})
 
 

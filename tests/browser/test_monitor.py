@@ -266,6 +266,11 @@ def test_mon006_another_users_job_shows_not_found_and_leaks_nothing(
 
 
 LOSS_CHART_HEIGHT = 450  # .monitor-graph--loss in assets/monitor.css, at desktop width
+PANELS_CHART_HEIGHT = 480  # .monitor-graph--panels: 240 px per row (--panel-rows, 2 for 4 panels)
+PANELS_BOX_JS = """
+const box = document.querySelector('#mon-panels-graph').parentElement;
+return [box.getBoundingClientRect().height, getComputedStyle(box).getPropertyValue('--panel-rows').trim()];
+"""
 
 # The loss chart's drawn height, its <svg> height and how far its plot and card extend: the card
 # must contain the whole plot (x-axis tick labels and title included) whatever happened before.
@@ -312,6 +317,8 @@ def test_mon007_loss_chart_keeps_its_height_through_live_ticks_and_completion(
     first = _loss_geometry(duo)
     _assert_loss_chart_fits(duo, "first render")
     assert first["svgHeight"] == pytest.approx(LOSS_CHART_HEIGHT, abs=1)
+    panels_height, panel_rows = duo.driver.execute_script(PANELS_BOX_JS)
+    assert (panels_height, panel_rows) == (pytest.approx(PANELS_CHART_HEIGHT, abs=1), "2")
 
     for step in (30, 45, 60):  # several live ticks append points (and move the best-val marker)
         advance(runtime, job_id, step)

@@ -56,8 +56,8 @@ def test_submit_runs_to_completion_with_artifact_and_cluster_times(cluster, data
     assert final.artifact.uri.endswith(".safetensors")
     assert final.artifact.checksum
     assert final.artifact.checksum.startswith("sha256:")
-    assert final.metrics.training_loss is not None
-    assert final.metrics.training_loss > 0
+    assert final.metrics["training_loss"] is not None
+    assert final.metrics["training_loss"] > 0
     assert final.notes == ()
 
 
@@ -125,7 +125,7 @@ def test_since_step_history_has_no_gaps_or_duplicates_across_polls(datasets):
     assert steps == [point.step for point in full], "a point was lost between polls"
     assert steps == list(range(1, 201)), "the trainer logs every step for a run this short"
     assert seen == list(full)  # the same values however they were fetched (deterministic)
-    assert all(point.training_loss is not None and point.timestamp is not None for point in seen)
+    assert all(point["training_loss"] is not None and point.timestamp is not None for point in seen)
 
 
 def test_status_of_an_unknown_job_is_not_found(cluster):
@@ -181,6 +181,8 @@ def test_the_same_job_id_draws_the_same_curves_on_another_cluster(datasets: Data
             external_id = client.submit(submit_request(datasets, "job-replay")).external_job_id
             wait_for(client, external_id, lambda r: r.is_terminal)
             history = client.status(external_id, since_step=0).metrics_history
-            histories.append([(p.step, p.training_loss, p.validation_loss, p.learning_rate) for p in history])
+            histories.append(
+                [(p.step, p["training_loss"], p["validation_loss"], p["learning_rate"]) for p in history]
+            )
     assert histories[0] == histories[1]
     assert len(histories[0]) == 15

@@ -172,16 +172,16 @@ def test_impossible_values_are_dropped_with_notes_and_the_rest_kept(cluster, dat
     assert report.progress is None
     assert report.current_step is None
     metrics = report.metrics
-    assert metrics.training_loss is None  # NaN
-    assert metrics.validation_loss is None  # Infinity
-    assert metrics.learning_rate is None  # a string
-    assert metrics.gradient_norm is None
-    assert metrics.throughput is None
-    assert metrics.gpu_utilization is None  # 140 %
+    assert metrics["training_loss"] is None  # NaN
+    assert metrics["validation_loss"] is None  # Infinity
+    assert metrics["learning_rate"] is None  # a string
+    assert metrics["gradient_norm"] is None
+    assert metrics["throughput"] is None
+    assert metrics["gpu_utilization"] is None  # 140 %
     assert report.total_steps == 15  # the good values are kept
     assert report.metrics_history, "points keep their valid fields"
-    assert all(p.training_loss is None and p.gpu_utilization is None for p in report.metrics_history)
-    assert all(p.learning_rate is not None for p in report.metrics_history)
+    assert all(p["training_loss"] is None and p["gpu_utilization"] is None for p in report.metrics_history)
+    assert all(p["learning_rate"] is not None for p in report.metrics_history)
     notes = " | ".join(report.notes)
     for expected in ("progress", "metrics.training_loss", "non-finite", "non-numeric", "out-of-range"):
         assert expected in notes

@@ -16,7 +16,7 @@ from api.runtime import Runtime
 from benchmarks.seed_metrics import copy_metric_points
 from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 from services.metrics import metrics_payload
 from tests.conftest import make_user
 from tests.factories import make_dataset, make_job
@@ -55,12 +55,12 @@ def test_downsampled_history_keeps_global_min_spike_and_last_point(
     assert loss["step"][0] == 1
     grad = metrics["series"]["gradient_norm"]
     assert (12_345, 99.0) in zip(grad["step"], grad["value"], strict=True)
-    for name in SERIES_NAMES:
+    for name in series_names():
         series = metrics["series"][name]
         assert 0 < len(series["step"]) <= 1000
         assert series["step"] == sorted(set(series["step"]))
     small = alice.get(f"/api/jobs/{job_id}?max_points=50").get_json()["data"]["metrics"]
-    assert all(len(small["series"][name]["step"]) <= 50 for name in SERIES_NAMES)
+    assert all(len(small["series"][name]["step"]) <= 50 for name in series_names())
     assert -1.0 in small["series"]["training_loss"]["value"]
 
 
@@ -89,7 +89,7 @@ def test_csv_streams_every_point(alice: ApiUser, runtime: Runtime, job_id: uuid.
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["step", "timestamp", "epoch", *SERIES_NAMES]
+    assert rows[0] == ["step", "timestamp", "epoch", *series_names()]
     assert [int(row[0]) for row in rows[1:]] == list(range(1, 12_002))
     assert rows[50][4] != ""  # validation loss every 50 steps
     assert rows[51][4] == ""

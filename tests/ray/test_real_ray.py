@@ -123,7 +123,7 @@ def test_tiny_job_trains_to_completed_on_ray(backend: RayJobsBackend, receiver: 
     assert report.status is ClusterJobStatus.COMPLETED, report.error
     steps = [point.step for point in report.metrics_history]
     assert steps == list(range(1, 46)), steps  # 360 training rows / batch 8, from the Ray job log
-    validation = [p.validation_loss for p in report.metrics_history if p.validation_loss is not None]
+    validation = [p["validation_loss"] for p in report.metrics_history if p["validation_loss"] is not None]
     assert validation[-1] < validation[0]
     assert report.artifact is not None
     assert Path(urlsplit(report.artifact.uri).path).name == "adapter_model.safetensors"

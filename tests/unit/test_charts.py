@@ -13,15 +13,15 @@ from dash import Patch, no_update
 
 from components.charts import (
     EMPTY_MESSAGE,
-    LOSS_TRACE_INDEX,
-    PANEL_TRACE_INDEX,
     format_clock,
     interpolate_elapsed,
     loss_figure,
+    loss_trace_index,
     metric_panels_figure,
+    panel_trace_index,
 )
 from components.live_charts import append_points_patch, live_chart_state
-from services.downsample import SERIES_NAMES, build_metrics_payload, empty_metrics_payload
+from services.downsample import build_metrics_payload, empty_metrics_payload, series_names
 
 START = 1_700_000_000.0
 
@@ -50,27 +50,27 @@ def _trace(fig: go.Figure, index: int) -> Any:
 
 def test_loss_traces_are_in_the_documented_order() -> None:
     fig = loss_figure(_payload(10, 600), smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=100)
-    assert len(fig.data) == len(LOSS_TRACE_INDEX) == 5
-    raw = _trace(fig, LOSS_TRACE_INDEX["training_loss_raw"])
-    smooth = _trace(fig, LOSS_TRACE_INDEX["training_loss_smooth"])
+    assert len(fig.data) == len(loss_trace_index()) == 5
+    raw = _trace(fig, loss_trace_index()["training_loss_raw"])
+    smooth = _trace(fig, loss_trace_index()["training_loss_smooth"])
     assert raw.opacity < 0.5 and smooth.visible is True  # noqa: PT018
     assert list(raw.x) == list(smooth.x)
-    assert _trace(fig, LOSS_TRACE_INDEX["validation_loss_raw"]).x[0] == 50
+    assert _trace(fig, loss_trace_index()["validation_loss_raw"]).x[0] == 50
 
 
 def test_no_smoothing_keeps_hidden_empty_smoothed_traces_and_opaque_raw() -> None:
     fig = loss_figure(_payload(10, 600), smoothing=0.0, log_y=False, x_axis="step", steps_per_epoch=None)
     assert len(fig.data) == 5
-    assert fig.data[LOSS_TRACE_INDEX["training_loss_smooth"]].visible is False
-    assert list(fig.data[LOSS_TRACE_INDEX["training_loss_smooth"]].y) == []
-    assert fig.data[LOSS_TRACE_INDEX["training_loss_raw"]].opacity == 1.0
+    assert fig.data[loss_trace_index()["training_loss_smooth"]].visible is False
+    assert list(fig.data[loss_trace_index()["training_loss_smooth"]].y) == []
+    assert fig.data[loss_trace_index()["training_loss_raw"]].opacity == 1.0
 
 
 def test_best_validation_marker_sits_at_the_true_minimum() -> None:
     payload = _payload(10, 600)
     fig = loss_figure(payload, smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=100)
     val = payload["series"]["validation_loss"]
-    best = _trace(fig, LOSS_TRACE_INDEX["best_validation"])
+    best = _trace(fig, loss_trace_index()["best_validation"])
     assert list(best.y) == [min(val["value"])] == [0.5]
     assert list(best.x) == [300]
     assert best.customdata[0][1] == 3.0  # epoch = 300 / 100
@@ -92,7 +92,7 @@ def test_log_toggle_sets_axis_type_and_log_annotation_position() -> None:
 
 def test_elapsed_x_axis_interpolates_minutes_and_hover_shows_clock() -> None:
     fig = loss_figure(_payload(10, 600), smoothing=0, log_y=False, x_axis="elapsed", steps_per_epoch=None)
-    raw = _trace(fig, LOSS_TRACE_INDEX["training_loss_raw"])
+    raw = _trace(fig, loss_trace_index()["training_loss_raw"])
     assert raw.x[-1] == pytest.approx(600 * 0.25 / 60)  # step 600 -> 150 s -> 2.5 min
     assert raw.customdata[-1][2] == "0:02:30"
     assert fig.layout.xaxis.title.text == "elapsed (min)"
@@ -120,7 +120,7 @@ def test_empty_state_message_and_stable_trace_count() -> None:
 def test_panels_have_one_trace_per_metric_on_linked_axes() -> None:
     payload = _payload(10, 600)
     fig = metric_panels_figure(payload, x_axis="step", steps_per_epoch=100, dark=True)
-    for name, index in PANEL_TRACE_INDEX.items():
+    for name, index in panel_trace_index().items():
         assert list(fig.data[index].y) == payload["series"][name]["value"]
     assert fig.layout.xaxis2.matches == "x"
     assert fig.layout.yaxis4.range == (0, 105)
@@ -196,4 +196,4 @@ def test_repeated_tick_is_ignored_and_nothing_new_is_no_update() -> None:
     assert update.state["series_last_step"] == state["series_last_step"]
     empty = copy.deepcopy(empty_metrics_payload())
     assert append_points_patch(empty, state).state["last_step"] == 300
-    assert set(state["series_last_step"]) == set(SERIES_NAMES)
+    assert set(state["series_last_step"]) == set(series_names())

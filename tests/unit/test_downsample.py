@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.downsample import (
-    SERIES_NAMES,
     build_metrics_payload,
     downsample_series,
     empty_metrics_payload,
     round_significant,
+    series_names,
 )
 
 
@@ -103,7 +103,7 @@ def test_property_extremes_order_and_budget(values: list[float], max_points: int
 
 
 def _row(step: int, ts: float, **values: float | None) -> tuple[object, ...]:
-    return (step, ts, *(values.get(name) for name in SERIES_NAMES))
+    return (step, ts, *(values.get(name) for name in series_names()))
 
 
 def test_payload_shape_skips_missing_and_non_finite_values() -> None:
@@ -116,7 +116,7 @@ def test_payload_shape_skips_missing_and_non_finite_values() -> None:
     assert payload["total_points"] == 3
     assert payload["last_step"] == 3
     assert payload["downsampled"] is False
-    assert set(payload["series"]) == set(SERIES_NAMES)
+    assert set(payload["series"]) == set(series_names())
     assert payload["series"]["training_loss"] == {"step": [1, 2], "value": [2.0, 1.5]}
     assert payload["series"]["validation_loss"] == {"step": [2], "value": [1.9]}
     assert payload["series"]["throughput"] == {"step": [], "value": []}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from contract.results import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
-from db.metric_store import COLUMNS
+from db.metric_store import columns
 from db.models import JobStatus
 from services.ingest import JobSnapshot, accrued_cost, plan_ingest
 from tests.factories import job_snapshot
@@ -32,7 +32,7 @@ def test_history_becomes_rows_and_progress_follows_the_latest_step() -> None:
         ),
     )
     plan = plan_ingest(job, report, NOW)
-    rows = [dict(zip(COLUMNS, point, strict=True)) for point in plan.points]
+    rows = [dict(zip(columns(), point, strict=True)) for point in plan.points]
     assert [row["step"] for row in rows] == [40, 50]
     assert all(row["job_id"] == job.id for row in rows)
     assert rows[0]["timestamp"] == NOW  # the cluster gave no timestamp: when we saw it
@@ -96,7 +96,7 @@ def test_without_history_the_latest_values_are_stored_as_the_current_step() -> N
         history_included=False,
     )
     (row,) = plan_ingest(snapshot(), report, NOW).points
-    point = dict(zip(COLUMNS, row, strict=True))
+    point = dict(zip(columns(), row, strict=True))
     assert (point["step"], point["epoch"], point["training_loss"]) == (30, 1, 1.2)
 
 

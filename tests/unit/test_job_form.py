@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import html
 
+from catalog.gpus import GPU_TYPES
 from components.formatters import MISSING
 from components.job_form import (
     ALL_FIELDS,
@@ -22,7 +23,6 @@ from components.job_form import (
     preset_summary,
     split_errors,
 )
-from services.costs import GPU_HOURLY_PRICES
 
 
 def _text(component: Any) -> str:
@@ -140,9 +140,9 @@ def test_label_points_at_the_dom_id_dash_renders_for_a_dict_id() -> None:
     assert label.html_for == dom_id(control.id)
 
 
-def test_gpu_options_come_from_the_one_price_list() -> None:
+def test_gpu_options_come_from_the_gpu_catalogue() -> None:
     options = gpu_type_options()
-    assert [o["value"] for o in options] == list(GPU_HOURLY_PRICES)
+    assert [o["value"] for o in options] == list(GPU_TYPES)
     assert options[0]["label"] == "A100-80GB · $3.50/h per GPU"
     assert any(o["label"] == "V100-32GB · $2.10/h per GPU" for o in options)
 

@@ -9,7 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.downsample import SERIES_NAMES
+from services.downsample import series_names
 from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from services.metrics_cache import dumps, loads
 
@@ -18,7 +18,7 @@ def _rows(n: int, seed: int = 3, start: int = 1) -> list[tuple[object, ...]]:
     rng = random.Random(seed)
     rows: list[tuple[object, ...]] = []
     for step in range(start, start + n):
-        values: list[float | None] = [rng.choice([0.5, 1.0, rng.random()]) for _ in SERIES_NAMES]
+        values: list[float | None] = [rng.choice([0.5, 1.0, rng.random()]) for _ in series_names()]
         values[1] = values[1] if step % 7 == 0 else None  # a sparse series
         rows.append((step, 1000.0 + step * 0.5, *values))
     return rows

@@ -194,12 +194,12 @@ def test_metric_lines_become_history_merged_and_after_since_step(
     )
     report = ray.status("job-1", since_step=1)
     assert [p.step for p in report.metrics_history] == [2, 3]
-    assert report.metrics_history[0].training_loss == 4.0
-    assert report.metrics_history[0].validation_loss == 4.5  # merged from a later line
+    assert report.metrics_history[0]["training_loss"] == 4.0
+    assert report.metrics_history[0]["validation_loss"] == 4.5  # merged from a later line
     assert report.current_step == 3
     assert report.total_steps == 10
     assert report.progress == 30.0
-    assert report.metrics.training_loss == 3.0
+    assert report.metrics["training_loss"] == 3.0
     assert report.history_included
 
 
