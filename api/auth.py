@@ -99,7 +99,7 @@ def _authenticate_bearer(header: str) -> BaseResponse | None:
 
 
 def guard() -> BaseResponse | None:
-    """The single gate in front of every route (DESIGN.md §9)."""
+    """The single gate in front of every route (docs/architecture.md §10)."""
     path = request.path
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None

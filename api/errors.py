@@ -1,4 +1,4 @@
-"""The JSON error shape of DESIGN.md §9, and handlers that keep /api from ever answering HTML."""
+"""The JSON error shape of docs/architecture.md §10, and handlers that keep /api from ever answering HTML."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How fast can the processor learn the status of N running jobs? (DESIGN.md §5 step 3)
+"""How fast can the processor learn the status of N running jobs? (docs/architecture.md §5 step 3)
 
 Starts the simulated cluster as its own process (as in production, the cluster does not share our
 GIL), submits N jobs, adds latency to every answer, then times a status poll of all N jobs:

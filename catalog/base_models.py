@@ -1,12 +1,7 @@
 """The base models a job can fine-tune: one entry per model, everything else will derive from it.
 
-Not wired yet (the base-model issue does that): a job will name one of these by `hub_id`, the API
-and the configure page will offer `BASE_MODELS`, validation will refuse a GPU type whose memory
-cannot hold `lora_memory_gb` (`fits_on`), the estimate will scale the GPU's ~7B throughput by
-`speed_factor`, and the trainer will load `hub_id` and put LoRA adapters on `lora_target_modules`.
-
-Parameter counts are the models' own (their safetensors metadata, as the Hugging Face hub pages
-show them); `context_length` is `max_position_embeddings` of each model's config.json.
+Parameter counts are the models' own (their safetensors metadata); `context_length` is each config's
+`max_position_embeddings`. Not wired yet; how it will be: docs/architecture.md §2a.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """The metric series of a training run: one entry per metric, everything else derives from it.
 
-A metric's name is its key in the cluster contract's `metrics` and `metrics_history` objects, its
-column of `lora_metrics_points`, its series in the job API and its field in the trainer's points.
-From this table come: validation of cluster answers (contract/parsing.py), the stored columns and
-bulk-insert SQL (db/metric_store.py), the API's series and their downsampling and cache
-(services/downsample.py, metrics_*.py), the monitor's charts (components/charts.py), the simulated
-cluster's values (simulator/curves.py) and what the trainer sends (trainer/reporter.py). Everything
-reads the table at call time. What cannot derive: db/models.py keeps a typed column per metric and
-its migration is written by hand (tests/unit/test_catalog.py checks they agree).
+Read at call time by parsing, storage SQL, the API's series, the charts, the simulator and the
+trainer; only the typed model column and its migration are written by hand (docs/architecture.md §2a).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Pure Plotly figure builders for the job monitor: the loss chart and the grid of system panels.
 
-Both figures always contain the same traces in the same order (``loss_trace_index()``,
-``panel_trace_index()``), even when empty, because the live page appends points with
-``dash.Patch`` by trace index (see ``components.live_charts``). Data stays in plain lists:
-a Patch ``Extend`` cannot extend Plotly's base64 typed arrays (what numpy arrays become).
-Which metric goes on which chart, its title, hover format and y-axis options come from the metric
-catalogue (catalog/metrics.py); the panels fill a two-column grid in catalogue order.
+Both figures always hold the same traces in the same order, even empty, because the live page
+patches them by trace index (docs/architecture.md §8); the metric catalogue decides the panels.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """Appending a monitor tick to the charts with ``dash.Patch`` instead of re-sending figures.
 
-The smoothed loss lines depend on all earlier points, and the best-validation marker on the
-minimum so far, so a tick cannot be drawn from the new points alone. We carry that history in a
-small JSON ``LiveChartState`` (a few numbers: the EMA accumulators, the best point, the last
-(step, seconds) pair for elapsed-time interpolation, per-series cursors) in a ``dcc.Store``:
-
-    loss_fig = loss_figure(payload, **opts); panels = metric_panels_figure(payload, x_axis=..., ...)
-    state = live_chart_state(payload, **opts)                       # -> dcc.Store data
-    ... each tick:
-    new = <GET /api/jobs/<id>?since_step=state["last_step"]>       # MetricsPayload of new points
-    update = append_points_patch(new, state)
-    return update.loss, update.panels, update.state                 # Patch | no_update, ..., dict
-
-Options (smoothing, log/linear, x-axis kind) are frozen in the state: when the user changes one,
-the page rebuilds both figures and the state from the full (downsampled) history. The
-``since_step`` payload must measure elapsed seconds from the same origin as the first load
-(the job's ``started_at``), or elapsed x positions will jump.
+Smoothed lines and the best-validation marker depend on all earlier points, so a small JSON
+``LiveChartState`` (EMA accumulators, best point, cursors, the chart options) rides in a
+``dcc.Store``; ``append_points_patch(new_points, state)`` gives the patches and the next state.
+Changing an option rebuilds figures and state from the downsampled history (docs/architecture.md §8).
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """Typed results and typed errors of the GPU cluster contract (docs/gpu-cluster-api.md).
 
-Everything the processor learns from a cluster arrives as one of these values, already validated
-field by field: a number that was NaN, infinite, a string, negative where impossible or out of its
-range never gets here; it is dropped and described in ``notes`` so the caller can record it.
-
-Errors say which kind they are, because each kind means something different to the processor
-(DESIGN.md §4, §6):
-
-- ``ClusterConfigError`` (401/403): our configuration is wrong. Alert; never fail jobs for it.
-- ``ClusterRejected`` (400/422): the cluster refused this request for good; carries its message.
-- ``ClusterNotFound`` (404): the cluster does not know this job (lost, or never submitted).
-- ``ClusterTransient`` (429, 5xx, timeout, connection error): try again next cycle.
-- ``ClusterMalformed``: the body was not JSON or not the contract's shape. It is a subclass of
-  ``ClusterTransient`` on purpose: a garbled answer means "unknown", never "failed".
-
-No error message, repr or note ever contains the API key: errors are built from status codes, the
-cluster's own message and exception class names only.
+Values arrive here already validated field by field (invalid ones are dropped and described in
+``notes``). Each error kind means something different to the processor: docs/architecture.md §7
+has the table. No message, repr or note ever contains the API key.
 """
 
 from __future__ import annotations

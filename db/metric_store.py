@@ -1,16 +1,8 @@
 """Metric points, stored once per (job_id, step), in bulk.
 
-Values arrive already validated field by field (contract/parsing.py drops NaN, infinities,
-strings and impossible values with a note, which ingestion records as a job event). `insert_points` writes
-any number of points for any number of jobs in one round of statements: on PostgreSQL a binary COPY
-into a per-connection staging table and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (measured
-in benchmarks/ingest_rate.py against executemany and row-by-row ORM inserts); elsewhere (the SQLite
-embedded default) one executemany with the dialect's ON CONFLICT DO NOTHING.
-
-The metric columns are the metric catalogue's names (catalog/metrics.py), read at call time; the
-SQL text below is built from them and from fixed words only. A catalogue name is checked to be a
-lower-case identifier when the catalogue is built, and values always travel as COPY data or bound
-parameters, never in the text.
+PostgreSQL: a binary COPY into a staging table and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`;
+SQLite: one executemany with ON CONFLICT DO NOTHING. Column names come from the metric catalogue and
+values only travel as COPY data or bound parameters (docs/architecture.md §6, §2a).
 """
 
 from __future__ import annotations

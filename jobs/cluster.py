@@ -1,18 +1,8 @@
 """The GPU cluster contract client (docs/gpu-cluster-api.md): typed results in, typed errors out.
 
-One ``ClusterClient`` per cluster holds one pooled ``httpx.Client`` with the base URL, the bearer
-key and explicit timeouts. Transient failures (connection errors, timeouts, 429 with Retry-After,
-5xx, garbled bodies) are retried a bounded number of times with exponential backoff, then raised as
-``ClusterTransient``; everything else maps to the typed errors of contract/results.py on the first
-answer (jobs/cluster_answers.py). Bodies are validated field by field in contract/parsing.py.
-
-``poll_many`` asks for many jobs' status at once with bounded concurrency, so one slow job cannot
-stall a cycle: one aiohttp sweep (jobs/cluster_polling.py), the way that measured fastest
-(benchmarks/poll_concurrency.py).
-
-The API key lives only in the HTTP clients' default headers. It is never part of a message, a log
-line or a repr: httpx masks Authorization in its own reprs, and any text the cluster sends back is
-scrubbed of the key before it goes into an exception.
+One pooled client per cluster, with the bearer key and explicit timeouts; bounded retries for
+transient failures; `poll_many` sweeps many jobs at once with bounded concurrency. The API key is
+never part of a message, log line or repr (docs/architecture.md §7).
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """The status sweep behind ``ClusterClient.poll_many``: many GET /training/status calls at once.
 
-Why aiohttp here when the rest of the client is httpx: the sweep is the processor's hot path (every
-running job, every cycle) and on this 2-core machine its cost is CPU per request, not the network.
-Measured in benchmarks/poll_concurrency.py (1,000 polls at 50 ms, 128 in flight): aiohttp, whose
-HTTP parser and connection pool are in C, took 0.75 s and 0.26 s of CPU. For the same answers an
-httpx.AsyncClient sweep took 2.7–12 s (1.8–10 s of CPU) and a pool of threads over one httpx.Client
-2.1 s (1.2–1.6 s of CPU); both were removed, and the benchmark keeps the sequential baseline.
-
-The sweep knows nothing of ``ClusterClient`` (which builds a ``StatusSweep`` per call): answers are
-classified by jobs/cluster_answers.py, the same rules as the client's httpx calls, so both paths
-return identical outcomes for the same answer.
+aiohttp, because the sweep is the processor's hot path and its cost on 2 cores is CPU per request
+(measured: docs/architecture.md §7). It knows nothing of ``ClusterClient``; answers are classified
+by jobs/cluster_answers.py, like the client's own calls.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class PollSweep:
 def poll_jobs(
     client: ClusterBackend, jobs: Sequence[JobSnapshot], *, now: datetime, lost_after_seconds: float
 ) -> PollSweep:
-    """Ask the cluster about every job concurrently; classify each answer (DESIGN.md §4)."""
+    """Ask the cluster about every job concurrently; classify each answer (docs/architecture.md §4)."""
     by_external = {job.external_job_id: job for job in jobs if job.external_job_id}
     # Steps count from 1, so "after 0" is the whole history of a job with nothing stored yet.
     outcomes = client.poll_many({external: job.last_point_step or 0 for external, job in by_external.items()})

@@ -1,11 +1,8 @@
 """`/training/jobs`: the signed-in user's training jobs, newest first, filterable by status, a page at a time.
 
-The URL holds what is shown (``?status=running&page=3``), so a reload, the back button or a shared
-link shows the same page; ``layout`` reads it through ``pages._jobs_data`` (the service layer's
-``list_jobs``, as ``GET /api/jobs``) and hands JSON to ``components.jobs_table``. The pager's
-links and the status filter both navigate (the filter through this page's ``dcc.Location``), so
-there is one way the list changes what it shows. The ``dcc.Interval`` redraws the current page
-only while the user has an active job (whatever the filter shows), so an idle list makes no requests.
+The URL holds what is shown (``?status=running&page=3``); the filter and the pager both navigate, so
+there is one way the list changes. Its interval redraws the page only while the user has an active
+job, so an idle list makes no requests.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""`/notifications`: the user's notifications, unread first, a page at a time (``?page=N``), with
-mark read / mark all read, and the callback of the navbar bell (the bell itself sits in app.py's
-shell, on every page).
+"""`/notifications`: the user's notifications, unread first, a page at a time, with mark read and mark
+all read; also the navbar bell's callback (the bell sits in app.py's shell).
 
-Reads and marks go through services.notifications (the service behind `/api/notifications`). Marking
-also refreshes the bell at once instead of waiting for its next poll, and redraws the page the
-user is on (its number is in the URL, read by ``layout``; the pager's links navigate). The bell's
-callback lives here, not in a private module, because Dash executes page modules afresh for each
-app it builds while a module-level `@callback` in an ordinary import registers only for the first app.
+The bell's callback lives in this page module because Dash executes page modules afresh for each app
+it builds, while a module-level `@callback` in an ordinary import registers only for the first app.
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
 """Extreme-preserving metric downsampling and the columnar ``MetricsPayload`` the job API returns.
 
-Why per-bucket min+max (not LTTB, not stride, not random sampling):
-
-* Users' first complaint about every monitoring tool is a spike or a dip that vanished after
-  downsampling (W&B random sampling, MLflow index stride, TensorBoard reservoir). Keeping the
-  minimum and the maximum of every bucket makes that impossible by construction: a spike is the
-  maximum of its bucket, the global minimum/maximum are the minimum/maximum of theirs.
-* LTTB picks one point per bucket by triangle area; it usually keeps spikes but does not
-  guarantee the global extremes, and its per-point arithmetic is ~1 s per million points in pure
-  Python. numpy is not a dependency of dash/plotly and we did not want to add a 20 MB wheel for one
-  function, so min+max is done with C-speed builtins (``min``/``max``/``list.index`` on slices):
-  1,000,000 points -> 1,000 in roughly 30-60 ms on one core.
-* Buckets are split by *index*, not by step: training metrics are logged at a near-constant step
-  interval, so index buckets are almost equal-width on the x-axis, and unlike step buckets they
-  never come out empty, so the whole point budget is used.
-
-The first and the last point are always kept (the latest value is what a live page cares about).
+Per-bucket min and max, so no spike, dip or global extreme can vanish; first and last points are
+always kept. Why this over LTTB, stride or sampling, and what it costs: docs/architecture.md §8.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
-"""The one ingestion path for what a cluster reports about a job, however it arrived.
+"""The one ingestion path for what a cluster reports about a job, by poll or by signed callback.
 
-A status report (from a poll today, from a signed callback in issue 8) becomes:
-- its metric points, stored once per (job_id, step) in bulk (db/metric_store.py);
-- one progress row: progress, epoch, step, stage, current_metrics and the accrued cost, written only
-  while the job is still `running` and only if the report is not older than what is stored, so a
-  late or duplicate report can never move a job backwards or touch a finished job (db/progress.py);
-- a `metrics_rejected` event when the cluster sent values that were dropped as invalid;
-- for a terminal report, the state-machine transition (services/transitions.py) with the cluster's
-  finish time, its error text and the artifact, in the caller's transaction.
-
-The cycle plans many jobs and applies them with one statement per kind (`apply_plans`); a callback
-calls `ingest_status` for one job. Both run the same functions, so a point or a transition arrives
-once whichever way it came.
+A report becomes its points (stored once per step), one forward-only progress row for a running job,
+a note for dropped values, and for a terminal report the state-machine transition, all in the
+caller's transaction. The cycle plans many jobs and applies them with one statement per kind
+(`apply_plans`); a callback calls `ingest_status` (docs/architecture.md §6).
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
 """Reading a job's stored metric points: the downsampled series for charts and the API, the
-`since_step` increment for live pages, and the full CSV export.
-
-The payload shape is `services.downsample.MetricsPayload` (columnar, per series ≤ max_points,
-first/last/min/max and every bucket's extremes kept). On PostgreSQL the bucketing runs in SQL
-(`services.metrics_sql`) so a million-point job never crosses the wire. With Redis (`services.metrics_cache`)
-two things are cached: the mergeable bucket summary of the job's sealed history (so a running
-job's reload reads only its newest rows) and the finished payload, keyed by everything that
-changes it (job, max_points, first/last step, the job row's updated_at, started_at).
+`since_step` increment for live pages, and the full CSV export. Bucketing runs in SQL on PostgreSQL
+and its summary is cached in Redis when configured (docs/architecture.md §8).
 """
 
 from __future__ import annotations

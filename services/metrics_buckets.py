@@ -1,13 +1,7 @@
 """Step-aligned min/max buckets: the mergeable summary behind the downsampled metrics payload.
 
-Buckets are `step // width` with `width` a power of two, so doubling the width merges neighbour
-pairs exactly, and folding new points into the last bucket is exact too (count/min/max/first/last
-are associative). That is what lets a cached summary absorb only the newest points of a running
-job and still equal the summary computed from scratch (tested). Ties keep the earliest step.
-
-The summary is columnar (one flat list per field, bucket order) so that it serialises to packed
-arrays and loads from Redis in well under a millisecond. Pure Python, no I/O: `services.metrics_sql`
-fills it from PostgreSQL, `services.metrics_cache` keeps it in Redis.
+Power-of-two widths make merging neighbours and folding in new points exact, so a cached summary
+that absorbs only a running job's newest points equals one computed from scratch. Pure Python, no I/O.
 """
 
 from __future__ import annotations

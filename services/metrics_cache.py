@@ -1,6 +1,6 @@
 """The bucket summary of a job's sealed history, kept in Redis between requests.
 
-Redis is a cache here (DESIGN.md §1): losing it costs one recomputation, never data. The summary
+Redis is a cache here (docs/architecture.md §1): losing it costs one recomputation, never data. The summary
 covers steps up to `last_step - SEAL_MARGIN`; newer points are read from the table on every
 request, so a point that arrives a little out of order (a callback racing a poll) is still
 counted. A point later than the margin is picked up when the entry expires (TTL).

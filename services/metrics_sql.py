@@ -1,15 +1,7 @@
 """PostgreSQL side of metric downsampling: bucket a job's history without shipping it to Python.
 
-Two statements do the work in the database:
-1. group the job's rows by `step / width` with plain count/min/max per series (plain float
-   aggregates run ~8× faster than the `min(ARRAY[value, step])` trick that would find the argmin
-   directly; even one FILTER clause per series costs more than the rest of the query);
-2. join the rows to those bucket extremes (passed back as arrays; a hash join on the bucket
-   number) and take `min(step) FILTER (WHERE value = bucket_min)`: the earliest step holding each
-   extreme. Ties and low-cardinality values (GPU utilisation in whole percent) cost nothing extra:
-   one row per bucket comes back, never the matching rows themselves.
-Small indexed lookups then read the timestamps at the buckets' first/last steps and each series'
-first and last point (searched only inside the first/last bucket that has the series).
+One grouping statement with plain aggregates, one join back to the extremes for their earliest steps,
+then small indexed lookups for first and last points (why this shape: docs/architecture.md §8).
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """How the trainer tells PIPELINE what it is doing: signed callbacks, batched, retried, plus stdout.
 
-Every message is the cluster contract's status payload (DESIGN.md §6: status, stage, progress,
-current_epoch, total_epochs, current_step, total_steps, metrics, metrics_history, error, artifact,
-started_at, finished_at; docs/gpu-cluster-api.md) plus `job_id`, so the server ingests callbacks, polls and log lines through one path.
-`metrics_history` carries the points not yet acknowledged; the server dedups by step, so a retry
-after a lost response is harmless.
-
-Points are flushed from a background thread every `flush_seconds` or as soon as `batch_points` are
-waiting, so a slow or down endpoint never stalls a training step. Each point is also printed at once
-as `METRIC {payload}` on stdout: the fallback a backend can parse from the job log (Ray's logs API),
-and, given `record_path`, appended as a JSON line there: the durable record kept with the adapter.
+Every message is the contract's status payload plus `job_id` (docs/gpu-cluster-api.md), so callbacks,
+polls and log lines share one ingest path; unacknowledged points ride again in `metrics_history`
+(the server dedups by step). A background thread flushes batches so a slow endpoint never stalls a
+step; each point is also printed as `METRIC {payload}` (the log fallback) and, given `record_path`,
+appended to a durable JSON-lines record.
 """
 
 from __future__ import annotations

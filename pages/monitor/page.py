@@ -1,16 +1,7 @@
 """`/training/jobs/<job_id>`: the live training monitor.
 
-Three data callbacks, all thin (read through ``data``, build in ``views``; ids and the static
-skeleton are ``layout``'s):
-
-* ``render`` — first load and whenever a chart option or the theme changes: everything, with the
-  downsampled history (≤ 1000 points per series) drawn once.
-* ``tick`` — every UI_POLL_SECONDS while the job is active: only points after the page's cursor
-  (``since_step``) as figure patches packed so each value travels once (``CHART_PATCH``; a
-  clientside callback, ``assets/monitor_patch.js``, applies them as ``Patch`` so zoom survives);
-  texts that changed; the interval disables itself once the job is terminal (and ``render``
-  starts it disabled for finished jobs).
-* ``confirm_cancel`` — the modal's confirm button: the shared cancel, then the new state.
+Three thin data callbacks, `render`, `tick` and `confirm_cancel`; they read through ``data`` and
+build in ``views`` (docs/architecture.md §8).
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """Output values of the monitor's callbacks, from a ``MonitorSnapshot``: the full render, a tick,
-the not-found alert and the cancel result.
-
-Separate from the callbacks so the page module stays declarative, and pure enough to unit-test
-without a browser: given JSON in, Dash components / strings / figures out; a tick's figure
-patches go out packed (``components.packed_patch``: each distinct value once). A tick compares
-with ``ViewState`` (what the browser already shows) and answers ``no_update`` for anything
-unchanged, so a quiet tick is a few hundred bytes.
+the not-found alert and the cancel result. Pure (JSON in, components, strings and figures out), and
+a tick answers ``no_update`` for anything the browser already shows.
 """
 
 from __future__ import annotations
