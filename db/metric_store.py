@@ -13,7 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from contract.results import MetricsPoint
@@ -120,12 +122,17 @@ def _copy_insert(session: Session, rows: Iterable[PointRow]) -> int:
 
 
 def executemany_insert(session: Session, rows: Sequence[PointRow]) -> int:
-    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect."""
+    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect.
+
+    Built on the Table, not the mapped class: the ORM's bulk path returns no rowcount, so the count of
+    points stored (the callback's answer, the cycle's summary) would always read 0 on SQLite.
+    """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"])
+    table = cast(Table, MetricPoint.__table__)
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["job_id", "step"])
     result = session.execute(stmt, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
