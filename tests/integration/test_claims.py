@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,3 +83,36 @@ def test_when_every_claimable_row_is_held_the_second_claimer_gets_nothing_at_onc
     with sessions() as session:
         statuses = session.scalars(select(TrainingJob.status).where(TrainingJob.id.in_(jobs))).all()
     assert statuses == [JobStatus.INITIALIZING.value] * 2
+
+
+def test_a_job_left_initializing_is_claimed_again_once_its_lease_is_released_or_expired(
+    sessions: sessionmaker[Session], owner: int
+) -> None:
+    """Never submitted (no cluster id): released after a transient submit error (claimed_at cleared),
+    or its worker died and the lease ran out. A live lease is someone else's submission in flight."""
+    now = utcnow()
+    with sessions.begin() as session:
+        dataset_id = make_dataset(session, owner).id
+
+        def initializing(claimed_at: datetime | None, token: str) -> uuid.UUID:
+            job = make_job(
+                session,
+                owner,
+                dataset_id,
+                status=JobStatus.INITIALIZING,
+                claimed_at=claimed_at,
+                claim_token=token,
+            )
+            return job.id
+
+        released = initializing(None, "released")
+        expired = initializing(now - timedelta(seconds=LEASE + 1), "expired")
+        live = initializing(now - timedelta(seconds=LEASE - 10), "live")
+    with sessions.begin() as session:
+        claims = claim_jobs(session, limit=10, lease_seconds=LEASE, now=now)
+    assert {c.job_id for c in claims} == {released, expired}
+    assert all(c.reclaimed for c in claims)
+    with sessions() as session:
+        stored = {job.id: job for job in session.scalars(select(TrainingJob))}
+    assert stored[live].claim_token == "live"  # untouched
+    assert stored[released].claimed_at == now

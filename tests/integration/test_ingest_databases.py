@@ -150,3 +150,61 @@ def test_a_late_running_report_changes_nothing_on_a_finished_job(db: Runtime, te
         amounts = session.scalars(select(CostRecord.amount).where(CostRecord.job_id == job_id)).all()
         assert amounts == [Decimal("2.1000")]
         assert session.scalar(select(func.count()).select_from(CostRecord)) == 1
+
+
+def test_a_terminal_report_bills_by_the_clusters_clock_and_never_moves_the_step_back(db: Runtime) -> None:
+    job_id = _running_job(db)
+    _ingest(db, job_id, _report(30), STARTED + timedelta(minutes=50))
+    done = JobStatusReport(
+        external_job_id="ext-7",
+        status=ClusterJobStatus.COMPLETED,
+        current_step=25,  # older than the step already stored
+        total_steps=40,
+        started_at=STARTED + timedelta(minutes=10),  # the cluster's own start and finish
+        finished_at=STARTED + timedelta(minutes=40),
+    )
+    with db.transaction() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        finished = ingest_status(session, job, done, source="poll", now=STARTED + timedelta(hours=1)).finished
+    assert finished == [job_id]
+    job = _job(db, job_id)
+    assert job.status == JobStatus.COMPLETED.value
+    assert (job.started_at, job.completed_at) == (
+        STARTED + timedelta(minutes=10),
+        STARTED + timedelta(minutes=40),
+    )
+    # 30 min on the cluster's clock: $4.20/h × 0.5 h (not 40 min from our own start: $2.80)
+    assert job.final_cost == Decimal("2.1000")
+    assert (job.current_step, job.progress) == (30, 100.0)
+    with db.sessions() as session:
+        assert session.scalars(select(CostRecord.amount)).all() == [Decimal("2.1000")]
+
+
+@pytest.mark.parametrize("status", [ClusterJobStatus.FAILED, ClusterJobStatus.CANCELLED])
+def test_a_terminal_report_leaves_a_job_that_is_still_being_submitted_alone(
+    db: Runtime, status: ClusterJobStatus
+) -> None:
+    """The submit in flight owns an initializing job until it records it running; the cluster
+    reports the end again at the next poll, which then finishes the job through the state machine."""
+    with db.transaction() as session:
+        owner = create_user(session, "submitting@example.com", "correct horse battery")
+        job_id = make_job(
+            session,
+            owner.id,
+            make_dataset(session, owner.id).id,
+            status=JobStatus.INITIALIZING,
+            external_job_id="ext-7",
+            claimed_at=STARTED,
+            claim_token="lease-1",
+            gpu_config=H100,
+        ).id
+    report = JobStatusReport(
+        external_job_id="ext-7", status=status, error="dataset download refused (HTTP 403)"
+    )
+    with db.transaction() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        assert ingest_status(session, job, report, source="callback", now=STARTED).finished == []
+    job = _job(db, job_id)
+    assert (job.status, job.error_message, job.final_cost) == (JobStatus.INITIALIZING.value, None, None)
