@@ -16,6 +16,7 @@ from flask import Flask, has_request_context
 from flask_login import current_user
 
 from api.auth import init_auth
+from api.dash_requests import init_dash_requests
 from api.errors import register_error_handlers
 from api.runtime import Runtime, install, ui_poll_seconds
 from components.aria import aria
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.layout = shell_layout
+    init_dash_requests(app)
     return app
 
 

@@ -183,7 +183,8 @@ def test_token_authenticates_api_and_revocation_ends_it(client: FlaskClient, run
     make_user(runtime, "bot@example.com")
     token = make_token(runtime, "bot@example.com")
     ok = client.post("/_dash-update-component", headers={"Authorization": f"Bearer {token}"}, json={})
-    assert ok.status_code != 401  # authenticated; Dash itself judges the (empty) payload
+    assert ok.status_code == 400  # authenticated; the empty payload is refused as malformed, not a 500
+    assert ok.get_json()["error"] == "Malformed callback request"
     assert client.get("/training/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert client.get_cookie("pipeline_session") is None  # token requests never start a session
 

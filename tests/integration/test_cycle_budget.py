@@ -13,8 +13,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -27,7 +27,6 @@ from contract.signing import callback_headers, derive_job_secret
 from db.models import CostRecord, JobStatus, Notification
 from jobs.budgets import stop_for_budget, stop_over_budget
 from jobs.poll import load_running
-from services.costs import compute_cost
 from services.errors import InvalidState
 from services.training_jobs import cancel_user_job
 from settings import Settings
@@ -52,6 +51,13 @@ INTERVAL = 30.0
 TRAINS_160_S = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 60}  # 480 steps at 0.31 s, + 17 s
 TRAINS_260_S = {**TRAINS_160_S, "epochs": 100}
 STOP_REASON = "Stopped: budget limit $0.20 reached"
+
+
+def bill(started: datetime, ended: datetime) -> Decimal:
+    """RATE for the time from `started` to `ended`, worked out here rather than by services.costs:
+    $7.00/h × whole microseconds / 3,600,000,000, to 1/100 of a cent, half-up."""
+    microseconds = (ended - started) // timedelta(microseconds=1)
+    return (RATE * microseconds / Decimal(3_600_000_000)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
 @pytest.fixture
@@ -128,7 +134,7 @@ def test_a_small_budget_stops_the_job_before_its_bill_passes_it_and_leaves_other
     runs_out = stopped.started_at + BUDGET_RUNS_OUT
     assert runs_out - timedelta(seconds=INTERVAL) < stopped.completed_at <= runs_out
     # Billed exactly for the time it ran, which is within the budget: no cap was needed.
-    assert stopped.final_cost == compute_cost(RATE, stopped.started_at, stopped.completed_at)
+    assert stopped.final_cost == bill(stopped.started_at, stopped.completed_at)
     assert stopped.final_cost is not None
     assert stopped.final_cost <= BUDGET
     record = cost_record(sessions, small)
@@ -173,7 +179,7 @@ def test_a_small_budget_stops_the_job_before_its_bill_passes_it_and_leaves_other
         assert done.error_message is None
         assert done.started_at is not None
         assert done.completed_at is not None
-        assert done.final_cost == compute_cost(RATE, done.started_at, done.completed_at)  # not capped
+        assert done.final_cost == bill(done.started_at, done.completed_at)  # not capped
         assert done.final_cost is not None
         assert done.final_cost > BUDGET
         assert notifications(sessions, other) == ["job_started", "job_completed"]
@@ -336,7 +342,7 @@ def test_a_cancel_racing_the_budget_stop_bills_once(
     assert ended.status == JobStatus.CANCELLED
     assert ended.error_message == (STOP_REASON if winner == "budget" else None)
     assert ended.started_at is not None
-    assert ended.final_cost == compute_cost(RATE, ended.started_at, now) <= BUDGET
+    assert ended.final_cost == bill(ended.started_at, now) <= BUDGET
     assert count_rows(sessions, CostRecord, job_id) == 1
     assert notifications(sessions, job_id) == ["job_started", "job_cancelled"]
     expected_title = "Budget Limit Reached" if winner == "budget" else "Training Cancelled"

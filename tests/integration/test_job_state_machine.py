@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import TERMINAL_STATUSES, CostRecord, JobStatus, TrainingJob
 from jobs.claims import Claim
 from jobs.cycle import run_cycle
-from services.costs import hourly_rate
 from services.errors import InvalidState
 from services.training_jobs import cancel_user_job
 from services.transitions import COMPUTE_COST_TYPE
@@ -59,6 +58,17 @@ CLUSTER_STEP_SECONDS = 120.0
 # cycle that submits the job stops it); $0.10 after 51 s, so a job still running after the cluster's
 # time passed (its polls failed) is stopped, or cancelled, past its budget.
 BUDGETS = [None, None, Decimal("0.01"), Decimal("0.10")]
+# $/h per GPU, written out here so that a wrong price in the product is not also the expected one.
+GPU_PRICES = {
+    "A100-80GB": Decimal("3.50"),
+    "A100-40GB": Decimal("2.80"),
+    "H100": Decimal("4.20"),
+    "V100-32GB": Decimal("2.10"),
+}
+
+
+def hourly_rate(gpu_config: dict[str, Any]) -> Decimal:
+    return GPU_PRICES[gpu_config["type"]] * int(gpu_config["count"])
 
 
 class WorkerDied(BaseException):
@@ -199,7 +209,7 @@ def make_machine(
                 for amount in amounts:
                     assert amount >= 0, f"negative cost {amount}"
                     assert found.started_at is not None, "billed without ever running"
-                    rate = hourly_rate(found.gpu_config.get("type"), found.gpu_config.get("count"))
+                    rate = hourly_rate(found.gpu_config)
                     # Never more than rate × time so far, nor than rate × the time it actually ran.
                     end = min(now, found.completed_at or now)
                     hours = Decimal(str(max(0.0, (end - found.started_at).total_seconds()))) / 3600
@@ -234,7 +244,7 @@ def make_machine(
             assert found.started_at <= found.completed_at <= now, (
                 f"{found.status} job ran {found.started_at} → {found.completed_at}, now {now}"
             )
-            rate = hourly_rate(found.gpu_config.get("type"), found.gpu_config.get("count"))
+            rate = hourly_rate(found.gpu_config)
             ran = Decimal(str((found.completed_at - found.started_at).total_seconds())) / 3600
             owed = rate * ran if found.budget_limit is None else min(rate * ran, found.budget_limit)
             assert (found.final_cost or 0) >= owed - ROUNDING, f"{found.final_cost} < {rate}/h × {ran} h"

@@ -172,3 +172,39 @@ def test_cancel_of_queued_job_bills_nothing(sessions, runtime) -> None:
         assert cancelled is not None
         assert cancelled.final_cost == Decimal(0)
     assert _count(sessions, CostRecord, job_id) == 0
+
+
+def test_a_run_longer_than_a_day_is_billed_for_all_of_it(sessions, running_job) -> None:
+    job_id, _ = running_job
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        finished = job.started_at + timedelta(hours=26, minutes=15, seconds=30)
+        assert transition(
+            session, job, JobStatus.COMPLETED, actor="cluster", values={"completed_at": finished}
+        )
+    with sessions() as session:
+        job = session.get(TrainingJob, job_id)
+        # 2 × H100 = $8.40/h for 94,530 s: 8.40 × 94,530 / 3,600 = $220.57
+        assert job.final_cost == job.current_cost == Decimal("220.5700")
+        cost = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).one()
+        assert cost.amount == Decimal("220.5700")
+        assert cost.details["duration_hours"] == "26.258333"
+        note = session.scalars(select(Notification)).one()
+        assert note.message.endswith("Cost: $220.57.")
+
+
+@pytest.mark.parametrize("to_status", [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED])
+def test_the_final_bill_is_capped_at_the_budget(sessions, running_job, to_status: JobStatus) -> None:
+    job_id, _ = running_job
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        job.budget_limit = Decimal("3.0000")
+        session.flush()
+        ended = job.started_at + timedelta(minutes=30)  # $8.40/h × 0.5 h = $4.20 run up
+        assert transition(session, job, to_status, actor="cluster", values={"completed_at": ended})
+    with sessions() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job.final_cost == job.current_cost == Decimal("3.0000")
+        cost = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).one()
+        assert (cost.amount, cost.details["budget_limit"]) == (Decimal("3.0000"), "3.0000")
+        assert cost.details["duration_hours"] == "0.500000"  # the time it ran, though billed less

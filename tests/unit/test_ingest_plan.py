@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from contract.results import ClusterJobStatus, ClusterMetrics, JobStatusReport, MetricsPoint
 from db.metric_store import columns
 from db.models import JobStatus
@@ -109,3 +111,23 @@ def test_an_empty_history_list_means_nothing_new_not_a_point_at_the_current_step
         history_included=True,
     )
     assert plan_ingest(snapshot(), report, NOW).points == []
+
+
+def test_without_a_current_step_the_newest_point_of_the_history_is_the_step() -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1",
+        status=ClusterJobStatus.RUNNING,
+        metrics_history=(MetricsPoint(step=48, training_loss=1.5), MetricsPoint(step=50, training_loss=1.4)),
+    )
+    plan = plan_ingest(snapshot(), report, NOW)
+    assert plan.progress.current_step == 50
+    assert plan.progress.progress == 25.0  # 50 of the job's 200 steps
+    assert plan.progress.current_metrics == {"training_loss": 1.4}  # the newest point's values
+
+
+@pytest.mark.parametrize(("sent", "stored"), [(120.0, 100.0), (-5.0, 0.0), (99.5, 99.5)])
+def test_a_clusters_progress_is_kept_within_0_and_100(sent: float, stored: float) -> None:
+    report = JobStatusReport(
+        external_job_id="ext-1", status=ClusterJobStatus.RUNNING, progress=sent, current_step=10
+    )
+    assert plan_ingest(snapshot(), report, NOW).progress.progress == stored

@@ -11,7 +11,6 @@ import pytest
 from services.errors import ValidationError
 from services.job_config import (
     PRESETS,
-    STARTUP_SECONDS,
     JobConfig,
     budget_warning,
     estimate_job_config,
@@ -95,11 +94,27 @@ def test_estimate_arithmetic() -> None:
     assert estimate.total_steps == 303
     assert estimate.tokens_per_step == 3000
     assert estimate.hourly_rate == Decimal("8.40")
-    seconds = STARTUP_SECONDS + 303 * estimate.seconds_per_step
-    assert estimate.estimated_seconds == math.ceil(seconds)
-    expected = (Decimal("8.40") * Decimal(str(seconds)) / 3600).quantize(Decimal("0.0001"))
-    assert estimate.estimated_total_cost == expected
-    assert estimate.as_dict()["estimated_total_cost"] == str(expected)
+    # 3000 tokens / (2 × 9,000 tokens/s × 0.9 for two GPUs) × (1 + 16/256 for rank 16) = 0.1968 s,
+    # under the 0.2 s floor; 180 s start-up + 303 × 0.2 s = 240.6 s
+    assert estimate.seconds_per_step == 0.2
+    assert estimate.estimated_seconds == 241
+    assert estimate.estimated_total_cost == Decimal("0.5614")  # 8.40 × 240.6 / 3600 = 0.56140
+    assert estimate.as_dict()["estimated_total_cost"] == "0.5614"
+
+
+def test_estimate_arithmetic_above_the_step_floor() -> None:
+    config = JobConfig(
+        dataset_id=1,
+        preset_id="balanced",
+        hyperparameters={**PRESETS["balanced"]["hyperparameters"], "batch_size": 8, "epochs": 3},
+        gpu_config={"type": "A100-80GB", "count": 1},
+    )
+    estimate = estimate_job_config(config, total_training_pairs=1_000, total_tokens=1_000 * 500)
+    assert estimate.total_steps == 375  # ceil(1000 / 8) × 3
+    # 8 × 500 = 4000 tokens / 5,000 tokens/s × (1 + 16/256) = 0.85 s; 180 + 375 × 0.85 = 498.75 s
+    assert estimate.seconds_per_step == pytest.approx(0.85)
+    assert estimate.estimated_seconds == 499
+    assert estimate.estimated_total_cost == Decimal("0.4849")  # 3.50 × 498.75 / 3600 = 0.484895… → 0.4849
 
 
 def test_more_gpus_finish_sooner_but_never_for_free() -> None:

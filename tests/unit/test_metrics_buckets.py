@@ -80,3 +80,13 @@ def test_bucket_width_is_the_smallest_power_of_two_that_fits() -> None:
     width = bucket_width(123, 456_789, 49)
     assert 456_789 // width - 123 // width + 1 <= 49
     assert math.log2(width).is_integer()
+
+
+def test_elapsed_time_never_goes_back_and_starts_at_zero_under_clock_skew() -> None:
+    """The cluster's clock may stamp a point before the job's start or before an earlier point."""
+    stamps = [995.0, 1010.0, 1030.0, 1020.0, 1040.0]  # epoch seconds; the job started at 1000
+    rows: list[tuple[object, ...]] = [
+        (step, stamp, 1.0 / step, None, None, None, None, None) for step, stamp in enumerate(stamps, 1)
+    ]
+    payload = summary_payload(_fold_in([rows], 100), 100, started_at=1000.0)
+    assert payload["elapsed"] == {"step": [1, 2, 3, 4, 5], "seconds": [0.0, 10.0, 30.0, 30.0, 40.0]}

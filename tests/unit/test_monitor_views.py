@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import plotly
+import pytest
 from dash import no_update
 
 from components.live_charts import ChartOptions
@@ -214,3 +215,34 @@ def test_a_budget_stop_shows_its_reason_and_the_budget_when_the_tick_sees_it() -
     assert values["cost_value"] == "$0.49"
     assert values["cost_detail"] == "final · est. $1.20 · budget $0.50"
     assert values["interval_disabled"] is True
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
+def test_every_terminal_status_stops_polling_on_the_tick_that_sees_it_and_on_a_fresh_render(
+    status: str,
+) -> None:
+    running = _snap(_rows(1, 10))
+    shown = status_values(running, numbers_for(running, None, [], NOW), NOW)["view_state"]
+    assert status_values(running, numbers_for(running, None, [], NOW), NOW)["interval_disabled"] is False
+    ended = _snap(
+        _rows(1, 10),
+        status=status,
+        events=3,
+        final_cost="0.5000",
+        completed_at=NOW.isoformat(),
+        error_message="CUDA out of memory" if status == "failed" else None,
+    )
+    tick = status_values(ended, numbers_for(ended, None, [], NOW), NOW, shown)
+    render = status_values(ended, numbers_for(ended, None, [], NOW), NOW)
+    for values in (tick, render):
+        assert values["interval_disabled"] is True
+        assert values["cancel_wrap"] == "d-none"
+        assert values["progress_striped"] is False
+
+
+@pytest.mark.parametrize("status", ["queued", "initializing", "running"])
+def test_an_active_job_keeps_polling_and_can_be_cancelled(status: str) -> None:
+    snap = _snap(_rows(1, 10), status=status)
+    values = status_values(snap, numbers_for(snap, None, [], NOW), NOW)
+    assert values["interval_disabled"] is False
+    assert values["cancel_wrap"] == ""
