@@ -16,6 +16,7 @@ from db.models import JobStatus, TrainingJob
 from pages._jobs_read import PAGE_SIZE
 from services.transitions import transition
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.clicks import click_page_link
 from tests.browser.monitor_support import (
     POLL_SECONDS,
@@ -25,7 +26,6 @@ from tests.browser.monitor_support import (
     seed_job,
     start_signed_in,
 )
-from tests.conftest import make_user
 from tests.factories import make_job_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]

@@ -21,6 +21,7 @@ from db.models import JobEvent, JobStatus, TrainingJob
 from pages.monitor import ids
 from services.transitions import transition
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.monitor_support import (
     DATASET_NAME,
     POLL_SECONDS,
@@ -32,7 +33,6 @@ from tests.browser.monitor_support import (
     seed_job,
     start_signed_in,
 )
-from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

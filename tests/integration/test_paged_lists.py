@@ -17,7 +17,7 @@ from pages._jobs_read import PAGE_SIZE as JOBS_PAGE
 from pages._jobs_read import user_jobs
 from pages._notifications_read import PAGE_SIZE as NOTIFICATIONS_PAGE
 from pages._notifications_read import user_notifications
-from tests.conftest import make_token, make_user
+from tests.accounts import make_token, make_user
 from tests.factories import make_job_history, make_notification_history
 from tests.integration.dash_calls import call
 
