@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -115,13 +116,15 @@ def _pager_links(duo: Any) -> list[str]:
 
 def _click_live(duo: Any, selector: str) -> None:
     """Click an element of the live table, finding it again if a refresh replaced it first."""
-    for _ in range(10):
+
+    def clicked() -> bool:
         try:
             duo.find_element(selector).click()
-            return
         except StaleElementReferenceException:
-            time.sleep(0.1)
-    raise AssertionError(f"{selector} kept being replaced")
+            return False
+        return True
+
+    until(clicked, 5.0, msg=f"{selector} kept being replaced")
 
 
 def _go_to_page(duo: Any, link_text: str, summary: str) -> None:
