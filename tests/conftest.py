@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.cycle_harness",
     "tests.simulated_cluster",
     "tests.integration.api_fixtures",
+    "pytester",  # tests/unit/test_suite_guards.py runs pytest on a throwaway test file
 ]

@@ -1,0 +1,55 @@
+"""What the suite itself promises: an error in a test's thread or finalizer fails that test."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_filterwarnings() -> list[str]:
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        filters: list[str] = tomllib.load(file)["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    return filters
+
+
+def test_an_error_in_a_tests_thread_or_finalizer_fails_that_test(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nfilterwarnings =\n" + "".join(f"    {f}\n" for f in _project_filterwarnings())
+    )
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_thread_raises():
+            worker = threading.Thread(target=lambda: 1 / 0)
+            worker.start()
+            worker.join()
+
+        class Leaky:
+            def __del__(self):
+                raise RuntimeError("raised in __del__")
+
+        def test_finalizer_raises():
+            Leaky()
+
+        def test_nothing_raises():
+            pass
+
+        def test_thread_ends_in_system_exit():  # how dash[testing] stops its server's threads
+            def stop():
+                raise SystemExit
+
+            worker = threading.Thread(target=stop)
+            worker.start()
+            worker.join()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        ["*PytestUnhandledThreadExceptionWarning*", "*PytestUnraisableExceptionWarning*"]
+    )
