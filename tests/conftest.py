@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.web",
     "tests.fixtures.browser",
+    "tests.fixtures.extras",
     "tests.cycle_harness",
     "tests.simulated_cluster",
     "tests.integration.api_fixtures",

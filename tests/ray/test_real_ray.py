@@ -45,11 +45,12 @@ from tests.cycle_harness import (
     statuses,
 )
 from tests.fixtures.databases import IN_CI
+from tests.fixtures.extras import needs_trainer_extra
 from tests.ray.ray_head import RayHead, ray_head_in_namespace, sandbox_problem
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
 from trainer.sample_data import sample_jsonl
 
-pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
+needs_trainer_extra()
 _problem = sandbox_problem()
 pytestmark = [
     pytest.mark.ray,

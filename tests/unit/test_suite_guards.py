@@ -1,4 +1,5 @@
-"""What the suite itself promises: an error in a test's thread or finalizer fails that test."""
+"""What the suite itself promises: an error in a test's thread or finalizer fails that test, and a
+stage that requires the trainer extra fails rather than skips without it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures import extras
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,3 +56,20 @@ def test_an_error_in_a_tests_thread_or_finalizer_fails_that_test(pytester: pytes
     result.stdout.fnmatch_lines(
         ["*PytestUnhandledThreadExceptionWarning*", "*PytestUnraisableExceptionWarning*"]
     )
+
+
+def test_a_missing_trainer_extra_skips_locally_but_fails_where_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(extras, "TRAINER_MODULES", ("pipeline_no_such_module",))
+    monkeypatch.setattr(extras, "REQUIRE_TRAINER", False)
+    with pytest.raises(pytest.skip.Exception, match="pipeline_no_such_module missing"):
+        extras.needs_trainer_extra()
+    assert extras.missing_extras() == []  # nothing required: the run starts
+
+    monkeypatch.setattr(extras, "REQUIRE_TRAINER", True)
+    with pytest.raises(pytest.fail.Exception, match="PIPELINE_REQUIRE_TRAINER=1"):
+        extras.needs_trainer_extra()
+    assert extras.missing_extras() == [
+        "PIPELINE_REQUIRE_TRAINER=1 but pipeline_no_such_module missing: pip install -e '.[trainer]'"
+    ]
