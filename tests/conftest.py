@@ -1,6 +1,9 @@
 """Registers the suite's shared fixtures for every test (pytest reads ``pytest_plugins`` only here,
 in the root conftest). Tests take fixtures as parameters and import only plain helpers: free ports
 from tests/ports.py, accounts from tests/accounts.py, factories from tests/factories.py.
+
+Parallel runs (pytest-xdist, ``-n``): PostgreSQL and Redis are per worker (tests/fixtures/databases.py),
+and the e2e tests run one at a time on one worker (tests/fixtures/scheduling.py).
 """
 
 pytest_plugins = [
@@ -8,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.web",
     "tests.fixtures.browser",
     "tests.fixtures.extras",
+    "tests.fixtures.scheduling",
     "tests.cycle_harness",
     "tests.simulated_cluster",
     "tests.integration.api_fixtures",

@@ -1,5 +1,6 @@
-"""What the suite itself promises: an error in a test's thread or finalizer fails that test, and a
-stage that requires the trainer extra fails rather than skips without it."""
+"""What the suite itself promises: an error in a test's thread or finalizer fails that test, each
+pytest-xdist worker gets a Redis database of its own, and a stage that requires the trainer extra
+fails rather than skips without it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import extras
+from tests.fixtures import databases, extras
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,25 @@ def test_an_error_in_a_tests_thread_or_finalizer_fails_that_test(pytester: pytes
     result.stdout.fnmatch_lines(
         ["*PytestUnhandledThreadExceptionWarning*", "*PytestUnraisableExceptionWarning*"]
     )
+
+
+@pytest.mark.parametrize(("worker", "expected"), [(None, 9), ("gw0", 9), ("gw1", 8), ("gw3", 6), ("gw9", 0)])
+def test_each_worker_counts_down_from_the_base_redis_database(
+    monkeypatch: pytest.MonkeyPatch, worker: str | None, expected: int
+) -> None:
+    monkeypatch.setattr(databases, "REDIS_DB", 9)
+    if worker is None:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    else:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    assert databases.redis_db() == expected
+
+
+def test_a_worker_past_redis_database_0_fails_and_names_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(databases, "REDIS_DB", 9)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw10")
+    with pytest.raises(pytest.fail.Exception, match="leaves room for 10 workers"):
+        databases.redis_db()
 
 
 def test_a_missing_trainer_extra_skips_locally_but_fails_where_required(
