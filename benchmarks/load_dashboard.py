@@ -64,10 +64,10 @@ from benchmarks.topology import (
 from db.models import JobStatus, TrainingJob
 from db.session import make_session_factory
 from services.accounts import create_user, issue_token
-from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
 from tests.e2e.processes import Processes, descendants, wait_until
 from tests.factories import make_dataset, make_job
+from tests.ports import free_port
 
 PASSWORD = "correct horse battery"
 POLL_SECONDS = 5.0  # the monitor's dcc.Interval

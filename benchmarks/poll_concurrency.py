@@ -36,7 +36,7 @@ import httpx
 
 from contract.results import ClusterError, SubmitRequest
 from jobs.cluster import DEFAULT_POLL_CONCURRENCY, ClusterClient
-from tests.conftest import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "benchmark-cluster-key-0123456789"

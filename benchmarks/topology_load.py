@@ -35,10 +35,10 @@ from db.models import TrainingJob
 from db.session import make_session_factory
 from jobs.queue import LAST_CYCLE_KEY
 from services.accounts import create_user, issue_token
-from tests.conftest import free_port
 from tests.cycle_harness import dataset_server_at
 from tests.e2e.processes import Processes, wait_until
 from tests.factories import make_dataset, make_job
+from tests.ports import free_port
 
 # Long jobs (100 epochs of 8 steps, ~4 min at time scale 1): they stay running for the whole run.
 HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 100}

@@ -1,7 +1,8 @@
 """What the processor's integration tests share: the simulated cluster over real HTTP, a server for
 signed dataset URLs, jobs in PostgreSQL, and a cycle runner with short client timeouts.
 
-The fixtures are registered for tests/integration by its conftest.py.
+Its fixtures are registered for the whole suite by tests/conftest.py (``pytest_plugins``); tests
+import only its plain functions.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from jobs.cluster import ClusterClient
 from jobs.cycle import CycleSummary, run_cycle
 from settings import Settings
 from simulator.runner import SimulatorHandle, start_simulator_in_thread
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.factories import make_dataset, make_job
 
 CANARY = "cluster-key-canary-7f3a9c"

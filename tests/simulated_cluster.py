@@ -2,8 +2,8 @@
 
 ``simulator`` is the cluster (``start_simulator_in_thread``); ``datasets`` is a small static file
 server standing in for our signed /storage URLs, so the cluster downloads its dataset exactly as it
-would from the web app. Re-export the fixtures a test module needs (no unused-import noise):
-``from tests import simulated_cluster`` then ``simulator = simulated_cluster.simulator``.
+would from the web app. tests/conftest.py registers the fixtures for the whole suite
+(``pytest_plugins``): a test names them as parameters.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from app import create_app
 from db.base import utcnow
 from db.models import JobStatus, TrainingJob
 from settings import Settings
-from tests.conftest import free_port, sign_in_browser
 from tests.factories import (
     DEFAULT_HYPERPARAMETERS,
     add_event,
@@ -26,6 +25,8 @@ from tests.factories import (
     make_job,
     synthetic_metrics,
 )
+from tests.fixtures.browser import sign_in_browser
+from tests.ports import free_port
 
 POLL_SECONDS = 0.5
 SECONDS_PER_STEP = 2.0

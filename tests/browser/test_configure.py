@@ -18,9 +18,9 @@ from components.job_form import dom_id, feedback_id, field_id
 from db.models import JobEvent, JobStatus, TrainingJob
 from services.costs import format_money
 from services.job_config import budget_warning, estimate_job_config, resolve_job_config
+from tests.accounts import make_user
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
-from tests.conftest import make_user
 from tests.factories import make_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]

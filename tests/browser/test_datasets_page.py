@@ -18,10 +18,12 @@ from components.dataset_view import delete_button_id
 from components.job_form import dom_id
 from db.models import Dataset, JobStatus
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.screens import save_screenshots
-from tests.conftest import free_port, make_user, sign_in_browser
 from tests.factories import make_dataset, make_job
+from tests.fixtures.browser import sign_in_browser
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -16,6 +17,7 @@ from db.models import JobStatus, TrainingJob
 from pages._jobs_data import PAGE_SIZE
 from services.transitions import transition
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.clicks import click_page_link
 from tests.browser.monitor_support import (
     POLL_SECONDS,
@@ -25,7 +27,6 @@ from tests.browser.monitor_support import (
     seed_job,
     start_signed_in,
 )
-from tests.conftest import make_user
 from tests.factories import make_job_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -115,13 +116,15 @@ def _pager_links(duo: Any) -> list[str]:
 
 def _click_live(duo: Any, selector: str) -> None:
     """Click an element of the live table, finding it again if a refresh replaced it first."""
-    for _ in range(10):
+
+    def clicked() -> bool:
         try:
             duo.find_element(selector).click()
-            return
         except StaleElementReferenceException:
-            time.sleep(0.1)
-    raise AssertionError(f"{selector} kept being replaced")
+            return False
+        return True
+
+    until(clicked, 5.0, msg=f"{selector} kept being replaced")
 
 
 def _go_to_page(duo: Any, link_text: str, summary: str) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from dash.testing.wait import until
 from sqlalchemy import select
 
 from api.runtime import Runtime
@@ -21,6 +22,7 @@ from db.models import JobEvent, JobStatus, TrainingJob
 from pages.monitor import layout
 from services.transitions import transition
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.monitor_support import (
     DATASET_NAME,
     POLL_SECONDS,
@@ -32,9 +34,9 @@ from tests.browser.monitor_support import (
     seed_job,
     start_signed_in,
 )
-from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+WAIT = 8.0  # seconds for a chart or the modal to get where a test waits for it (TestingTimeoutError)
 
 
 @pytest.fixture
@@ -53,15 +55,6 @@ def _loaded(duo: Any) -> None:
 def _trace_lengths(duo: Any, graph_id: str) -> list[int] | None:
     result: list[int] | None = duo.driver.execute_script(TRACE_LENGTHS_JS, graph_id)
     return result
-
-
-def _wait_until(predicate: Any, timeout: float = 8.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _choose(duo: Any, group: str, label: str) -> None:
@@ -101,7 +94,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     assert duo.find_element("#mon-co").text.startswith("$")
     assert "est. $1.20" in duo.find_element("#mon-co-d").text
     # training (20 points) and validation (every 5th step) on one chart, plus the best marker
-    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, WAIT, msg="loss chart")
     lengths = _trace_lengths(duo, "mon-loss-graph")
     assert lengths is not None
     assert (lengths[1], lengths[4]) == (4, 1)
@@ -113,7 +106,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     )
     advance(runtime, job_id, 30)
     duo.wait_for_contains_text("#mon-progress", "Step 30 / 100", timeout=8)
-    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 30, what="appended points")
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 30, WAIT, msg="appended points")
     assert _trace_lengths(duo, "mon-loss-graph")[1] == 6  # type: ignore[index]
     assert duo.find_element("#mon-tp").text == format_throughput(metrics_at(30)["throughput"])
     x_range = duo.driver.execute_script(
@@ -144,7 +137,7 @@ def test_mon002_cancel_with_confirmation_makes_the_job_cancelled(
     _loaded(duo)
     duo.wait_for_element("#mon-cancel-open").click()
     duo.wait_for_element("#mon-cancel-dismiss").click()  # "keep running" changes nothing
-    _wait_until(lambda: not duo.find_elements("#mon-cancel-modal .modal.show"), what="modal closed")
+    until(lambda: not duo.find_elements("#mon-cancel-modal .modal.show"), WAIT, msg="modal closed")
     assert _status(runtime, job_id) == "running"
 
     duo.find_element("#mon-cancel-open").click()
@@ -182,8 +175,8 @@ def test_mon003_finished_job_has_no_cancel_no_polling_and_config_tab(
     # chart options: log y-axis and elapsed-time x-axis redraw the finished job's chart
     _choose(duo, "#mon-y-scale", "Log")
     _choose(duo, "#mon-x-axis", "Elapsed time")
-    _wait_until(lambda: _loss_layout(duo, "yaxis.type") == "log", what="log axis")
-    _wait_until(lambda: _loss_layout(duo, "xaxis.title.text") == "elapsed (min)", what="elapsed axis")
+    until(lambda: _loss_layout(duo, "yaxis.type") == "log", WAIT, msg="log axis")
+    until(lambda: _loss_layout(duo, "xaxis.title.text") == "elapsed (min)", WAIT, msg="elapsed axis")
 
     duo.driver.find_element("link text", "Configuration").click()
     duo.wait_for_contains_text("#mon-config", "Preset", timeout=5)
@@ -313,7 +306,7 @@ def test_mon007_loss_chart_keeps_its_height_through_live_ticks_and_completion(
     job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
     _open(duo, job_id)
     _loaded(duo)
-    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, WAIT, msg="loss chart")
     first = _loss_geometry(duo)
     _assert_loss_chart_fits(duo, "first render")
     assert first["svgHeight"] == pytest.approx(LOSS_CHART_HEIGHT, abs=1)
@@ -322,7 +315,7 @@ def test_mon007_loss_chart_keeps_its_height_through_live_ticks_and_completion(
 
     for step in (30, 45, 60):  # several live ticks append points (and move the best-val marker)
         advance(runtime, job_id, step)
-        _wait_until(lambda s=step: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == s, what="ticks")
+        until(lambda s=step: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == s, WAIT, msg="ticks")
     time.sleep(POLL_SECONDS * 2)
     _assert_loss_chart_fits(duo, "after ticks")
 
@@ -358,11 +351,11 @@ def test_mon008_live_ticks_draw_what_a_reload_draws(
     job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
     _loaded(duo)
-    _wait_until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, what="loss chart")
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, WAIT, msg="loss chart")
     for step in (30, 45):
         advance(runtime, job_id, step)
         for graph in ("mon-loss-graph", "mon-panels-graph"):
-            _wait_until(lambda s=step, g=graph: (_trace_lengths(duo, g) or [0])[0] == s, what=f"{graph} tick")
+            until(lambda s=step, g=graph: (_trace_lengths(duo, g) or [0])[0] == s, WAIT, msg=f"{graph} tick")
     live = {
         graph: duo.driver.execute_script(DRAWN_JS, graph) for graph in ("mon-loss-graph", "mon-panels-graph")
     }
@@ -370,7 +363,7 @@ def test_mon008_live_ticks_draw_what_a_reload_draws(
 
     duo.driver.refresh()
     _loaded(duo)
-    _wait_until(lambda: (_trace_lengths(duo, "mon-panels-graph") or [0])[0] == 45, what="reloaded charts")
+    until(lambda: (_trace_lengths(duo, "mon-panels-graph") or [0])[0] == 45, WAIT, msg="reloaded charts")
     for graph, drawn in live.items():
         assert duo.driver.execute_script(DRAWN_JS, graph) == drawn, graph
     assert duo.get_logs() == []

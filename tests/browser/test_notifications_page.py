@@ -20,11 +20,13 @@ from db.base import utcnow
 from db.models import Notification
 from pages._notifications_data import PAGE_SIZE
 from settings import Settings
+from tests.accounts import make_user
 from tests.browser.accessibility import unnamed_controls
 from tests.browser.clicks import click_in_view, click_page_link
 from tests.browser.screens import save_screenshots
-from tests.conftest import free_port, make_user, sign_in_browser
 from tests.factories import make_notification_history
+from tests.fixtures.browser import sign_in_browser
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 def _bin_dir() -> Path | None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dash.testing.errors import TestingTimeoutError
+from dash.testing.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "cluster-key-canary-7f3a9c"
@@ -106,16 +108,24 @@ def descendants(pid: int) -> list[int]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, pause: float = 0.1) -> float:
-    """Poll `condition` until true; returns the seconds it took. Fails the test at the timeout."""
+    """Poll `condition` (dash.testing's `until`) until true; returns the seconds it took. Fails the
+    test at the timeout. An error from `condition` counts as "not yet" (a service still starting or
+    restarting), except an AssertionError: a condition that asserts fails the test at once."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            if condition():
-                return time.monotonic() - started
-        except Exception:  # noqa: S110  a service still starting or restarting: ask again
-            pass
-        time.sleep(pause)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    try:
+        until(lambda: _holds(condition), timeout, poll=pause)
+    except TestingTimeoutError:
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    return time.monotonic() - started
+
+
+def _holds(condition: Callable[[], bool]) -> bool:
+    try:
+        return bool(condition())
+    except AssertionError:
+        raise
+    except Exception:
+        return False
 
 
 def answers(url: str) -> bool:

@@ -28,11 +28,9 @@ from db.models import TrainingJob
 from jobs.queue import CYCLE_LOCK_KEY, LAST_CYCLE_KEY, LEADER_KEY, QUEUE_NAME, enqueue_cycle
 from logging_setup import product_version
 from settings import Settings
-from tests.conftest import free_port
-from tests.cycle_harness import dataset_server_at, owner, queue_jobs, sessions
+from tests.cycle_harness import dataset_server_at, queue_jobs
 from tests.e2e.processes import CANARY, Processes, answers, wait_until
-
-__all__ = ["owner", "sessions"]  # fixtures used by name below
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 

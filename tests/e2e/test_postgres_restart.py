@@ -31,10 +31,11 @@ from db.models import CostRecord, MetricPoint, TrainingJob
 from db.session import make_engine, make_session_factory
 from jobs.queue import CYCLE_LOCK_KEY, LAST_CYCLE_KEY
 from services.accounts import create_user
-from tests.conftest import PASSWORD, SECRET, free_port
+from tests.accounts import PASSWORD, SECRET
 from tests.cycle_harness import dataset_server_at, notifications, queue_jobs, statuses
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres
 from tests.e2e.processes import CANARY, ROOT, Processes, wait_until
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 

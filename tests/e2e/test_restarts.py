@@ -27,11 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import CostRecord, MetricPoint, TrainingJob
 from jobs.queue import CYCLE_LOCK_KEY, cycle_lock_ttl_seconds
 from settings import Settings
-from tests.conftest import free_port
-from tests.cycle_harness import dataset_server_at, notifications, owner, queue_jobs, sessions, statuses
+from tests.cycle_harness import dataset_server_at, notifications, queue_jobs, statuses
 from tests.e2e.processes import CANARY, Processes, answers, wait_until
-
-__all__ = ["owner", "sessions"]  # fixtures used by name below
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -19,12 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import JobStatus
 from jobs.queue import LAST_CYCLE_KEY, QUEUE_NAME, enqueue_cycle
 from settings import Settings
-from tests.conftest import free_port
-from tests.cycle_harness import owner, sessions
 from tests.e2e.processes import CANARY, ROOT, Processes, wait_until
 from tests.factories import make_dataset, make_job
-
-__all__ = ["owner", "sessions"]  # fixtures used by name below
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -20,7 +20,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from tests.conftest import free_port, make_token, make_user
+from tests.accounts import make_token, make_user
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

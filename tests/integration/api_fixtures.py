@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.runtime import Runtime
-from tests.conftest import make_token, make_user
+from tests.accounts import make_token, make_user
 
 
 @dataclass

@@ -17,9 +17,10 @@ from db.migrate import upgrade
 from db.models import JobStatus, MetricPoint, TrainingJob
 from services.metrics import metrics_payload
 from settings import Settings
-from tests.conftest import free_port, make_token, make_user
+from tests.accounts import make_token, make_user
 from tests.factories import make_dataset, make_job
 from tests.integration.api_fixtures import GOOD_LINES, job_request, jsonl
+from tests.ports import free_port
 
 
 @pytest.fixture

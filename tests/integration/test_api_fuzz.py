@@ -21,9 +21,8 @@ from schemathesis.core.result import Ok
 
 from api.runtime import Runtime
 from tests.factories import make_job
-from tests.integration.api_fixtures import ApiUser, alice, upload
+from tests.integration.api_fixtures import ApiUser, upload
 
-__all__ = ["alice"]
 SPEC = Path(__file__).parents[2] / "docs" / "api-openapi.yaml"
 EXAMPLES = int(os.environ.get("PIPELINE_FUZZ_EXAMPLES", "15"))
 # The suite replays the same cases every run (no flaky CI); set PIPELINE_FUZZ_RANDOM=1 to explore.

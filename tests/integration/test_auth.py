@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from api.auth import is_safe_next
 from api.runtime import Runtime
 from db.models import User
-from tests.conftest import PASSWORD, login, make_token, make_user
+from tests.accounts import PASSWORD, login, make_token, make_user
 
 
 def _user_count(runtime: Runtime) -> int:

@@ -24,7 +24,7 @@ from db.base import utcnow
 from db.migrate import upgrade
 from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, ModelArtifact, TrainingJob
 from settings import Settings
-from tests.conftest import SECRET, make_user
+from tests.accounts import SECRET, make_user
 from tests.cycle_harness import (
     CANARY,
     LONG_HYPERPARAMETERS,

@@ -13,13 +13,7 @@ import pytest
 from contract.results import ClusterJobStatus, ClusterNotFound, JobStatusReport, MetricsPoint
 from jobs.cluster import ClusterClient
 from simulator.runner import start_simulator_in_thread
-from tests import simulated_cluster
 from tests.simulated_cluster import CLUSTER_KEY, DatasetServer, submit_request
-
-# Fixtures shared with other cluster tests.
-cluster = simulated_cluster.cluster
-datasets = simulated_cluster.datasets
-simulator = simulated_cluster.simulator
 
 
 def wait_for(

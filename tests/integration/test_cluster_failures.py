@@ -19,14 +19,8 @@ from contract.results import (
     SubmitRequest,
 )
 from jobs.cluster import ClusterClient
-from tests import simulated_cluster
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.simulated_cluster import CLUSTER_KEY, GPU, submit_request
-
-# Fixtures shared with other cluster tests.
-cluster = simulated_cluster.cluster
-datasets = simulated_cluster.datasets
-simulator = simulated_cluster.simulator
 
 
 def requests_seen(simulator, route: str = "status") -> int:

@@ -11,12 +11,8 @@ import pytest
 
 from contract.results import ClusterError, SubmitRequest
 from jobs.cluster import ClusterClient
-from tests import simulated_cluster
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.simulated_cluster import CLUSTER_KEY, GPU, submit_request
-
-datasets = simulated_cluster.datasets
-simulator = simulated_cluster.simulator
 
 
 def test_the_key_is_in_no_log_error_traceback_or_repr(simulator, datasets, caplog):

@@ -31,7 +31,7 @@ from services.errors import InvalidState
 from services.training_jobs import cancel_user_job
 from settings import Settings
 from simulator.runner import SimulatorHandle, start_simulator_in_thread
-from tests.conftest import SECRET
+from tests.accounts import SECRET
 from tests.cycle_harness import (
     CANARY,
     Clock,

@@ -12,7 +12,7 @@ from db.models import CostRecord, MetricPoint, Notification, TrainingJob
 from jobs.cycle import start_cycle_timer
 from settings import Settings
 from simulator.runner import start_simulator_in_thread
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.cycle_harness import CANARY, TIME_SCALE, dataset_server_at
 from tests.factories import make_dataset, make_job
 

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 
 from jobs.locks import RedisLock
 from jobs.queue import CYCLE_LOCK_KEY, LEADER_KEY, QUEUE_NAME, run_locked_cycle, run_scheduler
-from tests.conftest import free_port
 from tests.cycle_harness import CANARY, LONG_HYPERPARAMETERS, job, queue_jobs, statuses
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,7 @@ from sqlalchemy import func, select
 from api.runtime import Runtime
 from db.models import Dataset
 from tests.factories import make_job
-from tests.integration.api_fixtures import ApiUser, alice, bob, jsonl, upload
-
-__all__ = ["alice", "bob"]
+from tests.integration.api_fixtures import ApiUser, jsonl, upload
 
 
 def _stored_files(runtime: Runtime) -> list[Path]:

@@ -13,7 +13,7 @@ from api.runtime import Runtime
 from cli.demo import SAMPLE_DATASET_NAME, ensure_demo_user, ensure_sample_work, start_cycles_once_serving
 from db.models import Dataset, JobEvent, TrainingJob
 from services.dataset_files import storage_file
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 def test_first_start_seeds_a_ready_dataset_and_a_queued_job_once(

@@ -15,7 +15,7 @@ from components.dataset_view import DELETE_TYPE
 from components.job_form import FEEDBACK_TYPE, FIELD_TYPE, HYPERPARAMETER_FIELDS
 from components.notification_view import MARK_READ_TYPE
 from db.models import Dataset, Notification, TrainingJob
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.factories import make_dataset
 from tests.integration.dash_calls import call
 

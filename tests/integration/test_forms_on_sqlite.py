@@ -16,7 +16,8 @@ from app import create_app
 from components.job_form import FIELD_TYPE
 from db.models import Dataset, JobStatus, Notification, TrainingJob
 from settings import Settings
-from tests.conftest import PASSWORD, Client, login, make_user
+from tests.accounts import PASSWORD, login, make_user
+from tests.fixtures.web import Client
 from tests.integration.dash_calls import call
 
 

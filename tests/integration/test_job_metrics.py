@@ -18,11 +18,9 @@ from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob
 from services.downsample import series_names
 from services.metrics import metrics_payload
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.factories import make_dataset, make_job
-from tests.integration.api_fixtures import ApiUser, alice, bob
-
-__all__ = ["alice", "bob"]
+from tests.integration.api_fixtures import ApiUser
 
 
 @pytest.fixture

@@ -13,11 +13,9 @@ from sqlalchemy import func, select
 from api.runtime import Runtime
 from db.base import utcnow
 from db.models import JobEvent, JobStatus, Notification, TrainingJob
-from tests.conftest import login
+from tests.accounts import login
 from tests.factories import make_dataset, make_job
-from tests.integration.api_fixtures import ApiUser, alice, bob, job_request, upload
-
-__all__ = ["alice", "bob"]
+from tests.integration.api_fixtures import ApiUser, job_request, upload
 
 
 @pytest.fixture

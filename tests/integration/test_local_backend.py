@@ -27,9 +27,10 @@ from services.transitions import cancel_job
 from settings import Settings
 from tests.cycle_harness import all_terminal, count_rows, cycle_until, events, job, notifications, statuses
 from tests.factories import make_dataset, make_job
+from tests.fixtures.extras import needs_trainer_extra
 from trainer.sample_data import sample_jsonl
 
-pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
+needs_trainer_extra()
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 

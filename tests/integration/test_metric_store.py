@@ -19,7 +19,7 @@ from contract.results import MetricsPoint
 from db.base import utcnow
 from db.metric_store import PointRow, executemany_insert, insert_points, point_rows
 from db.models import MetricPoint
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.factories import make_dataset, make_job
 
 Insert = Callable[[Session, Sequence[PointRow]], int]

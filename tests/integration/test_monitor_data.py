@@ -18,8 +18,8 @@ from components.packed_patch import unpack_operations
 from db.base import utcnow
 from db.models import JobStatus, MetricPoint, TrainingJob, User
 from pages.monitor.data import cancel_shown_job, read_job
+from tests.accounts import make_user
 from tests.browser.monitor_support import seed_job
-from tests.conftest import make_user
 from tests.factories import make_dataset, make_job
 
 pytestmark = pytest.mark.postgres

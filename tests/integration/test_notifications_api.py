@@ -7,9 +7,7 @@ from datetime import timedelta
 from api.runtime import Runtime
 from db.base import utcnow
 from db.models import Notification
-from tests.integration.api_fixtures import ApiUser, alice, bob
-
-__all__ = ["alice", "bob"]
+from tests.integration.api_fixtures import ApiUser
 
 
 def _notify(runtime: Runtime, user_id: int, titles: list[str]) -> list[int]:

@@ -17,7 +17,7 @@ from pages._jobs_data import PAGE_SIZE as JOBS_PAGE
 from pages._jobs_data import user_jobs
 from pages._notifications_data import PAGE_SIZE as NOTIFICATIONS_PAGE
 from pages._notifications_data import user_notifications
-from tests.conftest import make_token, make_user
+from tests.accounts import make_token, make_user
 from tests.factories import make_job_history, make_notification_history
 from tests.integration.dash_calls import call
 

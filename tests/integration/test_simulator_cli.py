@@ -14,12 +14,10 @@ import pytest
 
 from contract.results import ClusterConfigError, ClusterJobStatus
 from jobs.cluster import ClusterClient
-from tests import simulated_cluster
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.simulated_cluster import CLUSTER_KEY, submit_request
 
 ROOT = Path(__file__).resolve().parents[2]
-datasets = simulated_cluster.datasets
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -13,14 +13,10 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from tests import simulated_cluster
 from tests.simulated_cluster import CLUSTER_KEY, GPU, DatasetServer, jsonl
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 AUTH = {"Authorization": f"Bearer {CLUSTER_KEY}"}
-
-datasets = simulated_cluster.datasets
-simulator = simulated_cluster.simulator
 
 
 @pytest.fixture(scope="module")

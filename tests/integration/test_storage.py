@@ -13,9 +13,8 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from contract.signing import signed_dataset_url
 from db.models import Dataset
-from tests.integration.api_fixtures import ApiUser, alice, jsonl, upload
+from tests.integration.api_fixtures import ApiUser, jsonl, upload
 
-__all__ = ["alice"]
 CONTENT = jsonl([{"prompt": "secret question", "completion": "secret answer"}] * 3)
 
 

@@ -13,7 +13,7 @@ from db.base import utcnow
 from db.models import CostRecord, JobEvent, JobStatus, Notification, TrainingJob
 from db.session import make_session_factory
 from services.transitions import TransitionRefused, cancel_job, transition
-from tests.conftest import make_user
+from tests.accounts import make_user
 from tests.factories import make_dataset, make_job
 
 

@@ -33,7 +33,7 @@ from jobs.cycle import run_cycle
 from jobs.ray_backend import RayJobsBackend
 from services.transitions import cancel_job
 from settings import Settings
-from tests.conftest import IN_CI, make_user
+from tests.accounts import make_user
 from tests.cycle_harness import (
     _QuietHandler,
     _ThreadingWSGIServer,
@@ -44,11 +44,13 @@ from tests.cycle_harness import (
     queue_jobs,
     statuses,
 )
+from tests.fixtures.databases import IN_CI
+from tests.fixtures.extras import needs_trainer_extra
 from tests.ray.ray_head import RayHead, ray_head_in_namespace, sandbox_problem
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
 from trainer.sample_data import sample_jsonl
 
-pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
+needs_trainer_extra()
 _problem = sandbox_problem()
 pytestmark = [
     pytest.mark.ray,

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from contract.signing import derive_job_secret
+from tests.fixtures.extras import needs_trainer_extra
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
 from trainer.sample_data import sample_jsonl
 
-pytest.importorskip("torch", reason="the trainer extra is not installed: pip install -e '.[trainer]'")
+needs_trainer_extra()
 
 pytestmark = [
     pytest.mark.trainer,

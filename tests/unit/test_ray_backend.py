@@ -276,7 +276,7 @@ def test_unknown_ray_status_is_malformed(fake: FakeRayJobs, ray: RayJobsBackend)
 
 
 def test_unreachable_ray_is_transient() -> None:
-    from tests.conftest import free_port
+    from tests.ports import free_port
 
     backend = RayJobsBackend(f"http://127.0.0.1:{free_port()}", secret_key=SECRET, max_retries=0)
     with pytest.raises(ClusterTransient, match="could not be reached"):
