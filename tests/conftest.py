@@ -3,7 +3,8 @@ in the root conftest). Tests take fixtures as parameters and import only plain h
 from tests/ports.py, accounts from tests/accounts.py, factories from tests/factories.py.
 
 Parallel runs (pytest-xdist, ``-n``): PostgreSQL and Redis are per worker (tests/fixtures/databases.py),
-and the e2e tests run one at a time on one worker (tests/fixtures/scheduling.py).
+the e2e tests run one at a time on one worker, and a few tests that race wall time run alone
+after the rest (tests/fixtures/scheduling.py).
 """
 
 pytest_plugins = [

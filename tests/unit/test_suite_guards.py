@@ -52,7 +52,7 @@ def test_an_error_in_a_tests_thread_or_finalizer_fails_that_test(pytester: pytes
             worker.join()
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         ["*PytestUnhandledThreadExceptionWarning*", "*PytestUnraisableExceptionWarning*"]
