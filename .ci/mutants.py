@@ -44,7 +44,7 @@ CANARY = '\nraise RuntimeError("mutants.py canary: the copy is the code under te
 @dataclass(frozen=True)
 class Mutant:
     id: str
-    file: str  # a path, or a glob when the code may move between files (pages/monitor/*.py)
+    file: str  # a path or a glob, or several separated by spaces: where the code may move between files
     original: str
     mutated: str
     why: str
@@ -66,7 +66,7 @@ def load(path: Path) -> tuple[list[Mutant], dict[str, list[str]]]:
     mutants = [
         Mutant(
             id=m["id"],
-            file=m["file"],
+            file=" ".join(m["file"]) if isinstance(m["file"], list) else m["file"],
             original=m["original"],
             mutated=m["mutated"],
             why=m["why"],
@@ -110,7 +110,7 @@ def copy_tree(source: Path, dest: Path) -> None:
 
 def locate(copy: Path, mutant: Mutant) -> Path | str:
     """The one file under `copy` holding the snippet exactly once, or why there is none."""
-    files = sorted(p for p in copy.glob(mutant.file) if p.is_file())
+    files = sorted({p for pattern in mutant.file.split() for p in copy.glob(pattern) if p.is_file()})
     if not files:
         return f"no file matches {mutant.file}"
     hits = [(p, p.read_text().count(mutant.original)) for p in files]

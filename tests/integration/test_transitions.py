@@ -208,3 +208,25 @@ def test_the_final_bill_is_capped_at_the_budget(sessions, running_job, to_status
         cost = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).one()
         assert (cost.amount, cost.details["budget_limit"]) == (Decimal("3.0000"), "3.0000")
         assert cost.details["duration_hours"] == "0.500000"  # the time it ran, though billed less
+
+
+def test_a_worker_whose_lease_was_taken_over_cannot_move_the_job(sessions, runtime) -> None:
+    """A stale worker holds claim token "old"; the job was reclaimed with "new" meanwhile."""
+    user_id = make_user(runtime, "lease@example.com")
+    with sessions.begin() as session:
+        job = make_job(
+            session,
+            user_id,
+            make_dataset(session, user_id).id,
+            status=JobStatus.INITIALIZING,
+            claimed_at=utcnow(),
+            claim_token="new",
+        )
+        job_id = job.id
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        assert not transition(session, job, JobStatus.FAILED, actor="processor", claim_token="old")
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id)
+        assert transition(session, job, JobStatus.FAILED, actor="processor", claim_token="new")
+    assert _count(sessions, JobEvent, job_id) == 1

@@ -90,3 +90,16 @@ def test_elapsed_time_never_goes_back_and_starts_at_zero_under_clock_skew() -> N
     ]
     payload = summary_payload(_fold_in([rows], 100), 100, started_at=1000.0)
     assert payload["elapsed"] == {"step": [1, 2, 3, 4, 5], "seconds": [0.0, 10.0, 30.0, 30.0, 40.0]}
+
+
+def test_a_tie_for_a_buckets_minimum_or_maximum_keeps_the_earliest_step() -> None:
+    """As the SQL summary does (services/metrics_sql.py), so both give the same points."""
+    losses = [3.0, 1.0, 2.0, 1.0, 3.0, 2.0]  # minimum 1.0 at steps 2 and 4, maximum 3.0 at 1 and 5
+    rows: list[tuple[object, ...]] = [
+        (step, 1000.0 + step, loss, None, None, None, None, None) for step, loss in enumerate(losses, 1)
+    ]
+    summary = BucketSummary(width=8, upto_step=0)
+    for row in rows:
+        summary.add_row(row)
+    assert (summary.lo_step[0], summary.lo_val[0]) == ([2], [1.0])
+    assert (summary.hi_step[0], summary.hi_val[0]) == ([1], [3.0])
