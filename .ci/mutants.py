@@ -38,7 +38,8 @@ from pytest_server import PytestServer  # .ci/pytest_server.py, beside this scri
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = ROOT / ".ci" / "mutants.toml"
-CANARY = '\nraise RuntimeError("mutants.py canary: the copy is the code under test")\n'
+CANARY_MESSAGE = "mutants.py canary: the copy is the code under test"
+CANARY = f'\nraise RuntimeError("{CANARY_MESSAGE}")\n'
 
 
 @dataclass(frozen=True)
@@ -130,24 +131,27 @@ def environment(copy: Path) -> dict[str, str]:
     return env
 
 
-def pytest(server: PytestServer, tests: list[str], timeout: float, *, first: bool = True) -> tuple[str, str]:
-    """Run `tests` in the copy: ('passed' | 'failed' | 'timeout' | 'error', the first failure or tail)."""
+def pytest(
+    server: PytestServer, tests: list[str], timeout: float, *, first: bool = True
+) -> tuple[str, str, str]:
+    """Run `tests` in the copy: 'passed' | 'failed' | 'timeout' | 'error', the first failure, the output."""
     args = ["-x"] if first else []
     # The server imported the plugins before pytest could rewrite their asserts: harmless, said once per run.
     quiet = ["-q", "--no-header", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     code, output = server.run([*args, *quiet, *tests], timeout)
     if code is None:
-        return "timeout", f"no result after {timeout:.0f} s"
+        return "timeout", f"no result after {timeout:.0f} s", output
     lines = output.splitlines()
     failed = next((line for line in lines if line.startswith(("FAILED ", "ERROR "))), "")
+    failed = failed or next((line for line in lines if line.startswith("E ")), "")  # an import broke
     summary = lines[-1] if lines else ""
     if code == 0:
-        return "passed", summary
-    # 1: tests failed; 2: collection stopped by an error in the mutated code; 4 is a usage error,
-    # unless the mutated code broke importing conftest.py.
-    if code in (1, 2) or (code == 4 and "while loading conftest" in output):
-        return "failed", (failed or summary)[:200]
-    return "error", f"pytest exit {code}: {summary[:200]}"
+        return "passed", summary, output
+    if code == 5:
+        return "error", "no tests ran", output
+    # 1: tests failed; 2, 3, 4: the mutated code broke collection, a fixture plugin or conftest.py.
+    # Usage errors cannot hide here: the baseline ran the same selections unmutated.
+    return "failed", " ".join((failed or summary).split())[:200], output
 
 
 def check_the_copy_is_tested(
@@ -168,10 +172,10 @@ def check_the_copy_is_tested(
     original = target.read_text()
     target.write_text(original + CANARY)
     try:
-        result, detail = pytest(server, tests, timeout)
+        result, detail, output = pytest(server, tests, timeout)
     finally:
         target.write_text(original)
-    if result != "failed":
+    if result != "failed" or CANARY_MESSAGE not in output:
         raise SystemExit(f"a deliberately broken {module} did not fail its tests: {detail}")
     print(f"copy checked: {module} is imported from the copy, and breaking it fails {tests[0]}")
 
@@ -186,7 +190,7 @@ def run_mutant(server: PytestServer, copy: Path, mutant: Mutant, tests: list[str
     target.write_text(original.replace(mutant.original, mutant.mutated, 1))
     started = time.monotonic()
     try:
-        result, detail = pytest(server, tests, timeout)
+        result, detail, _output = pytest(server, tests, timeout)
     finally:
         target.write_text(original)
     status = {"failed": "caught", "timeout": "caught", "passed": "survived"}.get(result, "error")
@@ -266,7 +270,7 @@ def run_all(
         check_the_copy_is_tested(server, copy, probe[1], tests_for(probe[0], mapping), args.timeout)
     if not args.no_baseline:
         union = list(dict.fromkeys(t for m in chosen for t in tests_for(m, mapping)))
-        result, detail = pytest(server, union, args.timeout * 3, first=False)
+        result, detail, _output = pytest(server, union, args.timeout * 3, first=False)
         if result != "passed":
             raise SystemExit(f"baseline: the unmutated copy does not pass its tests: {detail}")
         print(f"baseline passes: {detail}")

@@ -17,6 +17,7 @@ from typing import IO
 # Third-party packages the tests import; none of them imports the project.
 PRELOAD = (
     "pytest",
+    "xdist.plugin",
     "dash",
     "dash.testing.plugin",
     "dash_bootstrap_components",
