@@ -74,6 +74,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
         email=lambda: request.form.get("email", ""),
         error=TOO_MANY_LOGINS,
         notice=None,
+        registration_open=settings.registration_open,
     )
     per_account = settings.login_failures_per_account
     login_limits = [
