@@ -4,6 +4,7 @@ the same whether or not the email is taken, and is rate-limited (issue 14 item 1
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,8 @@ from api.runtime import Runtime
 from app import create_app
 from db.base import utcnow
 from db.models import Invite, User
-from services.invites import create_invite
+from services.accounts import register_user
+from services.invites import consume_invite, create_invite
 from settings import Settings
 from tests.accounts import PASSWORD
 
@@ -164,3 +166,27 @@ def test_invite_used_by_a_taken_email_answers_the_same_and_is_spent(
             session.scalar(select(func.count()).select_from(Invite).where(Invite.used_at.is_not(None))) == 1
         )
     assert _users(runtime) == [user["email"]]
+
+
+def test_two_registrations_racing_on_one_invite_make_one_account(runtime: Runtime) -> None:
+    """The invite is spent by a conditional UPDATE: of two concurrent uses, exactly one wins."""
+    token = _invite(runtime)
+    barrier = threading.Barrier(2)
+    won: list[bool] = []
+
+    def use(email: str) -> None:
+        with runtime.transaction() as session:
+            barrier.wait(5)
+            if consume_invite(session, token):
+                register_user(session, email, PASSWORD)
+                won.append(True)
+            else:
+                won.append(False)
+
+    threads = [threading.Thread(target=use, args=(f"racer{i}@example.com",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(won) == [False, True]
+    assert len(_users(runtime)) == 1
