@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     server.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     install(server, runtime)
     register_error_handlers(server)
-    init_auth(server, secure_cookies=settings.session_cookie_secure)
+    init_auth(server, settings)
     # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
     from api.api_fallback import bp as api_fallback_bp
     from api.callbacks_api import bp as callbacks_bp

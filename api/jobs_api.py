@@ -20,6 +20,7 @@ from api.request_parsing import (
 from api.runtime import get_runtime
 from db.base import utcnow
 from services.job_config import budget_warning
+from services.job_limits import UserLimits
 from services.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
 from services.serialize import job_json, money
 from services.training_jobs import (
@@ -35,6 +36,10 @@ from services.training_jobs import (
 bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
 register_service_errors(bp)
 MAX_STEP = 2**31 - 1
+
+
+def user_limits() -> UserLimits:
+    return UserLimits.from_settings(get_runtime().settings)
 
 
 def _not_found(job_id: str) -> ApiError:
@@ -80,7 +85,7 @@ def create() -> tuple[Response, int]:
     """Create a queued job; 201 with the job and its estimate (with `budget_warning`, as estimate's)."""
     payload = json_body()
     with get_runtime().transaction() as session:
-        job, result = create_job(session, current_user_id(), payload, actor=actor())
+        job, result = create_job(session, current_user_id(), payload, actor=actor(), limits=user_limits())
         warning = budget_warning(result.estimated_total_cost, job.budget_limit)
         body = {"job": job_json(job), "estimate": {**result.as_dict(), "budget_warning": warning}}
     return success(body, 201)

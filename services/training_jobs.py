@@ -21,6 +21,7 @@ from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, T
 from services.datasets import get_dataset_for_user
 from services.errors import InvalidState, NotFound, ValidationError
 from services.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
+from services.job_limits import UserLimits, check_limits
 from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
 from services.serialize import cost_record_json, event_json, job_json
 from services.transitions import TransitionRefused, cancel_job, record_event
@@ -79,14 +80,25 @@ def estimate_job(session: Session, user_id: int, payload: Mapping[str, Any]) -> 
 
 
 def create_job(
-    session: Session, user_id: int, payload: Mapping[str, Any], *, actor: str
+    session: Session, user_id: int, payload: Mapping[str, Any], *, actor: str, limits: UserLimits
 ) -> tuple[TrainingJob, JobEstimate]:
     """Create a `queued` job with its totals, estimated cost and a `queued` event (caller commits).
 
+    The user's row stays locked until the caller commits (services.job_limits), so two creations
+    by one user cannot both pass the limits.
+
     Raises:
         ValidationError: as `estimate_job`; nothing is added to the session then.
+        LimitExceeded: the job would take the user over `limits`; nothing is added either.
     """
     config, estimate = estimate_job(session, user_id, payload)
+    check_limits(
+        session,
+        user_id,
+        gpu_count=int(config.gpu_config.get("count", 1)),
+        estimated_cost=estimate.estimated_total_cost,
+        limits=limits,
+    )
     now = utcnow()
     hyperparameters = dict(config.hyperparameters)
     if config.name:
