@@ -21,7 +21,7 @@ from components.formatters import (
     parse_money,
     parse_timestamp,
 )
-from components.job_view import status_badge
+from components.job_status import status_badge
 from components.monitor_numbers import is_active
 from components.pager import shown_range
 from services.costs import format_money
