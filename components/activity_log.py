@@ -129,7 +129,7 @@ def timestamp_pair(at: datetime, now: datetime) -> html.Span:
         [
             relative_time(at, now, "activity-log__relative"),
             html.Span(" · ", className="text-body-tertiary"),
-            html.Span(format_absolute_time(at), className="activity-log__absolute"),
+            html.Span(format_absolute_time(at), className="activity-log__absolute text-nowrap"),
         ],
         className="small text-body-secondary",
     )

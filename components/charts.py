@@ -29,6 +29,7 @@ PANEL_COLUMNS = 2
 EARLY_MARKERS = 5
 
 _COLORS = {"training_loss": "#0d6efd", "validation_loss": "#fd7e14", "best": "#198754"}
+_BEST_ON_DARK = "#4ade80"  # the best marker's green, light enough to read on the dark theme (8.9:1)
 
 
 def loss_series() -> tuple[str, ...]:
@@ -136,7 +137,13 @@ def best_point(steps: Sequence[int], values: Sequence[float]) -> tuple[int, floa
     return steps[i], values[i]
 
 
-def best_annotation(x: float | int, value: float, step: int, log_y: bool) -> dict[str, Any]:
+def best_color(dark: bool) -> str:
+    return _BEST_ON_DARK if dark else _COLORS["best"]
+
+
+def best_annotation(
+    x: float | int, value: float, step: int, log_y: bool, dark: bool = False
+) -> dict[str, Any]:
     """Annotation pointing at the best validation loss (log axes take log10 positions)."""
     y = math.log10(value) if log_y and value > 0 else value
     return {
@@ -149,7 +156,7 @@ def best_annotation(x: float | int, value: float, step: int, log_y: bool) -> dic
         "arrowhead": 2,
         "ax": 0,
         "ay": -36,
-        "font": {"color": _COLORS["best"]},
+        "font": {"color": best_color(dark)},
     }
 
 
@@ -245,7 +252,7 @@ def loss_figure(
             best_trace = {"x": [xs[i]], "y": [best[1]], "customdata": [custom[i]]}
             x_best = xs[i]
             if x_best is not None:
-                annotations.append(best_annotation(x_best, best[1], best[0], log_y))
+                annotations.append(best_annotation(x_best, best[1], best[0], log_y, dark))
     for key in loss_trace_index():
         if key != "best_validation":
             fig.add_trace(traces[key])
@@ -254,7 +261,7 @@ def loss_figure(
             name="best validation",
             mode="markers",
             showlegend=False,
-            marker={"symbol": "star", "size": 14, "color": _COLORS["best"], "line": {"width": 1}},
+            marker={"symbol": "star", "size": 14, "color": best_color(dark), "line": {"width": 1}},
             hovertemplate=hover_template("best validation loss", ".4g", steps_per_epoch),
             **best_trace,
         )

@@ -187,7 +187,9 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
             marker["x"], marker["y"], marker["customdata"] = [xs[i]], [candidate[1]], [custom[i]]
 
     if best_moved and best is not None and best_x is not None:
-        loss["layout"]["annotations"] = [best_annotation(best_x, best["value"], best["step"], opts["log_y"])]
+        loss["layout"]["annotations"] = [
+            best_annotation(best_x, best["value"], best["step"], opts["log_y"], opts.get("dark", False))
+        ]
     elif loss_changed and not state["has_loss_points"]:
         loss["layout"]["annotations"] = []  # drop the empty-state message
     if panels_changed and not state["has_panel_points"]:
