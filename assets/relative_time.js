@@ -1,6 +1,7 @@
 /* Keeps "5 min ago" true: every element with data-relative-time="<ISO time>" gets its text
    recomputed every 20 s, also on pages that no longer poll the server (a finished job's monitor).
-   The wording mirrors components/formatters.py:format_relative_time (tests/browser checks both). */
+   The wording mirrors components/formatters.py:format_relative_time
+   (tests/browser/test_monitor.py::test_mon012 runs it with the clock an hour ahead). */
 (function () {
   "use strict";
 
