@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from api.runtime import get_runtime
-from pages._signed_in import signed_in_user_id
+from pages._signed_in import signed_in_email, signed_in_user_id
 from services.costs import PricingError, hourly_rate
 from services.downsample import MetricsPayload
 from services.errors import InvalidState, NotFound
@@ -25,13 +25,15 @@ from services.training_jobs import cancel_user_job, get_job_for_user, job_events
 @dataclass(frozen=True)
 class MonitorSnapshot:
     """What one monitor read sees of a job: its JSON, its events (newest first), when asked its
-    metric points and dataset, and its GPUs' hourly rate (for the projected cost)."""
+    metric points and dataset, its GPUs' hourly rate (for the projected cost) and its owner's email
+    (the Activity Log names the user who acted by it)."""
 
     job: dict[str, Any]
     events: list[dict[str, Any]]
     metrics: MetricsPayload | None
     dataset: dict[str, Any] | None
     hourly_rate: Decimal | None
+    owner_email: str | None = None
 
 
 def _rate(gpu_config: dict[str, Any]) -> Decimal | None:
@@ -74,6 +76,7 @@ def read_job(
             metrics=metrics,
             dataset=dataset_json(job.dataset) if with_dataset and job.dataset is not None else None,
             hourly_rate=_rate(dict(job.gpu_config or {})),
+            owner_email=signed_in_email(),  # the job is the signed-in user's (get_job_for_user)
         )
 
 

@@ -37,6 +37,7 @@ CANCEL_MODAL = "mon-cancel-modal"
 CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
+STOP_ALERT = "mon-stop"  # why a failed or cancelled job stopped, above the tabs
 PROGRESS = "mon-progress"
 
 TABS = "mon-tabs"
@@ -295,6 +296,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             _header(),
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
+            html.Div(id=STOP_ALERT),
             _progress(),
             cards,
             dbc.Tabs(
