@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from api.runtime import get_runtime
+from jobs.cancels import cancel_on_cluster_now
 from pages._signed_in import signed_in_user_id
 from services.costs import PricingError, hourly_rate
 from services.downsample import MetricsPayload
@@ -88,11 +89,14 @@ def cancel_shown_job(job_id: str) -> CancelOutcome:
     user_id = signed_in_user_id()
     if user_id is None:
         return CancelOutcome(False, "Your session has ended; sign in again to cancel.")
+    runtime = get_runtime()
     try:
-        with get_runtime().transaction() as session:
-            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=datetime.now(UTC))
+        with runtime.transaction() as session:
+            job = cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=datetime.now(UTC))
+            found = job.id
     except NotFound:
         return CancelOutcome(False, "This job no longer exists in your account.")
     except InvalidState as exc:
         return CancelOutcome(False, str(exc.details))
+    cancel_on_cluster_now(runtime.sessions, runtime.settings, found, now=datetime.now(UTC))  # as the API does
     return CancelOutcome(True, "Job cancelled. Compute stops now; you are billed only for the time used.")

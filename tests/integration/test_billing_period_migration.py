@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -133,7 +134,7 @@ def _seed_month_rows(engine: Engine) -> None:
             )
 
 
-_TYPES: dict[str, sa.types.TypeEngine[object] | type[sa.types.TypeEngine[object]]] = {
+_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "job_id": sa.Uuid(),
     "hyperparameters": JSONType,
     "gpu_config": JSONType,
@@ -144,7 +145,7 @@ _TYPES: dict[str, sa.types.TypeEngine[object] | type[sa.types.TypeEngine[object]
 }
 
 
-def _columns(names: str, **overrides: sa.types.TypeEngine[object]) -> list[sa.ColumnClause[object]]:
+def _columns(names: str, **overrides: sa.types.TypeEngine[Any]) -> list[sa.ColumnClause[Any]]:
     typed = []
     for name in names.split():
         kind = overrides.get(name, _TYPES.get(name))
@@ -161,7 +162,7 @@ def test_month_rows_become_the_completion_date(dialect: str, tmp_path) -> None:
         _seed_month_rows(engine)
         upgrade(engine)
         with engine.connect() as connection:
-            periods = dict(
+            periods: dict[Any, str] = dict(
                 connection.execute(text("SELECT job_id, billing_period FROM lora_cost_records")).all()
             )
         by_job = {uuid.UUID(str(key)): value for key, value in periods.items()}

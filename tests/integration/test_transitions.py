@@ -258,4 +258,5 @@ def test_notifications_carry_the_specs_titles_and_priorities(
         assert (note.title, note.priority) == (title, priority)
         records = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).all()
     if to_status is not JobStatus.RUNNING:  # a terminal job that ran is billed once, dated as the spec does
+        assert completed_at is not None
         assert [record.billing_period for record in records] == [completed_at.strftime("%Y-%m-%d")]
