@@ -15,6 +15,7 @@ from typing import Any
 from api.runtime import get_runtime
 from jobs.cancels import cancel_on_cluster_now
 from pages._signed_in import signed_in_user_id
+from services.artifacts import job_artifact_json
 from services.costs import PricingError, hourly_rate
 from services.downsample import MetricsPayload
 from services.errors import InvalidState, NotFound
@@ -75,6 +76,22 @@ def read_job(
             metrics=metrics,
             dataset=dataset_json(job.dataset) if with_dataset and job.dataset is not None else None,
             hourly_rate=_rate(dict(job.gpu_config or {})),
+        )
+
+
+def read_artifact(job_id: str | None) -> dict[str, Any] | None:
+    """The signed-in user's job's adapter (`job.artifact` of the API, with a fresh link), or None."""
+    user_id = signed_in_user_id()
+    if user_id is None or not job_id:
+        return None
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        job = get_job_for_user(session, user_id, job_id)
+        if job is None:
+            return None
+        settings = runtime.settings
+        return job_artifact_json(
+            session, job, user_id=user_id, secret_key=settings.secret_key, data_dir=settings.data_dir
         )
 
 

@@ -38,6 +38,9 @@ CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
 PROGRESS = "mon-progress"
+ARTIFACT = (
+    "mon-artifact"  # the trained adapter's card, filled once the job completed (pages/monitor/artifact.py)
+)
 
 TABS = "mon-tabs"
 TAB_LOSS = "tab-loss"
@@ -296,6 +299,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
             _progress(),
+            html.Div(id=ARTIFACT),
             cards,
             dbc.Tabs(
                 [
