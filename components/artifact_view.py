@@ -41,7 +41,9 @@ def artifact_card(artifact: Mapping[str, Any] | None) -> dbc.Card | None:
         html.Dt("Checksum", className="col-sm-3 col-lg-2"),
         html.Dd(html.Code(short_checksum(checksum), title=checksum or ""), className="col-sm-9 col-lg-10"),
         html.Dt("Location", className="col-sm-3 col-lg-2"),
-        html.Dd(html.Code(str(artifact.get("uri") or "—"), className="text-break"), className="col-sm-9 col-lg-10"),
+        html.Dd(
+            html.Code(str(artifact.get("uri") or "—"), className="text-break"), className="col-sm-9 col-lg-10"
+        ),
     ]
     url = artifact.get("download_url")
     action: Any = (
