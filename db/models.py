@@ -187,7 +187,7 @@ class CostRecord(Base):
     cost_type: Mapped[str] = mapped_column(String(50))
     amount: Mapped[Decimal] = mapped_column(Money)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    billing_period: Mapped[str] = mapped_column(String(7))
+    billing_period: Mapped[str] = mapped_column(String(10))  # the UTC date, YYYY-MM-DD (spec E04)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -200,7 +200,7 @@ class Notification(Base):
     type: Mapped[str] = mapped_column(String(50))
     title: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text)
-    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    priority: Mapped[str] = mapped_column(String(20), default="medium")
     action_url: Mapped[str | None] = mapped_column(String(500))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

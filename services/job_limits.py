@@ -55,8 +55,8 @@ class LimitExceeded(ServiceError):
         self.sentence = sentence
 
 
-def _plain(value: int | Decimal) -> int | str | None:
-    """Counts as numbers; money as the API's money strings (services.serialize.money)."""
+def _plain(value: int | Decimal) -> int | float | None:
+    """Counts as integers; money as the API's exact money numbers (services.serialize.money)."""
     return value if isinstance(value, int) else money(value)
 
 

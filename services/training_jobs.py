@@ -1,4 +1,4 @@
-"""Training jobs as a user sees them: estimate, create, read, list, cancel, and the detail document.
+"""Training jobs as a user sees them: estimate, create, read, list, cancel (the detail document: services/job_detail.py).
 
 One service layer for the JSON API and the Dash pages (docs/architecture.md §2), so both give the same answers
 and the same refusals. Functions take the caller's session and the acting user's id; a job that is
@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,12 +22,7 @@ from services.datasets import get_dataset_for_user
 from services.errors import InvalidState, NotFound, ValidationError
 from services.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
 from services.job_limits import UserLimits, check_limits
-from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
-from services.serialize import cost_record_json, event_json, job_json
 from services.transitions import TransitionRefused, cancel_job, record_event
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 MAX_PAGE_SIZE = 100
 EVENTS_LIMIT = 200
@@ -217,28 +212,3 @@ def job_cost_records(session: Session, job_id: uuid.UUID) -> list[CostRecord]:
             select(CostRecord).where(CostRecord.job_id == job_id).order_by(CostRecord.recorded_at)
         ).all()
     )
-
-
-def job_detail(
-    session: Session,
-    user_id: int,
-    job_id: uuid.UUID | str,
-    *,
-    max_points: int | None = DEFAULT_MAX_POINTS,
-    since_step: int | None = None,
-    cache: Redis | None = None,
-) -> dict[str, Any]:
-    """The seed's `GET /api/jobs/<id>` data: `{job, metrics, cost_records, events}`.
-
-    Raises:
-        NotFound: no such job for this user.
-    """
-    job = get_job_for_user(session, user_id, job_id)
-    if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
-    return {
-        "job": job_json(job),
-        "metrics": metrics_payload(session, job, max_points=max_points, since_step=since_step, cache=cache),
-        "cost_records": [cost_record_json(record) for record in job_cost_records(session, job.id)],
-        "events": [event_json(event) for event in job_events(session, job.id)],
-    }

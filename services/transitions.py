@@ -55,10 +55,10 @@ class NotificationSpec:
 
 
 NOTIFICATIONS: dict[JobStatus, NotificationSpec] = {
-    JobStatus.RUNNING: NotificationSpec("job_started", "Training Started", "normal"),
+    JobStatus.RUNNING: NotificationSpec("job_started", "Training Started", "medium"),
     JobStatus.COMPLETED: NotificationSpec("job_completed", "Training Completed", "high"),
     JobStatus.FAILED: NotificationSpec("job_failed", "Training Failed", "high"),
-    JobStatus.CANCELLED: NotificationSpec("job_cancelled", "Training Cancelled", "normal"),
+    JobStatus.CANCELLED: NotificationSpec("job_cancelled", "Training Cancelled", "medium"),
 }
 
 

@@ -13,6 +13,7 @@ import dash
 from dash import Input, State, callback, ctx, no_update
 
 from api.runtime import ui_poll_seconds
+from pages.monitor import artifact as _artifact  # noqa: F401  # registers the adapter card's callback
 from pages.monitor.data import cancel_shown_job, read_job
 from pages.monitor.layout import (
     BODY,

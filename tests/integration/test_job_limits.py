@@ -101,9 +101,9 @@ def test_estimated_spend_of_active_jobs_is_limited(settings: Settings, runtime: 
     assert refused.status_code == 409
     details = refused.get_json()["details"]
     assert details["limit"] == "max_active_spend"
-    assert Decimal(details["allowed"]) == Decimal("100.00")
-    assert Decimal(details["would_be"]) == Decimal("95.00") + cost
-    assert Decimal(details["over_by"]) == Decimal("95.00") + cost - Decimal("100.00")
+    assert Decimal(str(details["allowed"])) == Decimal("100.00")
+    assert Decimal(str(details["would_be"])) == Decimal("95.00") + cost
+    assert Decimal(str(details["over_by"])) == Decimal("95.00") + cost - Decimal("100.00")
     assert _active_jobs(runtime, user_id) == 2
 
 
