@@ -15,6 +15,7 @@ from api.request_parsing import current_user_id, register_service_errors, succes
 from api.runtime import get_runtime
 from contract.signing import verify_artifact_signature
 from services.artifacts import artifact_for_download, job_artifact_json, require_artifact
+from services.errors import job_not_found
 from services.training_jobs import get_job_for_user, parse_job_id
 
 bp = Blueprint("artifacts_api", __name__, url_prefix="/api/jobs")
@@ -33,7 +34,8 @@ def artifact(job_id: str) -> tuple[Response, int]:
     with runtime.transaction() as session:
         job = get_job_for_user(session, user_id, job_id)
         if job is None:
-            raise ApiError(404, "Job not found", f"No job {job_id} in your account.")
+            missing = job_not_found(job_id)
+            raise ApiError(404, missing.message, missing.details)
         require_artifact(session, job)
         access = artifact_access(runtime)
         body = job_artifact_json(

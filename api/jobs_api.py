@@ -22,6 +22,7 @@ from api.request_parsing import (
 from api.runtime import Runtime, get_runtime
 from db.base import utcnow
 from jobs.cancels import cancel_on_cluster_now
+from services.errors import job_not_found
 from services.job_config import JobEstimate, budget_warning
 from services.job_detail import METRICS_FORMATS, ArtifactAccess, MetricsFormat, job_detail
 from services.job_limits import UserLimits
@@ -46,7 +47,8 @@ def user_limits() -> UserLimits:
 
 
 def _not_found(job_id: str) -> ApiError:
-    return ApiError(404, "Job not found", f"No job {job_id} in your account.")
+    missing = job_not_found(job_id)
+    return ApiError(404, missing.message, missing.details)
 
 
 def _estimate_json(result: JobEstimate) -> dict[str, Any]:

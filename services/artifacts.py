@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from contract.signing import artifact_download_query
 from db.models import ACTIVE_STATUSES, ModelArtifact, TrainingJob
-from services.errors import NotFound
+from services.errors import NotFound, job_not_found
 from services.serialize import timestamp
 
 
@@ -78,7 +78,7 @@ def artifact_for_download(
     """
     job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.user_id == user_id))
     if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     artifact = require_artifact(session, job)
     path = held_file(data_dir, artifact.storage_uri)
     if path is None:

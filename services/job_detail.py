@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.orm import Session
 
 from services.artifacts import job_artifact_json
-from services.errors import NotFound
+from services.errors import job_not_found
 from services.metric_rows import metric_rows
 from services.metrics import DEFAULT_MAX_POINTS, clamp_max_points, metrics_payload
 from services.serialize import cost_record_json, event_json, job_json
@@ -56,7 +56,7 @@ def job_detail(
     """
     job = get_job_for_user(session, user_id, job_id)
     if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     dataset = job.dataset
     body: dict[str, Any] = {
         "job": {

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, TrainingJob
 from services.datasets import get_dataset_for_user
-from services.errors import InvalidState, NotFound, ValidationError
+from services.errors import InvalidState, ValidationError, job_not_found
 from services.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
 from services.job_limits import UserLimits, check_limits
 from services.transitions import TransitionRefused, cancel_job, record_event
@@ -184,13 +184,13 @@ def cancel_user_job(
     """
     parsed = parse_job_id(job_id)
     if parsed is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     try:
         job = cancel_job(session, user_id, parsed, actor=actor, now=now)
     except TransitionRefused as exc:
         raise InvalidState("Job cannot be cancelled", str(exc)) from None
     if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     return job
 
 
@@ -207,8 +207,8 @@ def job_events(session: Session, job_id: uuid.UUID, *, limit: int = EVENTS_LIMIT
 
 
 def job_cost_records(session: Session, job_id: uuid.UUID) -> list[CostRecord]:
+    """A job's cost records, newest first (as the specification orders them)."""
+    newest_first = (CostRecord.recorded_at.desc(), CostRecord.id.desc())
     return list(
-        session.scalars(
-            select(CostRecord).where(CostRecord.job_id == job_id).order_by(CostRecord.recorded_at)
-        ).all()
+        session.scalars(select(CostRecord).where(CostRecord.job_id == job_id).order_by(*newest_first)).all()
     )

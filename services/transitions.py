@@ -284,7 +284,7 @@ def cancel_job(
         if job is None:
             return None
         if job.status not in ACTIVE_STATUSES:
-            raise TransitionRefused(f"The job is already {job.status}; only active jobs can be cancelled.")
+            raise TransitionRefused(f"Job is already {job.status}: only active jobs can be cancelled.")
         if transition(
             session,
             job,

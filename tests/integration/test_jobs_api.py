@@ -223,7 +223,7 @@ def test_other_users_job_is_404_for_every_route_and_unchanged(
         bob.post(f"/api/jobs/{job_id}/cancel"),
     ):
         assert response.status_code == 404
-        assert response.get_json()["error"] == "Job not found"
+        assert response.get_json()["error"] == "Job not found or access denied"
     assert bob.get("/api/jobs").get_json()["data"]["items"] == []
     assert alice.get(f"/api/jobs/{job_id}").get_json()["data"]["job"]["status"] == "queued"
     with runtime.transaction() as session:
