@@ -101,12 +101,15 @@ def test_progress_never_moves_backwards_but_cost_accrues_while_the_step_stands_s
     assert (job.current_step, job.progress, job.current_stage) == (20, 50.0, "training")
     assert job.current_cost == Decimal("4.2000")  # $4.20/h × 1 h
 
-    # A slower poll overtaken by a newer report: older than what is stored, it matches nothing.
+    # A slower poll overtaken by a newer report: older than what is stored, it moves no progress
+    # back, but the job was seen and the bill follows the clock (one stale report must never
+    # freeze a job into looking lost).
     _ingest(db, job_id, _report(5), STARTED + timedelta(hours=1, minutes=30))
     job = _job(db, job_id)
     assert (job.current_step, job.progress) == (20, 50.0)
     assert job.current_metrics == {"training_loss": 1.8}  # not the stale 1.95
-    assert job.current_cost == Decimal("4.2000")
+    assert job.current_cost == Decimal("6.3000")  # $4.20/h × 1.5 h
+    assert job.last_seen_at == STARTED + timedelta(hours=1, minutes=30)
 
     # Stuck on one step (a long evaluation, a slow cluster): the bill still follows the clock.
     _ingest(db, job_id, _report(20), STARTED + timedelta(hours=2))
