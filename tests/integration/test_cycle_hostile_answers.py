@@ -8,11 +8,13 @@ refuses is made with a real trigger, not a mock.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -176,3 +178,62 @@ def test_a_step_far_past_the_jobs_length_is_refused_and_the_job_goes_on(
     with sessions() as session:
         steps = session.scalars(select(MetricPoint.step).where(MetricPoint.job_id == job_id)).all()
     assert max(steps) == 480
+
+
+def _give_up(
+    how: str, settings: Settings, sessions: sessionmaker[Session], owner: int, job_id: uuid.UUID
+) -> None:
+    """End a running job the way PIPELINE gives up on it (the cluster is not told yet)."""
+    if how == "user cancel":
+        with sessions.begin() as session:
+            cancel_job(session, owner, job_id, actor="user", now=utcnow())
+    elif how == "budget stop":
+        with sessions.begin() as session:
+            session.execute(
+                text("UPDATE lora_training_jobs SET budget_limit = :b WHERE id = :id"),
+                {"b": Decimal("0.0001"), "id": job_id},
+            )
+    # "lost": the job's answers are garbage (see the caller) until LOST_AFTER_SECONDS passes.
+
+
+@pytest.mark.parametrize("how", ["lost", "budget stop", "user cancel"])
+def test_every_way_pipeline_gives_up_stops_the_job_on_the_cluster(
+    how: str, cycle_settings: Settings, sessions: sessionmaker[Session], owner: int, sim: SimulatorHandle
+) -> None:
+    settings = cycle_settings.with_overrides(lost_after_seconds=0.5)
+    (job_id,) = queue_jobs(sessions, owner, hyperparameters=LONG_HYPERPARAMETERS)
+    assert cycle(settings, sessions).submitted == 1
+    external = str(job(sessions, job_id).external_job_id)
+    if how == "lost":
+        hostile(sim, job_id, "<html>502 Bad Gateway</html>")
+        time.sleep(0.6)
+    _give_up(how, settings, sessions, owner, job_id)
+    sim.set_faults(fail_next=10)  # the cluster is down when we give up: the cancel must be retried
+    cycle(settings, sessions)
+    sim.set_faults(fail_next=0)
+    given_up = job(sessions, job_id)
+    assert given_up.status in ("failed", "cancelled")
+    assert given_up.cancel_confirmed_at is None
+    assert events(sessions, job_id, "cluster_cancel_failed")
+    on_cluster = sim.cluster.get(external)
+    assert on_cluster is not None
+    assert on_cluster.cancelled_at is None
+
+    cycle(settings, sessions)
+    assert job(sessions, job_id).cancel_confirmed_at is not None
+    assert on_cluster.cancelled_at is not None
+    (acknowledged,) = events(sessions, job_id, "cluster_cancel_acknowledged")
+    assert acknowledged.details["answer"] == "acknowledged"
+
+
+def test_a_job_the_cluster_forgot_counts_as_stopped(
+    cycle_settings: Settings, sessions: sessionmaker[Session], owner: int
+) -> None:
+    (job_id,) = queue_jobs(sessions, owner, hyperparameters={**LONG_HYPERPARAMETERS, "sim_forget_at": 0.05})
+    cycle_until(cycle_settings, sessions, all_terminal(sessions, [job_id]))
+    cycle(cycle_settings, sessions)
+    lost = job(sessions, job_id)
+    assert lost.status == JobStatus.FAILED
+    assert lost.cancel_confirmed_at is not None  # the cluster answered 404: not running there
+    (acknowledged,) = events(sessions, job_id, "cluster_cancel_acknowledged")
+    assert acknowledged.details["answer"] == "unknown to the cluster"

@@ -129,7 +129,8 @@ def test_a_late_running_report_changes_nothing_on_a_finished_job(db: Runtime, te
         job = session.get(TrainingJob, job_id)
         assert job is not None
         snapshot = JobSnapshot.of(job)
-    late = plan_ingest(snapshot, _report(30), STARTED + timedelta(hours=2))
+    late = plan_ingest(snapshot, _report(30, range(11, 31)), STARTED + timedelta(hours=2))
+    assert len(late.points) == 20
     assert late.progress.current_cost == Decimal("8.4000")  # what it would write: $4.20/h × 2 h
 
     ended = STARTED + timedelta(minutes=30)
@@ -143,6 +144,7 @@ def test_a_late_running_report_changes_nothing_on_a_finished_job(db: Runtime, te
     with db.transaction() as session:
         applied = apply_plans(session, [late], source="poll", now=STARTED + timedelta(hours=2))
     assert applied.jobs_updated == 0
+    assert applied.points_inserted == 0  # a finished job's history is final
     after = _job(db, job_id)
     assert after.status == terminal.value
     assert after.current_cost == after.final_cost == Decimal("2.1000")
