@@ -91,20 +91,23 @@ def run_cycle(
         sessions = make_session_factory(engine)
     own_client = client is None
     cluster = client if client is not None else make_cluster_client(settings)
+    faults: list[Exception] = []
     try:
         with log_context(cycle_id=summary.cycle_id):
             # Each phase runs whatever the one before it did: a failure in claiming or ingesting
             # must never stop lost-job handling, budget stops or cancel retries (§5).
             _phase(
                 summary,
+                faults,
                 "claim and submit",
                 lambda: _claim_and_submit(
                     settings, sessions, cluster, clock, lease_seconds, after_submit, summary
                 ),
             )
-            jobs = _phase(summary, "load running jobs", lambda: _load_running(sessions)) or []
+            jobs = _phase(summary, faults, "load running jobs", lambda: _load_running(sessions)) or []
             _phase(
                 summary,
+                faults,
                 "poll and ingest",
                 lambda: _poll_and_ingest(settings, sessions, cluster, clock, jobs, summary),
             )
@@ -113,16 +116,22 @@ def run_cycle(
             horizon = settings.cycle_interval_seconds
             stopped = _phase(
                 summary,
+                faults,
                 "budget stops",
                 lambda: stop_over_budget(sessions, jobs, now=clock(), horizon_seconds=horizon),
             )
             summary.finished += stopped or 0
             cancels = _phase(
-                summary, "cluster cancels", lambda: retry_cluster_cancels(sessions, cluster, now=clock())
+                summary,
+                faults,
+                "cluster cancels",
+                lambda: retry_cluster_cancels(sessions, cluster, now=clock()),
             )
             summary.errors += cancels.failed if cancels is not None else 0
             summary.seconds = time.perf_counter() - started
             log.info(summary.line())
+            if faults:  # the database or the network failed us: this cycle failed, say so
+                raise faults[0]
     finally:
         if own_client:
             cluster.close()
@@ -131,12 +140,15 @@ def run_cycle(
     return summary
 
 
-def _phase(summary: CycleSummary, name: str, step: Callable[[], T]) -> T | None:
-    """Run one phase of the cycle; a failure is logged and counted, and the next phase runs."""
+def _phase(summary: CycleSummary, faults: list[Exception], name: str, step: Callable[[], T]) -> T | None:
+    """Run one phase of the cycle; a failure is logged, counted and kept in `faults`, and the next
+    phase runs. The cycle raises the first system fault once every phase has had its turn."""
     try:
         return step()
-    except Exception:  # any failure: the phases after it must still run (see run_cycle)
+    except Exception as exc:  # any failure: the phases after it must still run (see run_cycle)
         summary.errors += 1
+        if isinstance(exc, SYSTEM_FAULTS):
+            faults.append(exc)
         log.exception("cycle phase %r failed; the cycle goes on with the next one", name)
         return None
 
