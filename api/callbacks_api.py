@@ -121,7 +121,7 @@ def _parse_payload(body: bytes, job_id: uuid.UUID) -> tuple[Any, str | None]:
     """The JSON object, or a reason why it is not one we accept."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None, "The body is not valid JSON."
     if not isinstance(payload, dict):
         return None, "The body must be a JSON object (the cluster status payload)."

@@ -207,6 +207,7 @@ def test_replays_are_refused_without_redis_too(sqlite_settings: Settings) -> Non
         (b'{"status": "exploded"}', "unknown job status"),
         (b'{"metrics_history": []}', "unknown job status"),
         (b'{"job_id": "00000000-0000-0000-0000-000000000000", "status": "running"}', "does not match"),
+        (b'{"status": "running", "metrics": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "not valid JSON"),
     ],
 )
 def test_malformed_bodies_get_400_and_change_nothing(client, sessions, owner, body, detail) -> None:
@@ -437,3 +438,18 @@ def test_a_finish_within_the_clock_skew_is_billed_as_reported(client, sessions, 
     assert signed_post(client, job_id, body).status_code == 200
     assert job(sessions, job_id).completed_at == finished
     assert events(sessions, job_id, "cluster_times_corrected") == []
+
+
+def test_a_trainers_text_is_cleaned_before_it_is_stored(client, sessions, owner) -> None:
+    """A NUL byte or a lone surrogate in a signed callback used to answer 500 (PostgreSQL refuses
+    them); now the text is cleaned and noted, and the report counts."""
+    job_id = running_job(sessions, owner)
+    body = payload(
+        job_id, range(1, 3), stage="eval\x00uating\ud800", status="failed", error="OOM\x00\x1b[31m"
+    )
+    assert signed_post(client, job_id, body).status_code == 200
+    stored = job(sessions, job_id)
+    assert (stored.status, stored.current_stage, stored.error_message) == ("failed", "evaluating", "OOM[31m")
+    assert stored_steps(sessions, job_id) == [1, 2]
+    notes = [n for e in events(sessions, job_id, "metrics_rejected") for n in e.details["notes"]]
+    assert "stage: removed 2 unstorable characters" in notes
