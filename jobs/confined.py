@@ -39,8 +39,7 @@ DATA_FAULTS: tuple[type[BaseException], ...] = (SQLAlchemyError, ValueError, Typ
 @dataclass
 class ConfinedResult:
     points_inserted: int = 0
-    applied: list[IngestPlan] = field(default_factory=list)
-    failed: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)  # jobs whose write failed alone
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -59,7 +58,6 @@ def apply_confined(
     def apply(batch: Sequence[IngestPlan]) -> None:
         with sessions.begin() as session:
             result.points_inserted += apply_plans(session, batch, source=source, now=now).points_inserted
-        result.applied.extend(batch)
 
     def give_up(plan: IngestPlan, exc: BaseException) -> None:
         result.failed.append(plan.job.id)

@@ -211,7 +211,8 @@ def _poll_and_ingest(
     summary.errors += len(written.failed)
     with sessions.begin() as session:
         record_poll_errors(session, sweep.unknown, now)
-    for plan in written.applied:
+    # Every terminal report, even one whose progress write failed: finishing is its own write.
+    for plan in plans:
         if plan.terminal is not None and _per_job(
             summary, plan.job.id, "finish", now, sessions, _finish, sessions, plan, now, skew
         ):
