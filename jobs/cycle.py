@@ -26,7 +26,7 @@ from jobs.budgets import stop_over_budget
 from jobs.cancels import retry_cluster_cancels
 from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
 from jobs.confined import DATA_FAULTS, SYSTEM_FAULTS, apply_confined, record_write_failure
-from jobs.poll import fail_lost, load_running, poll_jobs, record_poll_errors
+from jobs.poll import fail_lost, load_running, poll_jobs, record_poll_errors, unstorable_for_too_long
 from jobs.submit import AfterSubmit, SubmitOutcome, submit_claimed
 from logging_setup import log_context
 from services.ingest import IngestPlan, JobSnapshot, finish_from_report, plan_ingest
@@ -217,7 +217,11 @@ def _poll_and_ingest(
             summary, plan.job.id, "finish", now, sessions, _finish, sessions, plan, now, skew
         ):
             summary.finished += 1
-    for job, error, message in sweep.lost:
+    unwritable = [job for job, _ in sweep.reports if job.id in set(written.failed)]
+    lost = sweep.lost + unstorable_for_too_long(
+        unwritable, now=now, lost_after_seconds=settings.lost_after_seconds
+    )
+    for job, error, message in lost:
         if _per_job(
             summary, job.id, "fail as lost", now, sessions, fail_lost, sessions, job, error, message, now
         ):

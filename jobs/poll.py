@@ -20,6 +20,7 @@ from contract.results import (
     ClusterBackend,
     ClusterConfigError,
     ClusterError,
+    ClusterMalformed,
     ClusterNotFound,
     JobStatusReport,
 )
@@ -161,3 +162,25 @@ def fail_lost(
             values={"error_message": message, "cancel_requested_at": now},
             details={"reason": "lost", "kind": error.kind},
         )
+
+
+def unstorable_message(silent: timedelta) -> str:
+    minutes = silent.total_seconds() / 60
+    return (
+        f"Stopped: PIPELINE could not store what the cluster reported about this job for {minutes:.0f} min "
+        "(see its write_failed events)."
+    )
+
+
+def unstorable_for_too_long(
+    jobs: Sequence[JobSnapshot], *, now: datetime, lost_after_seconds: float
+) -> list[tuple[JobSnapshot, ClusterError, str]]:
+    """Jobs whose reports we failed to store (jobs/confined.py) for LOST_AFTER_SECONDS: never marked
+    seen, they are as good as lost. They fail like lost jobs, so the cluster is told to stop them."""
+    lost: list[tuple[JobSnapshot, ClusterError, str]] = []
+    for job in jobs:
+        silent = silent_for(job, now)
+        if silent > timedelta(seconds=lost_after_seconds):
+            message = unstorable_message(silent)
+            lost.append((job, ClusterMalformed(message), message))
+    return lost

@@ -238,3 +238,25 @@ def test_a_job_the_cluster_forgot_counts_as_stopped(
     assert lost.cancel_confirmed_at is not None  # the cluster answered 404: not running there
     (acknowledged,) = events(sessions, job_id, "cluster_cancel_acknowledged")
     assert acknowledged.details["answer"] == "unknown to the cluster"
+
+
+def test_a_job_whose_reports_cannot_be_stored_for_too_long_fails_and_is_stopped(
+    cycle_settings: Settings,
+    sessions: sessionmaker[Session],
+    owner: int,
+    pg_engine: Engine,
+    sim: SimulatorHandle,
+) -> None:
+    settings = cycle_settings.with_overrides(lost_after_seconds=1.0)
+    (bad,) = queue_jobs(sessions, owner, hyperparameters=LONG_HYPERPARAMETERS)
+    assert cycle(settings, sessions).submitted == 1
+    with refused_updates(pg_engine, bad):
+        cycle_until(settings, sessions, all_terminal(sessions, [bad]), pause=0.3)
+        cycle(settings, sessions)
+    failed = job(sessions, bad)
+    assert failed.status == JobStatus.FAILED
+    assert "could not store what the cluster reported" in (failed.error_message or "")
+    assert failed.cancel_confirmed_at is not None
+    on_cluster = sim.cluster.get(str(failed.external_job_id))
+    assert on_cluster is not None
+    assert on_cluster.cancelled_at is not None
