@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -120,7 +121,7 @@ def _parse_payload(body: bytes, job_id: uuid.UUID) -> tuple[Any, str | None]:
     """The JSON object, or a reason why it is not one we accept."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None, "The body is not valid JSON."
     if not isinstance(payload, dict):
         return None, "The body must be a JSON object (the cluster status payload)."
@@ -139,7 +140,14 @@ def _ingest(job_id: uuid.UUID, report: Any) -> Response:
                 assert job is not None  # jobs are never deleted while the web process runs
                 if job.status in _TERMINAL:
                     return _accepted(job.status, 0, ignored="the job has already finished")
-                result = ingest_status(session, job, report, source="callback", now=utcnow())
+                result = ingest_status(
+                    session,
+                    job,
+                    report,
+                    source="callback",
+                    now=utcnow(),
+                    clock_skew=timedelta(seconds=runtime.settings.cluster_clock_skew_seconds),
+                )
                 session.flush()
                 status = job.status
             return _accepted(status, result.points_inserted, finished=bool(result.finished))
