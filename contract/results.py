@@ -122,6 +122,7 @@ class SubmitRequest:
     hyperparameters: Mapping[str, Any]
     gpu_config: Mapping[str, Any]
     callback_url: str | None = None
+    base_model: str | None = None  # a hub id from catalog/base_models.py
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -132,6 +133,8 @@ class SubmitRequest:
         }
         if self.callback_url is not None:
             body["callback_url"] = self.callback_url
+        if self.base_model is not None:
+            body["base_model"] = self.base_model
         return body
 
     def __repr__(self) -> str:

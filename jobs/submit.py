@@ -58,6 +58,7 @@ def submit_request(settings: Settings, claim: Claim) -> SubmitRequest:
         hyperparameters=claim.hyperparameters,
         gpu_config=claim.gpu_config,
         callback_url=f"{settings.public_base_url}{CALLBACK_PATH}",
+        base_model=claim.base_model,
     )
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from catalog.base_models import BASE_MODELS, find_base_model
 from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
 
 MALFORMED_KINDS = ("not_json", "wrong_shape", "bad_values")
@@ -51,6 +52,7 @@ class SubmitSpec:
     gpu_count: int
     callback_url: str | None
     faults: JobFaults
+    base_model: str | None = None  # a catalogue hub id; None: the catalogue default
 
 
 def _whole(raw: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -112,6 +114,9 @@ def parse_submission(body: Any) -> SubmitSpec:
     callback = body.get("callback_url")
     if callback is not None and not isinstance(callback, str):
         raise SubmitInvalid(422, "callback_url must be a string")
+    base_model = body.get("base_model")
+    if base_model is not None and find_base_model(base_model) is None:
+        raise SubmitInvalid(422, f"base_model is not offered here; choose one of {', '.join(BASE_MODELS)}")
     logging_steps = hyper.get("logging_steps")
     return SubmitSpec(
         job_id=job_id,
@@ -126,4 +131,5 @@ def parse_submission(body: Any) -> SubmitSpec:
         gpu_count=count,
         callback_url=callback,
         faults=_faults(hyper),
+        base_model=base_model,
     )
