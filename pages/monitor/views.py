@@ -14,7 +14,7 @@ from dash import Output, dcc, html, no_update
 
 from components.aria import aria
 from components.charts import loss_figure, metric_panels_figure
-from components.formatters import format_relative_time, parse_timestamp
+from components.formatters import base_model_name, format_relative_time, parse_timestamp
 from components.job_view import activity_log, config_table, status_badge
 from components.live_charts import ChartOptions, LiveChartState, append_points_patch, live_chart_state
 from components.monitor_numbers import (
@@ -194,6 +194,7 @@ def header_values(snap: MonitorSnapshot, now: datetime) -> dict[str, Any]:
     gpu = job.get("gpu_config") or {}
     created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
     parts = [
+        base_model_name(job.get("base_model")),
         f"{gpu.get('count', '?')}× {gpu.get('type', 'GPU')}",
         f"preset {job.get('preset_id')}",
         f"created {format_relative_time(created, now)}" if created else None,
