@@ -15,7 +15,7 @@ from catalog.gpus import GpuType
 MULTI_GPU_EFFICIENCY = 0.9
 MIN_SECONDS_PER_STEP = 0.2  # optimizer step, logging and data loading, however small the batch
 # Container start and dataset download, then the weights: download and load at about 1 GB per 8 s.
-STARTUP_FIXED_SECONDS = 60.0
+STARTUP_FIXED_SECONDS = 30.0
 STARTUP_SECONDS_PER_WEIGHT_GB = 8.0
 RANK_WORK_SCALE = 256  # LoRA rank r adds about r/256 to the work per token
 

@@ -98,11 +98,11 @@ def test_estimate_arithmetic() -> None:
     assert estimate.hourly_rate == Decimal("8.40")
     # Mistral 7B (the default, 7.24 B parameters) runs at 7/7.24 = 0.9666 of the GPU's ~7B rate:
     # 3000 tokens / (2 × 9,000 × 0.9666 tokens/s × 0.9 for two GPUs) × (1 + 16/256) = 0.2036 s.
-    # Start-up 60 s + 8 s/GB × 14.48 GB of weights = 175.87 s; + 303 × 0.2036 s = 237.54 s
+    # Start-up 30 s + 8 s/GB × 14.48 GB of weights = 145.87 s; + 303 × 0.2036 s = 207.54 s
     assert estimate.seconds_per_step == pytest.approx(0.20355, abs=1e-5)
-    assert estimate.estimated_seconds == 238
-    assert estimate.estimated_total_cost == Decimal("0.5543")  # 8.40 × 237.54 / 3600 = 0.55427
-    assert estimate.as_dict()["estimated_total_cost"] == "0.5543"
+    assert estimate.estimated_seconds == 208
+    assert estimate.estimated_total_cost == Decimal("0.4843")  # 8.40 × 207.54 / 3600 = 0.48427
+    assert estimate.as_dict()["estimated_total_cost"] == "0.4843"
 
 
 def test_estimate_arithmetic_above_the_step_floor() -> None:
@@ -115,10 +115,10 @@ def test_estimate_arithmetic_above_the_step_floor() -> None:
     estimate = estimate_job_config(config, total_training_pairs=1_000, total_tokens=1_000 * 500)
     assert estimate.total_steps == 375  # ceil(1000 / 8) × 3
     # 8 × 500 = 4000 tokens / (5,000 × 0.9666 tokens/s) × (1 + 16/256) = 0.8794 s;
-    # 175.87 + 375 × 0.8794 = 505.6 s
+    # 145.87 + 375 × 0.8794 = 475.6 s
     assert estimate.seconds_per_step == pytest.approx(0.87935, abs=1e-5)
-    assert estimate.estimated_seconds == 506
-    assert estimate.estimated_total_cost == Decimal("0.4916")  # 3.50 × 505.6 / 3600
+    assert estimate.estimated_seconds == 476
+    assert estimate.estimated_total_cost == Decimal("0.4624")  # 3.50 × 475.6 / 3600
 
 
 def test_more_gpus_finish_sooner_but_never_for_free() -> None:
