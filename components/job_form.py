@@ -43,7 +43,7 @@ HYPERPARAMETER_FIELDS: tuple[FieldSpec, ...] = (
 )
 DATASET_FIELD = FieldSpec("dataset_id", "Dataset", "dataset_id", "")
 BASE_MODEL_FIELD = FieldSpec(
-    "base_model", "Base model", "base_model", "The model the adapter fine-tunes; each preset picks one"
+    "base_model", "Base model", "base_model", "What the adapter fine-tunes; presets pick one"
 )
 GPU_TYPE_FIELD = FieldSpec("gpu_type", "GPU type", "gpu_config.type", "")
 GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to {MAX_GPU_COUNT}", True)
@@ -90,13 +90,9 @@ def gpu_type_options() -> list[dict[str, str]]:
 
 
 def base_model_options() -> list[dict[str, str]]:
-    """``Mistral 7B v0.1 · 7.2 B · 19.4 GB per GPU`` for each model of catalog/base_models.py."""
+    """``Mistral 7B v0.1 · 19.4 GB/GPU`` (LoRA memory) for each model of catalog/base_models.py."""
     return [
-        {
-            "label": f"{model.display_name} · {model.parameters / 1e9:.1f} B · "
-            f"{model.lora_memory_gb:g} GB per GPU",
-            "value": model.hub_id,
-        }
+        {"label": f"{model.display_name} · {model.lora_memory_gb:g} GB/GPU", "value": model.hub_id}
         for model in BASE_MODELS.values()
     ]
 

@@ -154,8 +154,8 @@ def gpu_card(values: dict[str, Any]) -> dbc.Card:
             dbc.CardBody(
                 dbc.Row(
                     [
-                        labelled_field(BASE_MODEL_FIELD, base_model, md=6),
-                        labelled_field(GPU_TYPE_FIELD, gpu_type, md=4),
+                        labelled_field(BASE_MODEL_FIELD, base_model, md=5),
+                        labelled_field(GPU_TYPE_FIELD, gpu_type, md=5),
                         labelled_field(GPU_COUNT_FIELD, count, md=2),
                         labelled_field(NAME_FIELD, name, md=8),
                         labelled_field(BUDGET_FIELD, budget, md=4),
