@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from catalog.base_models import DEFAULT_BASE_MODEL
 from db.base import utcnow
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from jobs.local_backend import LocalBackend
@@ -76,7 +77,7 @@ def queue_real_job(
             dataset.id,
             hyperparameters={**HYPERPARAMETERS, **hyperparameters},
             gpu_config={"type": "A100-80GB", "count": 1},
-            **({"base_model": base_model} if base_model else {}),
+            base_model=base_model or DEFAULT_BASE_MODEL,
         ).id
 
 

@@ -67,7 +67,7 @@ def test_status_filter_values() -> None:
 def test_the_model_column_names_the_base_model_with_its_hub_id_on_hover() -> None:
     row = job_row(_job(base_model="google/gemma-2-2b"), NOW)
     (cell,) = [c for c in walk(row) if isinstance(c, html.Td) and c.children == "Gemma 2 2B"]
-    assert cell.title == "google/gemma-2-2b"
+    assert cell.to_plotly_json()["props"]["title"] == "google/gemma-2-2b"
     # an id the catalogue no longer offers is shown as stored, never dropped
     texts = [
         c.children for c in walk(job_row(_job(base_model="retired/model-1b"), NOW)) if isinstance(c, html.Td)
