@@ -45,6 +45,7 @@ ENV_VARS = (
     "DATA_DIR",
     "LOG_FORMAT",
 )
+EMBEDDED_DATABASE = "pipeline.sqlite3"  # in DATA_DIR, when DATABASE_URL is not set
 
 DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS = 300.0
 
@@ -139,7 +140,7 @@ class Settings:
         """
         env = os.environ if env is None else env
         data_dir = Path(env.get("DATA_DIR", ".data")).expanduser()
-        database_url = env.get("DATABASE_URL") or f"sqlite:///{(data_dir / 'pipeline.sqlite3').resolve()}"
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{(data_dir / EMBEDDED_DATABASE).resolve()}"
         if not database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(
                 "DATABASE_URL must start with postgresql:// (or postgresql+psycopg://) or sqlite:///"

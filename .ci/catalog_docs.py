@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from catalog.base_models import BASE_MODELS, DEFAULT_BASE_MODEL, fits_on  # noqa: E402
 from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT  # noqa: E402
 from catalog.metrics import METRICS, Metric, contract_metrics  # noqa: E402
 from services.costs import format_money  # noqa: E402
@@ -52,6 +53,34 @@ def api_gpu_types() -> list[str]:
         for g in GPU_TYPES.values()
     ]
     return [*rows, "", _count_line("`gpu_config.count`")]
+
+
+def api_base_models() -> list[str]:
+    rows = [
+        "| `base_model` | parameters | context | licence | LoRA memory per GPU | GPU types that hold it |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in BASE_MODELS.values():
+        fits = ", ".join(f"`{g.id}`" for g in GPU_TYPES.values() if fits_on(m, g)) or "none"
+        licence = f"{m.license}{' (gated)' if m.gated else ''}"
+        rows.append(
+            f"| `{m.hub_id}` | {m.parameters / 1e9:.2f} B | {m.context_length:,} | {licence} "
+            f"| {m.lora_memory_gb:g} GB | {fits} |"
+        )
+    return [*rows, "", f"Default: `{DEFAULT_BASE_MODEL}` (the `balanced` preset's)."]
+
+
+def contract_base_models() -> list[str]:
+    return [f"`{', '.join(BASE_MODELS)}`"]
+
+
+def openapi_base_model(keyword: str) -> Render:
+    """The `base_model` property (`examples` or `enum` of the hub ids)."""
+
+    def render() -> list[str]:
+        return [f"base_model: {{type: string, {keyword}: [{', '.join(BASE_MODELS)}]}}"]
+
+    return render
 
 
 def api_metric_series() -> list[str]:
@@ -108,11 +137,24 @@ def api_row_required() -> list[str]:
 
 
 BLOCKS: dict[str, dict[str, Render]] = {
-    "docs/api.md": {"gpu-types": api_gpu_types, "metric-series": api_metric_series},
-    "docs/gpu-cluster-api.md": {"gpu-types": contract_gpu_types, "metrics": contract_metrics_table},
-    "docs/openapi.yaml": {"gpu-config": openapi_gpu_config("examples"), "metrics": openapi_metric_properties},
+    "docs/api.md": {
+        "gpu-types": api_gpu_types,
+        "base-models": api_base_models,
+        "metric-series": api_metric_series,
+    },
+    "docs/gpu-cluster-api.md": {
+        "gpu-types": contract_gpu_types,
+        "base-models": contract_base_models,
+        "metrics": contract_metrics_table,
+    },
+    "docs/openapi.yaml": {
+        "gpu-config": openapi_gpu_config("examples"),
+        "base-model": openapi_base_model("examples"),
+        "metrics": openapi_metric_properties,
+    },
     "docs/api-openapi.yaml": {
         "gpu-config": openapi_gpu_config("enum"),
+        "base-model": openapi_base_model("enum"),
         "series": api_series_required,
         "row-series": api_row_required,
     },

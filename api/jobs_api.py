@@ -100,6 +100,7 @@ def estimate() -> tuple[Response, int]:
             "budget_limit": money(config.budget_limit),
             "budget_warning": budget_warning(result.estimated_total_cost, config.budget_limit),
             "preset_id": config.preset_id,
+            "base_model": config.base_model,
             "hyperparameters": config.hyperparameters,
             "gpu_config": config.gpu_config,
         }

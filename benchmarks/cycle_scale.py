@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.poll_concurrency import dataset_server, simulator_process
 from benchmarks.scratch_db import scratch_database
+from catalog.base_models import BASE_MODELS
 from contract.results import JobStatusReport, SubmitRequest
 from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
@@ -36,17 +37,23 @@ from db.session import make_session_factory
 from jobs.cluster import ClusterClient
 from jobs.cycle import run_cycle
 from services.ingest import accrued_cost
+from services.job_timing import startup_seconds
 from settings import Settings
+from simulator.state import SAVE_SECONDS
 
 API_KEY = "benchmark-cluster-key-0123456789"
 # Real time on purpose: compressing time (say 10x) makes a slow cycle's *next* interval 10x longer
 # in simulated training, so it would be measured with ever more points per job than production sees.
 TIME_SCALE = 1.0
-STARTUP_SECONDS = 13.0  # the simulator's queue (4 s) and model-loading (8 s) phases
+# The smallest catalogued model starts soonest: queue and model loading, the estimate's start-up
+# less the final save (services/job_timing.py), then training has begun.
+BASE_MODEL = "Qwen/Qwen2.5-0.5B"
+STARTUP_SECONDS = startup_seconds(BASE_MODELS[BASE_MODEL]) - SAVE_SECONDS + 1.0
 GPU = {"type": "A100-80GB", "count": 1}
-# 640 rows / batch 8 = 80 steps per epoch; 100 epochs = 8,000 steps (~75 simulated minutes);
-# a point every 3 steps (~1.7 simulated s), i.e. ~17 points per job per 30 s interval.
-HYPERPARAMETERS = {"batch_size": 8, "epochs": 100, "learning_rate": 2e-4, "logging_steps": 3}
+# 640 rows / batch 8 = 80 steps per epoch; 100 epochs = 8,000 steps at the 0.2 s step floor
+# (~27 simulated minutes); a point every 9 steps (1.8 simulated s), i.e. ~17 points per job per
+# 30 s interval.
+HYPERPARAMETERS = {"batch_size": 8, "epochs": 100, "learning_rate": 2e-4, "logging_steps": 9}
 
 
 def submit_all(url: str, dataset_url: str, count: int) -> list[tuple[uuid.UUID, str]]:
@@ -56,7 +63,7 @@ def submit_all(url: str, dataset_url: str, count: int) -> list[tuple[uuid.UUID, 
             pool.map(
                 lambda job_id: (
                     client.submit(
-                        SubmitRequest(str(job_id), dataset_url, HYPERPARAMETERS, GPU)
+                        SubmitRequest(str(job_id), dataset_url, HYPERPARAMETERS, GPU, base_model=BASE_MODEL)
                     ).external_job_id
                 ),
                 ids,
@@ -82,6 +89,7 @@ def insert_running_jobs(engine: Engine, submitted: list[tuple[uuid.UUID, str]]) 
                     "user_id": user.id,
                     "dataset_id": dataset.id,
                     "preset_id": "balanced",
+                    "base_model": BASE_MODEL,
                     "hyperparameters": HYPERPARAMETERS,
                     "gpu_config": GPU,
                     "status": JobStatus.RUNNING.value,

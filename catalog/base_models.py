@@ -1,7 +1,8 @@
 """The base models a job can fine-tune: one entry per model, everything else will derive from it.
 
 Parameter counts are the models' own (their safetensors metadata); `context_length` is each config's
-`max_position_embeddings`. Not wired yet; how it will be: docs/architecture.md §2a.
+`max_position_embeddings`. A job names one by `hub_id` (validated in services/job_config.py); the
+estimate, the simulated cluster and the trainer read it from here (docs/architecture.md §2a).
 """
 
 from __future__ import annotations

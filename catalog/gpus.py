@@ -21,7 +21,7 @@ class GpuType:
 
     `tokens_per_second` is the sustained training throughput of one GPU on a LoRA fine-tune of a
     ~7B model (public benchmark ballparks): the estimate's planning figure, not a promise; the cost
-    charged is measured. `simulated_samples_per_second` is how fast the simulated cluster runs it.
+    charged is measured; the simulated cluster runs at the same figure (services/job_timing.py).
     """
 
     id: str
@@ -29,22 +29,21 @@ class GpuType:
     memory_gb: int
     bf16: bool  # native bfloat16 (Ampere and later); Volta trains in fp16 or fp32 only
     tokens_per_second: float
-    simulated_samples_per_second: float
 
     def __post_init__(self) -> None:
         if not isinstance(self.hourly_price, Decimal) or not self.hourly_price > 0:
             raise ValueError(f"{self.id}: hourly_price must be a positive Decimal (money is never float)")
-        if self.memory_gb <= 0 or self.tokens_per_second <= 0 or self.simulated_samples_per_second <= 0:
+        if self.memory_gb <= 0 or self.tokens_per_second <= 0:
             raise ValueError(f"{self.id}: memory and speeds must be positive")
 
 
 GPU_TYPES: dict[str, GpuType] = {
     gpu.id: gpu
     for gpu in (
-        GpuType("A100-80GB", Decimal("3.50"), 80, True, 5000.0, 14.0),
-        GpuType("A100-40GB", Decimal("2.80"), 40, True, 4200.0, 12.0),
-        GpuType("H100", Decimal("4.20"), 80, True, 9000.0, 24.0),
-        GpuType("V100-32GB", Decimal("2.10"), 32, False, 1800.0, 6.0),
+        GpuType("A100-80GB", Decimal("3.50"), 80, True, 5000.0),
+        GpuType("A100-40GB", Decimal("2.80"), 40, True, 4200.0),
+        GpuType("H100", Decimal("4.20"), 80, True, 9000.0),
+        GpuType("V100-32GB", Decimal("2.10"), 32, False, 1800.0),
     )
 }
 

@@ -7,11 +7,13 @@ fast and a worker never imports Dash. Exit codes: 0 ok, 1 runtime failure, 2 bad
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from settings import Settings, SettingsError
+from settings import EMBEDDED_DATABASE, Settings, SettingsError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -19,8 +21,38 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 
+class CliError(Exception):
+    """A problem the user can fix, said in one line; `exit_code` 2 for usage, 1 for the rest."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _settings(*, require_secrets: bool = True) -> Settings:
     return Settings.from_env(require_secrets=require_secrets)
+
+
+def embedded_settings(data_dir: str) -> Settings:
+    """The settings of the embedded database in `data_dir` (what `lora-pipeline demo --data-dir`
+    uses): its SQLite file and its own secret key, whatever DATABASE_URL this shell has.
+
+    Raises:
+        CliError: the folder has no PIPELINE database (a typo must not create an empty one).
+    """
+    folder = Path(data_dir).expanduser()
+    if not (folder / EMBEDDED_DATABASE).is_file():  # checked first: settings would create the folder
+        raise CliError(
+            f"no PIPELINE database in {folder} (expected {EMBEDDED_DATABASE}); "
+            "start `lora-pipeline demo --data-dir` there first"
+        )
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    return Settings.from_env({**env, "DATA_DIR": str(folder)}, require_secrets=False)
+
+
+def _account_settings(args: argparse.Namespace) -> Settings:
+    data_dir = getattr(args, "data_dir", None)
+    return embedded_settings(data_dir) if data_dir else _settings()
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -34,12 +66,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _account_command(action: Callable[[Session], str]) -> int:
+def _account_command(action: Callable[[Session], str], settings: Settings | None = None) -> int:
     """Run one accounts action in a transaction; an AccountError is a usage error (exit 2)."""
     from db.session import make_engine, make_session_factory, transaction
     from services.accounts import AccountError
 
-    factory = make_session_factory(make_engine(_settings().database_url))
+    factory = make_session_factory(make_engine((settings or _settings()).database_url))
     try:
         with transaction(factory) as session:
             line = action(session)
@@ -62,7 +94,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         user = create_user(session, args.email, password)
         return f"created user {user.email} (id {user.id})"
 
-    return _account_command(create)
+    return _account_command(create, _account_settings(args))
 
 
 def cmd_users_disable(args: argparse.Namespace) -> int:
@@ -100,7 +132,8 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
     lifetime = None if args.expires_days == 0 else timedelta(days=args.expires_days)
     code = _account_command(
-        lambda session: issue_token(session, args.email, name=args.name, lifetime=lifetime)
+        lambda session: issue_token(session, args.email, name=args.name, lifetime=lifetime),
+        _account_settings(args),
     )
     if code == 0:
         print("Store this token now: it is shown once and kept only as a hash.", file=sys.stderr)
@@ -111,7 +144,8 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     from services.accounts import revoke_tokens
 
     return _account_command(
-        lambda session: f"revoked {revoke_tokens(session, args.email, name=args.name)} token(s)"
+        lambda session: f"revoked {revoke_tokens(session, args.email, name=args.name)} token(s)",
+        _account_settings(args),
     )
 
 
@@ -187,6 +221,9 @@ def cmd_cluster_sim(args: argparse.Namespace) -> int:
     )
 
 
+DATA_DIR_HELP = "use the embedded database in this folder (the demo's: .data/demo), not DATABASE_URL"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lora-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = users_sub.add_parser("create", help="Create a user.")
     create.add_argument("email")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     create.set_defaults(handler=cmd_users_create)
     disable = users_sub.add_parser("disable", help="Disable a user: no sign-in; sessions and tokens refused.")
     disable.add_argument("email")
@@ -252,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument(
         "--expires-days", type=float, default=90.0, help="days until it stops working (0: until revoked)"
     )
+    tcreate.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     tcreate.set_defaults(handler=cmd_tokens_create)
     tlist = tokens_sub.add_parser(
         "list", help="List a user's tokens: name, state, created, expires, last used."
@@ -261,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     trevoke = tokens_sub.add_parser("revoke", help="Revoke a user's tokens (all, or those with --name).")
     trevoke.add_argument("email")
     trevoke.add_argument("--name", default=None)
+    trevoke.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     trevoke.set_defaults(handler=cmd_tokens_revoke)
     return parser
 
@@ -272,5 +312,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        print(f"database error: {_first_line(exc)}; {DATABASE_HINT}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+DATABASE_HINT = (
+    "is the schema created (`lora-pipeline db upgrade`)? For the demo's database pass --data-dir .data/demo"
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's message without SQLAlchemy's statement dump and background link."""
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(exc).__name__])[0][:300]

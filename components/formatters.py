@@ -10,8 +10,19 @@ import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from catalog.base_models import find_base_model
+
 MISSING = "—"
 _CENT = Decimal("0.01")
+
+
+def base_model_name(hub_id: object) -> str:
+    """The catalogue's display name of a base model (``Mistral 7B v0.1``); an id the catalogue no
+    longer offers is shown as stored, and a missing one as a dash."""
+    model = find_base_model(hub_id)
+    if model is not None:
+        return model.display_name
+    return str(hub_id) if hub_id else MISSING
 
 
 def format_loss(value: float | None) -> str:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import dash_bootstrap_components as dbc
 from dash import html
 
+from catalog.base_models import BASE_MODELS
 from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT
 from components.aria import aria
 from components.formatters import MISSING, format_duration, parse_money
@@ -41,6 +42,9 @@ HYPERPARAMETER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("max_seq_length", "Max sequence length", "hyperparameters.max_seq_length", "Tokens", True),
 )
 DATASET_FIELD = FieldSpec("dataset_id", "Dataset", "dataset_id", "")
+BASE_MODEL_FIELD = FieldSpec(
+    "base_model", "Base model", "base_model", "What the adapter fine-tunes; presets pick one"
+)
 GPU_TYPE_FIELD = FieldSpec("gpu_type", "GPU type", "gpu_config.type", "")
 GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to {MAX_GPU_COUNT}", True)
 NAME_FIELD = FieldSpec("name", "Job name", "name", "Optional; shown in lists and notifications")
@@ -50,6 +54,7 @@ BUDGET_FIELD = FieldSpec("budget_limit", "Budget limit ($)", "budget_limit", "Op
 # anything else (the preset, the body) go to the form-level alert instead of being lost.
 ALL_FIELDS: tuple[FieldSpec, ...] = (
     DATASET_FIELD,
+    BASE_MODEL_FIELD,
     *HYPERPARAMETER_FIELDS,
     GPU_TYPE_FIELD,
     GPU_COUNT_FIELD,
@@ -81,6 +86,14 @@ def gpu_type_options() -> list[dict[str, str]]:
     return [
         {"label": f"{gpu.id} · {format_money(gpu.hourly_price)}/h per GPU", "value": gpu.id}
         for gpu in GPU_TYPES.values()
+    ]
+
+
+def base_model_options() -> list[dict[str, str]]:
+    """``Mistral 7B v0.1 · 19.4 GB/GPU`` (LoRA memory) for each model of catalog/base_models.py."""
+    return [
+        {"label": f"{model.display_name} · {model.lora_memory_gb:g} GB/GPU", "value": model.hub_id}
+        for model in BASE_MODELS.values()
     ]
 
 
@@ -171,6 +184,8 @@ def form_payload(values: Mapping[str, Any], preset_id: str | None) -> dict[str, 
             if _given(values.get(name))
         },
     }
+    if _given(values.get(BASE_MODEL_FIELD.name)):
+        payload["base_model"] = values[BASE_MODEL_FIELD.name]
     name = values.get(NAME_FIELD.name)
     if _given(name):
         payload["name"] = str(name).strip()

@@ -46,9 +46,10 @@ def _section(title: str, rows: list[tuple[str, Any]]) -> list[html.Tr]:
 
 
 def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Table:
-    """Every setting the job ran with: run (preset, GPUs, budget), all hyperparameters, dataset.
+    """Every setting the job ran with: run (base model, preset, GPUs, budget), all hyperparameters,
+    dataset.
 
-    ``job`` uses the API's job keys (``preset_id``, ``hyperparameters``, ``gpu_config``,
+    ``job`` uses the API's job keys (``base_model`` as its hub id, ``preset_id``, ``hyperparameters``, ``gpu_config``,
     ``total_epochs``, ``total_steps``, ``budget_limit``, ``estimated_total_cost``); money values
     may arrive as Decimal or as the API's decimal strings. Unknown hyperparameters are listed
     too, sorted by name, because "which settings did this run use" must have a complete answer.
@@ -57,6 +58,7 @@ def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Tab
     gpu_type = gpu.pop("gpu_type", None) or gpu.pop("type", None)
     gpu_count = gpu.pop("gpu_count", None) or gpu.pop("count", None)
     run = [
+        ("Base model", job.get("base_model")),
         ("Preset", job.get("preset_id")),
         ("GPU type", gpu_type),
         ("GPU count", gpu_count),

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from components.formatters import (
     MISSING,
+    base_model_name,
     format_absolute_time,
     format_relative_time,
     parse_money,
@@ -106,6 +107,11 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
                 className="position-relative",
             ),
             html.Td(status_badge(job.get("status", "")), className=WIDE_ONLY),
+            html.Td(
+                base_model_name(job.get("base_model")),
+                title=job.get("base_model"),
+                className=f"{WIDE_ONLY} jobs-col-model",
+            ),
             html.Td(f"{gpu.get('count', '?')}× {gpu.get('type', MISSING)}", className=WIDE_ONLY),
             _progress_cell(job),
             html.Td(cost_text(job), className="text-nowrap font-monospace-nums"),
@@ -142,6 +148,7 @@ def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Di
             [
                 html.Th("Job", scope="col"),
                 html.Th("Status", scope="col", className=WIDE_ONLY),
+                html.Th("Model", scope="col", className=WIDE_ONLY),
                 html.Th("GPU", scope="col", className=WIDE_ONLY),
                 html.Th("Progress", scope="col", className="jobs-col-progress"),
                 html.Th("Cost (spent / est.)", scope="col"),

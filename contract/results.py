@@ -125,6 +125,7 @@ class SubmitRequest:
     # The job's own callback secret (contract/signing.derive_job_secret), sent with the submit so a
     # cluster can sign callbacks for this job, and for no other one. Never logged.
     callback_secret: str | None = field(default=None, repr=False)
+    base_model: str | None = None  # a hub id from catalog/base_models.py
 
     def as_json(self, *, with_secret: bool = False) -> dict[str, Any]:
         """The submit body; the callback secret only `with_secret` (the HTTP contract's submit, over
@@ -139,6 +140,8 @@ class SubmitRequest:
             body["callback_url"] = self.callback_url
         if with_secret and self.callback_secret is not None:
             body["callback_secret"] = self.callback_secret
+        if self.base_model is not None:
+            body["base_model"] = self.base_model
         return body
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from catalog.base_models import DEFAULT_BASE_MODEL
 from db.base import Base, JSONType, Money, UTCDateTime, utcnow
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
@@ -125,6 +126,10 @@ class TrainingJob(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("lora_datasets.id", ondelete="RESTRICT"), index=True)
     preset_id: Mapped[str] = mapped_column(String(50))
+    # A catalog/base_models.py hub id, checked at creation; rows from before the column get the default.
+    base_model: Mapped[str] = mapped_column(
+        String(200), default=DEFAULT_BASE_MODEL, server_default=DEFAULT_BASE_MODEL
+    )
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     gpu_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED)

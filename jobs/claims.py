@@ -32,6 +32,7 @@ class Claim:
     storage_path: str
     hyperparameters: dict[str, Any]
     gpu_config: dict[str, Any]
+    base_model: str
     queued_at: datetime
     reclaimed: bool
 
@@ -85,6 +86,7 @@ def claim_jobs(session: Session, *, limit: int, lease_seconds: float, now: datet
                 storage_path=dataset.storage_path if dataset is not None else "",
                 hyperparameters=dict(job.hyperparameters or {}),
                 gpu_config=dict(job.gpu_config or {}),
+                base_model=job.base_model,
                 queued_at=job.queued_at,
                 reclaimed=reclaimed,
             )

@@ -61,6 +61,7 @@ def submit_request(settings: Settings, claim: Claim) -> SubmitRequest:
         gpu_config=claim.gpu_config,
         callback_url=f"{settings.public_base_url}{CALLBACK_PATH}",
         callback_secret=derive_job_secret(settings.secret_key, job_id),
+        base_model=claim.base_model,
     )
 
 

@@ -13,12 +13,14 @@ from dash import dcc, html
 
 from components.aria import aria
 from components.job_form import (
+    BASE_MODEL_FIELD,
     BUDGET_FIELD,
     DATASET_FIELD,
     GPU_COUNT_FIELD,
     GPU_TYPE_FIELD,
     HYPERPARAMETER_FIELDS,
     NAME_FIELD,
+    base_model_options,
     dataset_options,
     estimate_summary,
     field_id,
@@ -42,13 +44,14 @@ EMPTY = "configure-empty"
 FORM = "configure-form"
 FIXABLE = "Fix the highlighted fields to see the estimate."
 NOT_CREATED = "The job was not created: fix the highlighted fields."
-PRESET_FIELDS = (*HYPERPARAMETER_FIELDS, GPU_TYPE_FIELD, GPU_COUNT_FIELD)
+PRESET_FIELDS = (*HYPERPARAMETER_FIELDS, BASE_MODEL_FIELD, GPU_TYPE_FIELD, GPU_COUNT_FIELD)
 
 
 def preset_values(preset_id: str) -> dict[str, Any]:
     preset = PRESETS[preset_id]
     return {
         **preset["hyperparameters"],
+        BASE_MODEL_FIELD.name: preset["base_model"],
         GPU_TYPE_FIELD.name: preset["gpu_config"]["type"],
         GPU_COUNT_FIELD.name: preset["gpu_config"]["count"],
     }
@@ -133,6 +136,12 @@ def preset_card(values: dict[str, Any]) -> dbc.Card:
 
 
 def gpu_card(values: dict[str, Any]) -> dbc.Card:
+    base_model = dbc.Select(
+        id=field_id(BASE_MODEL_FIELD.name),
+        options=base_model_options(),
+        value=values[BASE_MODEL_FIELD.name],
+        name=BASE_MODEL_FIELD.name,
+    )
     gpu_type = dbc.Select(
         id=field_id(GPU_TYPE_FIELD.name), options=gpu_type_options(), value=values[GPU_TYPE_FIELD.name]
     )
@@ -141,12 +150,13 @@ def gpu_card(values: dict[str, Any]) -> dbc.Card:
     budget = number_input(BUDGET_FIELD)
     return dbc.Card(
         [
-            dbc.CardHeader(html.H2("GPUs and run", className="h6 mb-0")),
+            dbc.CardHeader(html.H2("Model, GPUs and run", className="h6 mb-0")),
             dbc.CardBody(
                 dbc.Row(
                     [
-                        labelled_field(GPU_TYPE_FIELD, gpu_type, md=8),
-                        labelled_field(GPU_COUNT_FIELD, count, md=4),
+                        labelled_field(BASE_MODEL_FIELD, base_model, md=5),
+                        labelled_field(GPU_TYPE_FIELD, gpu_type, md=5),
+                        labelled_field(GPU_COUNT_FIELD, count, md=2),
                         labelled_field(NAME_FIELD, name, md=8),
                         labelled_field(BUDGET_FIELD, budget, md=4),
                     ]

@@ -26,9 +26,14 @@ class DecodeError(ValueError):
 
 
 def page_upload_limit() -> int:
-    """Largest file the page accepts: the request limit less base64 growth and overhead."""
-    max_request = get_runtime().settings.max_upload_bytes
-    return max(int((max_request - _REQUEST_OVERHEAD) / _BASE64_GROWTH), 0)
+    """Largest file the page accepts, from this deployment's MAX_UPLOAD_BYTES."""
+    return upload_limit_for(get_runtime().settings.max_upload_bytes)
+
+
+def upload_limit_for(max_upload_bytes: int) -> int:
+    """Largest file the page accepts: the request limit less base64 growth and overhead (the
+    README's figure comes from here too: tests/unit/test_deploy_files.py)."""
+    return max(int((max_upload_bytes - _REQUEST_OVERHEAD) / _BASE64_GROWTH), 0)
 
 
 def decode_upload(contents: str) -> bytes:

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
+from catalog.base_models import BASE_MODELS, DEFAULT_BASE_MODEL, BaseModel, find_base_model, fits_on
+from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT, GpuType, find_gpu_type, gpu_type_ids, valid_gpu_count
 from services.costs import PricingError, format_money, hourly_rate
 from services.errors import BIGINT_MAX, ValidationError
+from services.job_timing import startup_seconds, step_seconds, tokens_per_step
 
+# Each preset names its default base model (catalog/base_models.py); the request may choose another.
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
+        "base_model": "Qwen/Qwen2.5-0.5B",
         "hyperparameters": {
             "learning_rate": 3e-4,
             "batch_size": 16,
@@ -33,6 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gpu_config": {"type": "A100-40GB", "count": 1},
     },
     "balanced": {
+        "base_model": DEFAULT_BASE_MODEL,
         "hyperparameters": {
             "learning_rate": 2e-4,
             "batch_size": 8,
@@ -45,6 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gpu_config": {"type": "A100-80GB", "count": 1},
     },
     "quality": {
+        "base_model": "meta-llama/Llama-3.1-8B",
         "hyperparameters": {
             "learning_rate": 1e-4,
             "batch_size": 8,
@@ -81,17 +87,11 @@ HYPERPARAMETER_RULES: dict[str, NumberRule] = {
     "max_seq_length": NumberRule(16, 32768, integer=True),
 }
 TOP_LEVEL_FIELDS = frozenset(
-    {"dataset_id", "preset_id", "hyperparameters", "gpu_config", "name", "budget_limit"}
+    {"dataset_id", "preset_id", "base_model", "hyperparameters", "gpu_config", "name", "budget_limit"}
 )
 GPU_FIELDS = frozenset({"type", "count"})
 NAME_LIMIT = 100
 MAX_BUDGET = Decimal("1000000")
-
-# Throughput per GPU type is catalog/gpus.py's `tokens_per_second`: the estimate is a planning
-# figure, the cost actually charged is measured.
-MULTI_GPU_EFFICIENCY = 0.9
-STARTUP_SECONDS = 180.0  # model download and load before the first step
-MIN_SECONDS_PER_STEP = 0.2
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class JobConfig:
     gpu_config: dict[str, Any]
     name: str | None = None
     budget_limit: Decimal | None = None
+    base_model: str = DEFAULT_BASE_MODEL
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,9 @@ def resolve_job_config(payload: Mapping[str, Any]) -> JobConfig:
     if not valid_gpu_count(gpu_count):
         errors["gpu_config.count"] = f"must be a whole number from 1 to {MAX_GPU_COUNT}"
 
+    given_model = payload.get("base_model")
+    model_id = preset["base_model"] if given_model in (None, "") else given_model
+    base_model = _base_model(model_id, find_gpu_type(gpu_type), errors)
     name = _name(payload.get("name"), errors)
     budget = _budget(payload.get("budget_limit"), errors)
     if errors:
@@ -230,7 +234,32 @@ def resolve_job_config(payload: Mapping[str, Any]) -> JobConfig:
         gpu_config={"type": gpu_type, "count": gpu_count},
         name=name,
         budget_limit=budget,
+        base_model=base_model.hub_id if base_model else DEFAULT_BASE_MODEL,
     )
+
+
+def base_model_problem(hub_id: object, gpu: GpuType | None) -> str | None:
+    """Why `hub_id` cannot be trained on GPUs of type `gpu` (None: it can, or the GPU is unknown).
+
+    Data parallel: every GPU holds the whole model, so the count does not help (docs/architecture.md §2a).
+    """
+    model = find_base_model(hub_id)
+    if model is None:
+        return f"unknown base model {str(hub_id)[:100]!r}; choose one of {', '.join(BASE_MODELS)}"
+    if gpu is not None and not fits_on(model, gpu):
+        return (
+            f"{model.display_name} needs {model.lora_memory_gb:g} GB per GPU for LoRA training; "
+            f"a {gpu.id} has {gpu.memory_gb} GB: choose a GPU with more memory or a smaller model"
+        )
+    return None
+
+
+def _base_model(hub_id: object, gpu: GpuType | None, errors: dict[str, str]) -> BaseModel | None:
+    problem = base_model_problem(hub_id, gpu)
+    if problem is not None:
+        errors["base_model"] = problem
+        return None
+    return find_base_model(hub_id)
 
 
 def _name(value: Any, errors: dict[str, str]) -> str | None:
@@ -263,9 +292,9 @@ def _budget(value: Any, errors: dict[str, str]) -> Decimal | None:
 def estimate_job_config(config: JobConfig, total_training_pairs: int, total_tokens: int) -> JobEstimate:
     """Steps, duration and cost of `config` on a dataset of the given size.
 
-    steps = ceil(pairs / batch_size) × epochs; each step processes batch_size sequences of the
-    dataset's average length (capped at max_seq_length) at the GPU's sustained rate; LoRA's rank
-    adds a little work per token. Raises `ValidationError` for an unpriceable GPU (cannot happen
+    steps = ceil(pairs / batch_size) × epochs, timed by services/job_timing.py (the model the
+    simulated cluster runs on too): start-up by the base model's size, each step by the GPU's
+    sustained rate, the model's `speed_factor` and LoRA's rank. Raises `ValidationError` for an unpriceable GPU (cannot happen
     for a config from `resolve_job_config`).
     """
     hp = config.hyperparameters
@@ -276,21 +305,19 @@ def estimate_job_config(config: JobConfig, total_training_pairs: int, total_toke
     pairs = max(int(total_training_pairs), 1)
     steps_per_epoch = math.ceil(pairs / hp["batch_size"])
     total_steps = steps_per_epoch * hp["epochs"]
-    avg_tokens = min(max(total_tokens, 0) / pairs, hp["max_seq_length"]) or 1.0
-    tokens_per_step = math.ceil(hp["batch_size"] * avg_tokens)
+    tokens = tokens_per_step(hp["batch_size"], pairs, total_tokens, hp["max_seq_length"])
     count = int(config.gpu_config["count"])
-    efficiency = MULTI_GPU_EFFICIENCY if count > 1 else 1.0
     gpu = GPU_TYPES[config.gpu_config["type"]]  # hourly_rate accepted the type
-    per_second = gpu.tokens_per_second * count * efficiency
-    seconds_per_step = max(MIN_SECONDS_PER_STEP, tokens_per_step / per_second * (1 + hp["rank"] / 256))
-    seconds = STARTUP_SECONDS + total_steps * seconds_per_step
+    model = find_base_model(config.base_model) or BASE_MODELS[DEFAULT_BASE_MODEL]
+    per_step = step_seconds(model, gpu, count, tokens, hp["rank"])
+    seconds = startup_seconds(model) + total_steps * per_step
     cost = (rate * Decimal(str(seconds)) / Decimal(3600)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     return JobEstimate(
         total_epochs=int(hp["epochs"]),
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
-        tokens_per_step=tokens_per_step,
-        seconds_per_step=seconds_per_step,
+        tokens_per_step=tokens,
+        seconds_per_step=per_step,
         estimated_seconds=math.ceil(seconds),
         hourly_rate=rate,
         estimated_total_cost=cost,

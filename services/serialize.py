@@ -33,6 +33,7 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
         "name": name,
         "dataset_id": job.dataset_id,
         "preset_id": job.preset_id,
+        "base_model": job.base_model,
         "hyperparameters": hyperparameters,
         "gpu_config": dict(job.gpu_config or {}),
         "status": job.status,

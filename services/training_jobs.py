@@ -103,6 +103,7 @@ def create_job(
         user_id=user_id,
         dataset_id=config.dataset_id,
         preset_id=config.preset_id,
+        base_model=config.base_model,
         hyperparameters=hyperparameters,
         gpu_config=dict(config.gpu_config),
         status=JobStatus.QUEUED.value,

@@ -14,12 +14,12 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from catalog.base_models import default_base_model, find_base_model
 from catalog.gpus import find_gpu_type
 from catalog.metrics import Metric, contract_metrics
+from services.job_timing import step_seconds
 
-# Samples per second of one GPU of each type: catalog/gpus.py's `simulated_samples_per_second`.
 UNKNOWN_GPU_SAMPLES_PER_SECOND = 10.0  # a type the catalogue lost since the job was submitted
-SCALING_EXPONENT = 0.9  # n GPUs give n**0.9 x one GPU: all-reduce is not free
 _MASK = (1 << 64) - 1
 _SQRT6 = math.sqrt(6.0)
 
@@ -89,17 +89,27 @@ def make_shape(
     gpu_type: str,
     gpu_count: int,
     tokens_per_sample: int = 512,
+    base_model: str | None = None,
+    rank: int = 16,
+    tokens_per_step: int | None = None,
 ) -> CurveShape:
+    """The job's curves and speed. A step takes what the estimate says it takes (services/job_timing.py)
+    for `tokens_per_step` (default: `batch_size` packed sequences of `tokens_per_sample`)."""
     seed = seed_for(job_id)
     gpu = find_gpu_type(gpu_type)
-    per_gpu = UNKNOWN_GPU_SAMPLES_PER_SECOND if gpu is None else gpu.simulated_samples_per_second
+    model = find_base_model(base_model) or default_base_model()
+    tokens = tokens_per_step if tokens_per_step is not None else batch_size * tokens_per_sample
+    if gpu is None:
+        samples_per_second = UNKNOWN_GPU_SAMPLES_PER_SECOND * gpu_count
+    else:
+        samples_per_second = batch_size / step_seconds(model, gpu, gpu_count, tokens, rank)
     return CurveShape(
         seed=seed,
         total_steps=total_steps,
         steps_per_epoch=steps_per_epoch,
         peak_learning_rate=lr,
         batch_size=batch_size,
-        samples_per_second=per_gpu * gpu_count**SCALING_EXPONENT,
+        samples_per_second=samples_per_second,
         tokens_per_sample=tokens_per_sample,
         initial_loss=2.2 + 0.6 * uniform(seed, 0, 1),
         final_loss=0.35 + 0.4 * uniform(seed, 0, 2),

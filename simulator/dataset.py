@@ -1,7 +1,8 @@
 """Fetch and check the dataset a job was submitted with, as a real cluster would before training.
 
 The simulated cluster downloads the signed ``dataset_url`` it was given and counts the JSONL rows
-(that count drives the number of training steps). Any failure becomes a clear job error; the URL
+(that count drives the number of training steps) and their tokens, the way PIPELINE's upload counts
+them (that drives the time a step takes: services/job_timing.py). Any failure becomes a clear job error; the URL
 itself is never echoed, because its signature is a credential for the file.
 """
 
@@ -11,14 +12,22 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
+from typing import NamedTuple
 
 import aiohttp
+
+from services.dataset_files import check_line, estimate_tokens
 
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 
 
-_ROW_COUNTS: OrderedDict[str, int] = OrderedDict()  # sha256 -> rows, most recent last
+class DatasetSize(NamedTuple):
+    rows: int
+    tokens: int
+
+
+_ROW_COUNTS: OrderedDict[str, DatasetSize] = OrderedDict()  # sha256 -> size, most recent last
 _ROW_COUNT_CACHE_SIZE = 256
 
 
@@ -26,9 +35,12 @@ class DatasetProblem(Exception):
     """The dataset cannot be used; the message is the job's error, for the user."""
 
 
-def count_jsonl_rows(data: bytes) -> int:
-    """Number of JSON-object lines; blank lines are allowed. Raises DatasetProblem otherwise."""
-    rows = 0
+def count_jsonl_rows(data: bytes) -> DatasetSize:
+    """Number of JSON-object lines and their estimated tokens; blank lines are allowed.
+
+    Raises DatasetProblem for a line that is not a JSON object, or no rows at all.
+    """
+    rows = tokens = 0
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -39,13 +51,14 @@ def count_jsonl_rows(data: bytes) -> int:
         if not isinstance(value, dict):
             raise DatasetProblem(f"the dataset is not valid JSONL: line {number} is not a JSON object")
         rows += 1
+        tokens += estimate_tokens(check_line(line)[2])
     if rows == 0:
         raise DatasetProblem("the dataset is empty: no training examples")
-    return rows
+    return DatasetSize(rows, tokens)
 
 
-async def fetch_dataset_rows(session: aiohttp.ClientSession, url: str) -> int:
-    """Download ``url`` and count its rows. Raises DatasetProblem with a user-facing message."""
+async def fetch_dataset_size(session: aiohttp.ClientSession, url: str) -> DatasetSize:
+    """Download ``url`` and count its rows and tokens. Raises DatasetProblem with a user-facing message."""
     try:
         timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
         async with session.get(url, timeout=timeout) as response:

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from simulator.dataset import DatasetProblem, fetch_dataset_rows
+from simulator.dataset import DatasetProblem, fetch_dataset_size
 from simulator.faults import ClusterFaults, FaultsInvalid, garble
 from simulator.state import SimCluster, SimJob
 from simulator.submission import SubmitInvalid, parse_submission
@@ -113,7 +113,7 @@ async def _prepare_dataset(state: ServerState, cluster: SimCluster, job: SimJob)
     assert state.session is not None
     async with state.downloads:
         try:
-            rows = await fetch_dataset_rows(state.session, job.spec.dataset_url)
+            size = await fetch_dataset_size(state.session, job.spec.dataset_url)
         except DatasetProblem as exc:
             job.dataset_error = str(exc)
             job.ready_at = cluster.clock()
@@ -124,7 +124,7 @@ async def _prepare_dataset(state: ServerState, cluster: SimCluster, job: SimJob)
             job.dataset_error = f"could not download the dataset: {type(exc).__name__}"
             job.ready_at = cluster.clock()
             return
-    job.dataset_ready(rows, cluster.clock())
+    job.dataset_ready(size.rows, cluster.clock(), tokens=size.tokens)
 
 
 def _since_step(request: web.Request) -> int | None:

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog.base_models import default_base_model, find_base_model
+from services.job_timing import startup_seconds, tokens_per_step
 from simulator import curves
 from simulator.submission import JobFaults, SubmitSpec
 
-# Simulated seconds for the phases around training.
+# Simulated seconds for the phases around training: queueing and saving here, loading the model
+# the rest of the start-up the estimate plans for (services/job_timing.py), so the two agree.
 QUEUE_SECONDS = 4.0
-LOAD_MODEL_SECONDS = 8.0
 SAVE_SECONDS = 5.0
 # A real trainer logs every N steps: a job logs at most this many points, whatever its length.
 MAX_LOGGED_POINTS = 500
@@ -54,7 +56,8 @@ class SimJob:
     def faults(self) -> JobFaults:
         return self.spec.faults
 
-    def dataset_ready(self, rows: int, now: float) -> None:
+    def dataset_ready(self, rows: int, now: float, *, tokens: int | None = None) -> None:
+        """The dataset is in: fix the job's length and speed. `tokens` unknown: packed sequences."""
         spec = self.spec
         steps_per_epoch = max(1, math.ceil(rows / spec.batch_size))
         total = steps_per_epoch * spec.epochs
@@ -70,6 +73,11 @@ class SimJob:
             gpu_type=spec.gpu_type,
             gpu_count=spec.gpu_count,
             tokens_per_sample=spec.max_seq_length,
+            base_model=spec.base_model,
+            rank=spec.rank,
+            tokens_per_step=None
+            if tokens is None
+            else tokens_per_step(spec.batch_size, rows, tokens, spec.max_seq_length),
         )
         self.log_every = spec.logging_steps or max(1, math.ceil(total / MAX_LOGGED_POINTS))
 
@@ -83,8 +91,15 @@ class SimJob:
             return None
         return max(self.submitted_at + self._wall(QUEUE_SECONDS), self.ready_at)
 
+    @property
+    def load_model_seconds(self) -> float:
+        """Simulated seconds from leaving the queue to the first step: the estimate's start-up
+        for this base model, less the queue and the final save that it also covers."""
+        model = find_base_model(self.spec.base_model) or default_base_model()
+        return max(0.0, startup_seconds(model) - QUEUE_SECONDS - SAVE_SECONDS)
+
     def _train_start(self, start: float) -> float:
-        return start + self._wall(LOAD_MODEL_SECONDS)
+        return start + self._wall(self.load_model_seconds)
 
     def _instant_of_step(self, start: float, step: float) -> float:
         assert self.shape is not None

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.base_models import BASE_MODELS, find_base_model
 from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
 
 MALFORMED_KINDS = ("not_json", "wrong_shape", "bad_values")
@@ -54,6 +55,7 @@ class SubmitSpec:
     # What the cluster would sign callbacks with: received, never derived here (the simulator does
     # not know SECRET_KEY); kept out of the repr, as nothing of the cluster may log it.
     callback_secret: str | None = field(default=None, repr=False)
+    base_model: str | None = None  # a catalogue hub id; None: the catalogue default
 
 
 def _whole(raw: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -118,6 +120,9 @@ def parse_submission(body: Any) -> SubmitSpec:
     secret = body.get("callback_secret")
     if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 256):
         raise SubmitInvalid(422, "callback_secret must be a string of 16 to 256 characters")
+    base_model = body.get("base_model")
+    if base_model is not None and find_base_model(base_model) is None:
+        raise SubmitInvalid(422, f"base_model is not offered here; choose one of {', '.join(BASE_MODELS)}")
     logging_steps = hyper.get("logging_steps")
     return SubmitSpec(
         job_id=job_id,
@@ -133,4 +138,5 @@ def parse_submission(body: Any) -> SubmitSpec:
         callback_url=callback,
         faults=_faults(hyper),
         callback_secret=secret,
+        base_model=base_model,
     )

@@ -18,7 +18,15 @@ from types import FrameType
 
 from trainer.reporter import StatusReporter
 from trainer.run import EXIT_FAILED, run_job
-from trainer.spec import SECRET_ENV, SPEC_ENV, SpecError, load_spec_env, load_spec_file, parse_spec
+from trainer.spec import (
+    MODELS_DIR_ENV,
+    SECRET_ENV,
+    SPEC_ENV,
+    SpecError,
+    load_spec_env,
+    load_spec_file,
+    parse_spec,
+)
 
 # Where runs go without --output-dir: a Ray cluster on storage PIPELINE shares points it under
 # PIPELINE's DATA_DIR, so the adapter's file:// URI is one PIPELINE can serve (docs/backends.md).
@@ -33,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec", type=Path, help=f"the job spec JSON file (the submit payload); default: ${SPEC_ENV}"
     )
     parser.add_argument("--tiny", action="store_true", help="train a ~1M-param random Llama (no downloads)")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path(os.environ[MODELS_DIR_ENV]) if os.environ.get(MODELS_DIR_ENV) else None,
+        help=f"local base models as <dir>/<org>/<name>, tried before the hub (default ${MODELS_DIR_ENV})",
+    )
     parser.add_argument(
         "--output-dir",
         type=Path,
@@ -98,7 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         record_path=output_dir / "metrics.jsonl",
     )
     try:
-        return run_job(spec, reporter, stop, tiny=args.tiny, output_dir=output_dir, threads=args.threads)
+        return run_job(
+            spec,
+            reporter,
+            stop,
+            tiny=args.tiny,
+            output_dir=output_dir,
+            threads=args.threads,
+            models_dir=args.models_dir,
+        )
     except BaseException:  # run_job reports its own failures; this is the last line of defence
         return EXIT_FAILED
 

@@ -25,6 +25,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from catalog.base_models import find_base_model
 from trainer.spec import Hyperparameters
 
 # Progress bars and library deprecation notices on stderr are noise in a cluster job's log, where
@@ -85,8 +86,13 @@ def tiny_llama(vocab_size: int, seed: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
-def load_model(hp: Hyperparameters, *, tiny: bool, texts: list[str], output_dir: Path) -> LoadedModel:
+def load_model(
+    hp: Hyperparameters, *, tiny: bool, texts: list[str], output_dir: Path, source: str | None = None
+) -> LoadedModel:
     """The base model with LoRA adapters on it, and its tokenizer (with a pad token).
+
+    `source` is where `from_pretrained` reads `hp.base_model` (a local copy, trainer/spec.py
+    `model_source`); LoRA targets come from the base-model catalogue when it knows the model.
 
     A random tiny base is saved to `output_dir/base` first (it is frozen, so its weights never
     change): an adapter is only usable together with the exact base it was trained on.
@@ -99,11 +105,15 @@ def load_model(hp: Hyperparameters, *, tiny: bool, texts: list[str], output_dir:
         # A frozen random output head cannot be steered by adapters below it: adapt lm_head as well.
         targets = [*LLAMA_TARGETS, "lm_head"]
     else:
-        tokenizer = AutoTokenizer.from_pretrained(hp.base_model)
+        tokenizer = AutoTokenizer.from_pretrained(source or hp.base_model)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        base = AutoModelForCausalLM.from_pretrained(hp.base_model, dtype=torch.float32)
-        targets = [name for name in LLAMA_TARGETS if _has_module(base, name)] or ["c_attn", "c_proj"]
+        base = AutoModelForCausalLM.from_pretrained(source or hp.base_model, dtype=torch.float32)
+        known = find_base_model(hp.base_model)
+        if known is not None:
+            targets = list(known.lora_target_modules)
+        else:
+            targets = [name for name in LLAMA_TARGETS if _has_module(base, name)] or ["c_attn", "c_proj"]
     lora = LoraConfig(
         r=hp.rank,
         lora_alpha=hp.alpha,

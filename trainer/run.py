@@ -17,7 +17,7 @@ from typing import Any
 
 from trainer.dataset import DatasetError, download_dataset, parse_examples, split_validation
 from trainer.reporter import StatusReporter
-from trainer.spec import TINY_BASE_MODEL, JobSpec
+from trainer.spec import TINY_BASE_MODEL, JobSpec, model_source
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,10 +52,13 @@ def run_job(
     tiny: bool,
     output_dir: Path,
     threads: int = 1,
+    models_dir: Path | None = None,
 ) -> int:
     """Train the job and report its terminal status; returns the process exit code."""
     try:
-        return _train_and_report(spec, reporter, stop, tiny=tiny, output_dir=output_dir, threads=threads)
+        return _train_and_report(
+            spec, reporter, stop, tiny=tiny, output_dir=output_dir, threads=threads, models_dir=models_dir
+        )
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         reporter.finish("failed", error=describe_error(exc))
@@ -70,6 +73,7 @@ def _train_and_report(
     tiny: bool,
     output_dir: Path,
     threads: int,
+    models_dir: Path | None,
 ) -> int:
     hp = spec.hyperparameters
     gpu_count = spec.gpu_config.get("count", 1)
@@ -90,7 +94,13 @@ def _train_and_report(
     torch.manual_seed(hp.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     texts = [example.prompt + example.completion for example in examples]
-    loaded = load_model(hp, tiny=tiny or hp.base_model == TINY_BASE_MODEL, texts=texts, output_dir=output_dir)
+    loaded = load_model(
+        hp,
+        tiny=tiny or hp.base_model == TINY_BASE_MODEL,
+        texts=texts,
+        output_dir=output_dir,
+        source=model_source(hp.base_model, models_dir),
+    )
     pad_id = int(loaded.tokenizer.pad_token_id)
     train_data = encode(train_examples, loaded.tokenizer, hp.max_seq_length)
     val_data = encode(val_examples, loaded.tokenizer, hp.max_seq_length)

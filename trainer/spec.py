@@ -16,6 +16,7 @@ from typing import Any
 
 SECRET_ENV = "PIPELINE_CALLBACK_SECRET"
 SPEC_ENV = "PIPELINE_JOB_SPEC"
+MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"  # local copies of base models, <dir>/<org>/<name>
 TINY_BASE_MODEL = "tiny-random-llama"
 
 
@@ -110,14 +111,31 @@ def parse_spec(raw: Any, *, env: dict[str, str] | None = None) -> JobSpec:
     gpu_config = raw.get("gpu_config") or {}
     if not isinstance(gpu_config, dict):
         raise SpecError("gpu_config must be an object")
+    hyperparameters = raw.get("hyperparameters", {})
+    base_model = raw.get("base_model")
+    if base_model is not None:  # the contract's field (PIPELINE's catalogue id) wins
+        if not isinstance(base_model, str) or not base_model.strip():
+            raise SpecError("base_model must be a model name (a hub id) or a local path")
+        if isinstance(hyperparameters, dict):
+            hyperparameters = {**hyperparameters, "base_model": base_model}
     return JobSpec(
         job_id=job_id,
         dataset_url=dataset_url,
-        hyperparameters=parse_hyperparameters(raw.get("hyperparameters", {})),
+        hyperparameters=parse_hyperparameters(hyperparameters),
         callback_url=callback_url,
         callback_secret=secret,
         gpu_config=gpu_config,
     )
+
+
+def model_source(base_model: str, models_dir: Path | None) -> str:
+    """Where `from_pretrained` loads `base_model` from: `<models_dir>/<hub id>` when that folder
+    exists (a cluster's local copies, or a test's saved tiny model: no download), else the name."""
+    if models_dir is not None and not Path(base_model).is_absolute() and ".." not in Path(base_model).parts:
+        local = models_dir / base_model
+        if local.is_dir():
+            return str(local)
+    return base_model
 
 
 def load_spec_env(environ: Mapping[str, str]) -> dict[str, Any]:

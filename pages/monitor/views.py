@@ -15,7 +15,7 @@ from dash import Output, dcc, html, no_update
 from components.activity_log import activity_log, relative_time, stop_alert
 from components.aria import aria
 from components.charts import loss_figure, metric_panels_figure
-from components.formatters import parse_timestamp
+from components.formatters import base_model_name, parse_timestamp
 from components.job_status import progress_style, status_badge
 from components.job_view import config_table
 from components.live_charts import ChartOptions, LiveChartState, append_points_patch, live_chart_state
@@ -212,6 +212,7 @@ def header_values(snap: MonitorSnapshot, now: datetime) -> dict[str, Any]:
     gpu = job.get("gpu_config") or {}
     created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
     parts = [
+        base_model_name(job.get("base_model")),
         f"{gpu.get('count', '?')}× {gpu.get('type', 'GPU')}",
         f"preset {job.get('preset_id')}",
     ]

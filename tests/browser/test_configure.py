@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 
 from api.runtime import Runtime
+from catalog.gpus import GPU_TYPES, GpuType
 from components.job_form import dom_id, feedback_id, field_id
 from db.models import JobEvent, JobStatus, TrainingJob
 from services.costs import format_money
@@ -225,4 +227,53 @@ def test_cfg005_a_budget_below_the_estimate_is_flagged_before_submitting(
 
     _type(dash_duo, "budget_limit", str((estimated * 2).quantize(Decimal("0.01"))))
     dash_duo.wait_for_no_elements("#estimate-budget-warning", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_cfg006_base_model_choice_follows_the_preset_refuses_a_gpu_too_small_and_reaches_the_monitor(
+    signed_in_duo: Any, datasets: dict[str, int], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 16 GB GPU, offered only to this test: no catalogued GPU is too small for a catalogued model.
+    monkeypatch.setitem(GPU_TYPES, "T4", GpuType("T4", Decimal("0.50"), 16, False, 600.0))
+    dash_duo = signed_in_duo
+    _open(dash_duo)
+    model = _field(dash_duo, "base_model")
+    assert Select(model).first_selected_option.get_attribute("value") == "mistralai/Mistral-7B-v0.1"
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Fast']").click()
+    until(
+        lambda: (
+            Select(_field(dash_duo, "base_model")).first_selected_option.get_attribute("value")
+            == "Qwen/Qwen2.5-0.5B"
+        ),
+        timeout=10,
+    )
+
+    Select(_field(dash_duo, "base_model")).select_by_value("meta-llama/Llama-3.1-8B")
+    Select(_field(dash_duo, "gpu_type")).select_by_value("T4")
+    _wait_invalid(dash_duo, "base_model")
+    assert _feedback(dash_duo, "base_model").text == (
+        "Llama 3.1 8B needs 21.3 GB per GPU for LoRA training; a T4 has 16 GB: "
+        "choose a GPU with more memory or a smaller model"
+    )
+    dash_duo.wait_for_text_to_equal("#estimate-steps", "—", timeout=10)
+
+    Select(_field(dash_duo, "gpu_type")).select_by_value("A100-80GB")
+    config = resolve_job_config(
+        {
+            "dataset_id": datasets["mine"],
+            "preset_id": "fast",
+            "base_model": "meta-llama/Llama-3.1-8B",
+            "gpu_config": {"type": "A100-80GB"},
+        }
+    )
+    expected_cost = format_money(estimate_job_config(config, PAIRS, TOKENS).estimated_total_cost)
+    dash_duo.wait_for_text_to_equal("#estimate-cost", expected_cost, timeout=10)
+    dash_duo.find_element("#configure-submit").click()
+    WebDriverWait(dash_duo.driver, 10).until(lambda _d: "/training/jobs/" in dash_duo.driver.current_url)
+    job_id = dash_duo.driver.current_url.rsplit("/", 1)[1]
+    with runtime.transaction() as session:
+        stored = session.get(TrainingJob, uuid.UUID(job_id))
+        assert stored is not None
+        assert stored.base_model == "meta-llama/Llama-3.1-8B"
+    until(lambda: "Llama 3.1 8B" in dash_duo.find_element("#mon-subtitle").text, timeout=10)
     assert dash_duo.get_logs() == []

@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
 JOBS = 10
 INTERVAL = 1.0
-HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 60}  # ~30 s at time scale 5
+HYPERPARAMETERS = {"learning_rate": 2e-4, "batch_size": 8, "epochs": 60}  # ~48 s at time scale 5
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from api.callbacks_api import CALLBACK_PATH
+from catalog.base_models import DEFAULT_BASE_MODEL
 from contract.results import ClusterError, SubmitRequest
 from contract.signing import callback_headers, derive_job_secret
 from db.base import utcnow
@@ -109,4 +110,5 @@ def test_each_submit_carries_the_jobs_callback_secret_and_no_log_shows_it(
 
 
 def _claim(job_id):
-    return Claim(job_id, "token", "datasets/x.jsonl", {}, {"type": "A100-80GB", "count": 1}, utcnow(), False)
+    gpus = {"type": "A100-80GB", "count": 1}
+    return Claim(job_id, "token", "datasets/x.jsonl", {}, gpus, DEFAULT_BASE_MODEL, utcnow(), False)

@@ -36,7 +36,7 @@ def test_first_start_seeds_a_ready_dataset_and_a_queued_job_once(
         assert jobs[0].dataset_id == datasets[0].id
         assert jobs[0].estimated_total_cost is not None
         assert jobs[0].estimated_total_cost > 0
-        assert jobs[0].total_steps == 600  # long enough to watch live at the demo time scale
+        assert jobs[0].total_steps == 150  # ~30 s of steps after ~40 s of start-up, in real time
         assert session.scalar(select(func.count()).select_from(JobEvent)) == 1
 
 

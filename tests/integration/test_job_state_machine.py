@@ -52,7 +52,7 @@ TERMINAL = {str(getattr(s, "value", s)) for s in TERMINAL_STATUSES}
 TERMINAL_NOTIFICATIONS = {"job_completed", "job_failed", "job_cancelled"}
 # Money is stored to 4 decimal places; a final cost may round up by half a unit of the last place.
 ROUNDING = Decimal("0.0001")
-# One "cluster time passes" step: at time scale 50 a default job needs ~0.5 s, so this ends it.
+# One "cluster time passes" step: at time scale 50 a default job needs ~3 s, so this ends it.
 CLUSTER_STEP_SECONDS = 120.0
 # Budgets at 2× A100-80GB ($7/h): none; $0.01 runs out within one cycle interval of the start (the
 # cycle that submits the job stops it); $0.10 after 51 s, so a job still running after the cluster's

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from catalog.base_models import DEFAULT_BASE_MODEL
 from db.base import utcnow
 from db.models import CostRecord, MetricPoint, ModelArtifact
 from jobs.local_backend import LocalBackend
@@ -61,7 +62,9 @@ def backend(settings: Settings) -> LocalBackend:
     return LocalBackend.from_settings(settings)
 
 
-def queue_real_job(sessions, owner: int, settings: Settings, **hyperparameters: object):
+def queue_real_job(
+    sessions, owner: int, settings: Settings, base_model: str | None = None, **hyperparameters: object
+):
     with sessions.begin() as session:
         dataset = make_dataset(session, owner, storage_path=f"{owner}/sample.jsonl")
         path = storage_file(settings.data_dir, dataset.storage_path)
@@ -74,6 +77,7 @@ def queue_real_job(sessions, owner: int, settings: Settings, **hyperparameters: 
             dataset.id,
             hyperparameters={**HYPERPARAMETERS, **hyperparameters},
             gpu_config={"type": "A100-80GB", "count": 1},
+            base_model=base_model or DEFAULT_BASE_MODEL,
         ).id
 
 
@@ -151,3 +155,31 @@ def test_cancelling_a_local_job_stops_its_trainer_which_saves_the_adapter(
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
     assert statuses(sessions, [job_id]) == ["cancelled"]
     assert notifications(sessions, job_id)[-1] == "job_cancelled"
+
+
+def test_the_jobs_base_model_reaches_the_trainer_which_loads_it_with_from_pretrained(
+    local_settings, sessions, owner, tmp_path: Path
+) -> None:
+    """Issue 13.1: the job's catalogue id travels in the submit payload to the trainer subprocess,
+    which loads it with `from_pretrained` from `--models-dir`, where this test saved a tiny model
+    under that id (nothing is fetched from a hub)."""
+    from trainer.model import tiny_llama, train_tiny_tokenizer
+
+    hub_id = "Qwen/Qwen2.5-0.5B"
+    local_copy = tmp_path / "models" / hub_id
+    tokenizer = train_tiny_tokenizer([row.decode() for row in sample_jsonl(200).splitlines()])
+    tiny_llama(len(tokenizer), seed=1).save_pretrained(local_copy)
+    tokenizer.save_pretrained(local_copy)
+    job_id = queue_real_job(sessions, owner, local_settings, base_model=hub_id, max_steps=8)
+    client = LocalBackend.from_settings(
+        local_settings, tiny=False, extra_args=("--models-dir", str(tmp_path / "models"))
+    )
+    cycle_until(
+        local_settings, sessions, all_terminal(sessions, [job_id]), timeout=240, pause=0.5, client=client
+    )
+
+    assert statuses(sessions, [job_id]) == ["completed"], job(sessions, job_id).error_message
+    run_dir = Path(local_settings.data_dir) / "runs" / str(job_id)
+    assert json.loads((run_dir / "job.json").read_text())["base_model"] == hub_id
+    adapter_config = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(local_copy)

@@ -10,7 +10,7 @@ import pytest
 
 from trainer.dataset import DatasetError, download_dataset, parse_examples, split_validation
 from trainer.sample_data import sample_jsonl
-from trainer.spec import SpecError, load_spec_env, load_spec_file, parse_spec
+from trainer.spec import SpecError, load_spec_env, load_spec_file, model_source, parse_spec
 
 pytestmark = pytest.mark.trainer
 
@@ -136,3 +136,19 @@ def test_local_paths_and_file_urls_are_read(tmp_path: Path) -> None:
     assert download_dataset(str(path)) == download_dataset(path.as_uri()) == sample_jsonl(4)
     with pytest.raises(DatasetError, match="cannot read dataset file"):
         download_dataset(str(tmp_path / "missing.jsonl"))
+
+
+def test_the_contracts_base_model_wins_and_a_models_dir_copy_is_loaded_first(tmp_path: Path) -> None:
+    raw = {
+        "job_id": "j",
+        "dataset_url": "http://d/x",
+        "base_model": "Qwen/Qwen2.5-0.5B",
+        "hyperparameters": {"base_model": "tiny-random-llama"},
+    }
+    assert parse_spec(raw).hyperparameters.base_model == "Qwen/Qwen2.5-0.5B"
+    with pytest.raises(SpecError, match="base_model must be a model name"):
+        parse_spec({**raw, "base_model": 7})
+    assert model_source("Qwen/Qwen2.5-0.5B", tmp_path) == "Qwen/Qwen2.5-0.5B"  # no copy: the hub
+    (tmp_path / "Qwen" / "Qwen2.5-0.5B").mkdir(parents=True)
+    assert model_source("Qwen/Qwen2.5-0.5B", tmp_path) == str(tmp_path / "Qwen" / "Qwen2.5-0.5B")
+    assert model_source("../Qwen/Qwen2.5-0.5B", tmp_path / "Qwen") == "../Qwen/Qwen2.5-0.5B"

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from catalog.base_models import BASE_MODELS
 from contract.signing import derive_job_secret
 from tests.fixtures.extras import needs_trainer_extra
 from tests.trainer.receiver import SECRET_KEY, Receiver, running_receiver
@@ -65,9 +66,14 @@ def write_spec(tmp_path: Path, receiver: Receiver, job_id: str, dataset: str, **
 
 
 def start_trainer(
-    spec: Path, job_id: str, output_dir: Path, *extra: str, tiny: bool = True
+    spec: Path,
+    job_id: str,
+    output_dir: Path,
+    *extra: str,
+    tiny: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    env = {**os.environ, "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, job_id)}
+    env = {**os.environ, **(env or {}), "PIPELINE_CALLBACK_SECRET": derive_job_secret(SECRET_KEY, job_id)}
     argv = [sys.executable, "-m", "trainer", "--spec", str(spec), "--output-dir", str(output_dir)]
     argv += ["--tiny"] if tiny else []
     return subprocess.Popen(
@@ -225,6 +231,40 @@ def test_a_base_model_from_a_local_directory_trains_through_from_pretrained(
     assert adapter_config["base_model_name_or_path"] == str(base)
     assert "lm_head" not in adapter_config["target_modules"]  # a pretrained head is left alone
     assert not (tmp_path / "out" / "base").exists()  # a named base is not copied into the job's output
+
+
+def save_tiny_base(folder: Path) -> None:
+    """A small Llama and its tokenizer saved like a hub checkpoint: what `from_pretrained` reads."""
+    from trainer.model import tiny_llama, train_tiny_tokenizer
+
+    tokenizer = train_tiny_tokenizer([row.decode() for row in sample_jsonl(400).splitlines()])
+    tiny_llama(len(tokenizer), seed=1).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def test_the_jobs_catalogue_base_model_is_loaded_from_the_models_dir(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The contract's top-level `base_model` (a catalogue hub id) goes through `from_pretrained`;
+    `--models-dir` holds the copy the test saved, so nothing is fetched from a hub."""
+    models = tmp_path / "models"
+    save_tiny_base(models / "Qwen" / "Qwen2.5-0.5B")
+    spec = write_spec(tmp_path, receiver, "job-catalogue", "data.jsonl", max_steps=6, eval_every=3)
+    raw = json.loads(spec.read_text())
+    spec.write_text(json.dumps({**raw, "base_model": "Qwen/Qwen2.5-0.5B"}))
+    offline = {"HF_HUB_OFFLINE": "1"}  # a hub call would fail the run, not fetch anything
+    process = start_trainer(
+        spec, "job-catalogue", tmp_path / "out", "--models-dir", str(models), tiny=False, env=offline
+    )
+    _, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+    assert receiver.last()["status"] == "completed"
+    adapter_config = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(models / "Qwen" / "Qwen2.5-0.5B")
+    # The catalogue's LoRA targets for a Llama-style model (catalog/base_models.py).
+    assert sorted(adapter_config["target_modules"]) == sorted(
+        BASE_MODELS["Qwen/Qwen2.5-0.5B"].lora_target_modules
+    )
 
 
 def test_a_trainer_with_the_wrong_secret_is_refused_and_still_exits_promptly(

@@ -54,7 +54,7 @@ def test_every_catalogued_model_fits_every_catalogued_gpu_today() -> None:
 
 
 def test_a_gpu_too_small_for_the_model_is_refused() -> None:
-    small = GpuType("T4", Decimal("0.50"), 16, False, 600.0, 2.0)
+    small = GpuType("T4", Decimal("0.50"), 16, False, 600.0)
     assert not fits_on(BASE_MODELS["mistralai/Mistral-7B-v0.1"], small)
     assert fits_on(BASE_MODELS["meta-llama/Llama-3.2-1B"], small)
 

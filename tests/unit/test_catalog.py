@@ -35,9 +35,9 @@ def test_every_preset_runs_on_a_catalogued_gpu_type() -> None:
 def test_gpu_types_are_keyed_by_their_id_and_priced_in_decimal() -> None:
     assert all(key == gpu.id for key, gpu in GPU_TYPES.items())
     with pytest.raises(ValueError, match="Decimal"):
-        GpuType("X", 1.5, 16, True, 100.0, 1.0)  # type: ignore[arg-type]
+        GpuType("X", 1.5, 16, True, 100.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positive"):
-        GpuType("X", Decimal("1.50"), 0, True, 100.0, 1.0)
+        GpuType("X", Decimal("1.50"), 0, True, 100.0)
 
 
 @pytest.mark.parametrize("count", [0, MAX_GPU_COUNT + 1, True, 2.0, "2", None])

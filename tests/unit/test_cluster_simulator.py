@@ -7,9 +7,12 @@ import itertools
 
 import pytest
 
+from catalog.base_models import BASE_MODELS
+from catalog.gpus import GPU_TYPES
+from services.job_timing import startup_seconds, step_seconds
 from simulator import curves
 from simulator.faults import ClusterFaults, FaultsInvalid
-from simulator.state import MAX_LOGGED_POINTS, SimCluster
+from simulator.state import MAX_LOGGED_POINTS, QUEUE_SECONDS, SAVE_SECONDS, SimCluster
 from simulator.submission import SubmitInvalid, parse_submission
 
 GPU = {"type": "A100-80GB", "count": 1}
@@ -114,7 +117,8 @@ def test_a_job_walks_through_queued_running_completed():
     assert (body["status"], body["stage"], body["current_step"]) == ("running", "loading_model", 0)
     assert body["metrics_history"] == []
     assert body["total_steps"] == 20
-    clock.now += 1.4  # into training
+    # Loading takes the start-up the estimate plans for this model (services/job_timing.py).
+    clock.now += job.load_model_seconds / 10 + 0.5  # into training
     body = job.snapshot(clock(), 0)
     assert body["stage"] == "training"
     assert 0 < body["current_step"] < 20
@@ -210,6 +214,7 @@ def test_idempotent_submit_and_forgetting():
             },
             "sim_fail_at",
         ),
+        ({"job_id": "j", "dataset_url": "http://d", "gpu_config": GPU, "base_model": "gpt2"}, "base_model"),
     ],
 )
 def test_bad_submissions_name_the_field(body, words):
@@ -227,3 +232,32 @@ def test_fault_settings_are_validated_as_a_whole():
         faults.update({"teleport": True})
     faults.update({"fail_next": 2, "error_status": 503})
     assert [faults.injected_error() for _ in range(3)] == [503, 503, None]
+
+
+def test_a_smaller_base_model_loads_sooner_and_steps_faster_as_the_estimate_plans():
+    """The simulated cluster runs on services/job_timing.py, the estimate's own model."""
+    clock = Clock()
+    cluster = SimCluster(time_scale=1.0, clock=clock)
+
+    def ready(base_model: str):
+        spec = parse_submission(
+            {
+                "job_id": f"job-{base_model}",
+                "dataset_url": "http://d/x",
+                "hyperparameters": {"batch_size": 8, "epochs": 1, "rank": 16},
+                "gpu_config": GPU,
+                "base_model": base_model,
+            }
+        )
+        job, _ = cluster.submit(spec)
+        job.dataset_ready(800, clock(), tokens=800 * 400)  # 400 tokens a row, under max_seq_length 512
+        return job
+
+    small, large = ready("Qwen/Qwen2.5-0.5B"), ready("meta-llama/Llama-3.1-8B")
+    for job, hub_id in ((small, "Qwen/Qwen2.5-0.5B"), (large, "meta-llama/Llama-3.1-8B")):
+        model = BASE_MODELS[hub_id]
+        assert job.load_model_seconds == pytest.approx(startup_seconds(model) - QUEUE_SECONDS - SAVE_SECONDS)
+        expected = step_seconds(model, GPU_TYPES["A100-80GB"], 1, 8 * 400, 16)
+        assert job.shape.seconds_per_step == pytest.approx(expected)
+    assert small.load_model_seconds < large.load_model_seconds
+    assert small.shape.seconds_per_step < large.shape.seconds_per_step

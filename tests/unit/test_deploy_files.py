@@ -92,3 +92,15 @@ def test_readme_quickstart_commands_exist() -> None:
     assert len(commands) == 2
     assert commands[0].endswith("lora-pipeline demo")
     assert shlex.split(commands[1]) == ["bash", ".ci/run"]
+
+
+def test_the_readme_states_the_upload_limits_the_setting_gives() -> None:
+    """The datasets page shows `format_file_size(page_upload_limit())`; the README must say the same."""
+    from components.dataset_view import format_file_size
+    from pages._dataset_upload import upload_limit_for
+
+    limit = Settings().max_upload_bytes
+    (row,) = [line for line in (ROOT / "README.md").read_text().splitlines() if "`MAX_UPLOAD_BYTES`" in line]
+    assert f"`{limit}`" in row
+    assert f"API up to {format_file_size(limit)}" in row
+    assert f"page (base64 in the request) up to {format_file_size(upload_limit_for(limit))}" in row

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from catalog.base_models import BASE_MODELS, find_base_model
+from catalog.gpus import GPU_TYPES, GpuType
 from services.errors import ValidationError
 from services.job_config import (
     PRESETS,
@@ -94,12 +96,13 @@ def test_estimate_arithmetic() -> None:
     assert estimate.total_steps == 303
     assert estimate.tokens_per_step == 3000
     assert estimate.hourly_rate == Decimal("8.40")
-    # 3000 tokens / (2 × 9,000 tokens/s × 0.9 for two GPUs) × (1 + 16/256 for rank 16) = 0.1968 s,
-    # under the 0.2 s floor; 180 s start-up + 303 × 0.2 s = 240.6 s
-    assert estimate.seconds_per_step == 0.2
-    assert estimate.estimated_seconds == 241
-    assert estimate.estimated_total_cost == Decimal("0.5614")  # 8.40 × 240.6 / 3600 = 0.56140
-    assert estimate.as_dict()["estimated_total_cost"] == "0.5614"
+    # Mistral 7B (the default, 7.24 B parameters) runs at 7/7.24 = 0.9666 of the GPU's ~7B rate:
+    # 3000 tokens / (2 × 9,000 × 0.9666 tokens/s × 0.9 for two GPUs) × (1 + 16/256) = 0.2036 s.
+    # Start-up 30 s + 8 s/GB × 14.48 GB of weights = 145.87 s; + 303 × 0.2036 s = 207.54 s
+    assert estimate.seconds_per_step == pytest.approx(0.20355, abs=1e-5)
+    assert estimate.estimated_seconds == 208
+    assert estimate.estimated_total_cost == Decimal("0.4843")  # 8.40 × 207.54 / 3600 = 0.48427
+    assert estimate.as_dict()["estimated_total_cost"] == "0.4843"
 
 
 def test_estimate_arithmetic_above_the_step_floor() -> None:
@@ -111,10 +114,11 @@ def test_estimate_arithmetic_above_the_step_floor() -> None:
     )
     estimate = estimate_job_config(config, total_training_pairs=1_000, total_tokens=1_000 * 500)
     assert estimate.total_steps == 375  # ceil(1000 / 8) × 3
-    # 8 × 500 = 4000 tokens / 5,000 tokens/s × (1 + 16/256) = 0.85 s; 180 + 375 × 0.85 = 498.75 s
-    assert estimate.seconds_per_step == pytest.approx(0.85)
-    assert estimate.estimated_seconds == 499
-    assert estimate.estimated_total_cost == Decimal("0.4849")  # 3.50 × 498.75 / 3600 = 0.484895… → 0.4849
+    # 8 × 500 = 4000 tokens / (5,000 × 0.9666 tokens/s) × (1 + 16/256) = 0.8794 s;
+    # 145.87 + 375 × 0.8794 = 475.6 s
+    assert estimate.seconds_per_step == pytest.approx(0.87935, abs=1e-5)
+    assert estimate.estimated_seconds == 476
+    assert estimate.estimated_total_cost == Decimal("0.4624")  # 3.50 × 475.6 / 3600
 
 
 def test_more_gpus_finish_sooner_but_never_for_free() -> None:
@@ -142,3 +146,51 @@ def test_budget_warning_only_when_the_estimate_is_over_the_budget() -> None:
     assert "$8.52" in warning
     assert "$5.00" in warning
     assert "stopped when its cost is about to reach the budget" in warning
+
+
+# -- the base model --------------------------------------------------------------------------------
+
+
+def test_each_preset_names_a_default_base_model_and_the_request_may_choose_another() -> None:
+    assert resolve_job_config({"dataset_id": 1}).base_model == "mistralai/Mistral-7B-v0.1"
+    assert resolve_job_config({"dataset_id": 1, "preset_id": "fast"}).base_model == "Qwen/Qwen2.5-0.5B"
+    chosen = resolve_job_config({"dataset_id": 1, "preset_id": "fast", "base_model": "google/gemma-2-2b"})
+    assert chosen.base_model == "google/gemma-2-2b"
+    for preset in PRESETS.values():
+        assert find_base_model(preset["base_model"]) is not None
+
+
+@pytest.mark.parametrize("value", ["gpt2", "mistralai/mistral-7b-v0.1", 7, ["Qwen/Qwen2.5-0.5B"]])
+def test_an_unknown_base_model_is_refused_naming_the_allowed_ids(value: object) -> None:
+    message = _errors({"dataset_id": 1, "base_model": value})["base_model"]
+    assert message.startswith("unknown base model")
+    assert all(hub_id in message for hub_id in BASE_MODELS)
+
+
+def test_a_base_model_the_gpu_cannot_hold_is_refused_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(GPU_TYPES, "T4", GpuType("T4", Decimal("0.50"), 16, False, 600.0))
+    payload = {
+        "dataset_id": 1,
+        "base_model": "meta-llama/Llama-3.1-8B",
+        "gpu_config": {"type": "T4", "count": 8},
+    }
+    message = _errors(payload)["base_model"]
+    # More GPUs do not help: data parallel, every GPU holds the whole model.
+    assert message == (
+        "Llama 3.1 8B needs 21.3 GB per GPU for LoRA training; a T4 has 16 GB: "
+        "choose a GPU with more memory or a smaller model"
+    )
+    small = resolve_job_config({**payload, "base_model": "Qwen/Qwen2.5-0.5B"})
+    assert small.base_model == "Qwen/Qwen2.5-0.5B"
+
+
+def test_a_smaller_base_model_trains_sooner_and_costs_less() -> None:
+    def estimate(base_model: str):
+        config = resolve_job_config({"dataset_id": 1, "base_model": base_model})
+        return estimate_job_config(config, total_training_pairs=2_000, total_tokens=2_000 * 800)
+
+    small, large = estimate("Qwen/Qwen2.5-0.5B"), estimate("meta-llama/Llama-3.1-8B")
+    assert small.total_steps == large.total_steps
+    assert small.seconds_per_step < large.seconds_per_step
+    assert small.estimated_seconds < large.estimated_seconds
+    assert small.estimated_total_cost < large.estimated_total_cost

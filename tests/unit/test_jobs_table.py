@@ -62,3 +62,16 @@ def test_status_filter_values() -> None:
     assert statuses_for_filter(None) == []
     assert statuses_for_filter("active") == ["queued", "initializing", "running"]
     assert statuses_for_filter("failed") == ["failed"]
+
+
+def test_the_model_column_names_the_base_model_with_its_hub_id_on_hover() -> None:
+    row = job_row(_job(base_model="google/gemma-2-2b"), NOW)
+    (cell,) = [c for c in walk(row) if isinstance(c, html.Td) and c.children == "Gemma 2 2B"]
+    assert cell.to_plotly_json()["props"]["title"] == "google/gemma-2-2b"
+    # an id the catalogue no longer offers is shown as stored, never dropped
+    texts = [
+        c.children for c in walk(job_row(_job(base_model="retired/model-1b"), NOW)) if isinstance(c, html.Td)
+    ]
+    assert "retired/model-1b" in texts
+    head = [c.children for c in walk(jobs_table([_job()], NOW)) if isinstance(c, html.Th)]
+    assert head[head.index("Model") + 1] == "GPU"

@@ -62,7 +62,12 @@ def submit(backend: LocalBackend, monkeypatch: pytest.MonkeyPatch, mode: str) ->
     monkeypatch.setenv("FAKE_MODE", mode)
     monkeypatch.setenv("EXPECTED_SECRET", derive_job_secret(SECRET, job_id))
     request = SubmitRequest(
-        job_id, "http://x/d.jsonl", {"epochs": 1}, {"type": "cpu", "count": 1}, "http://x/cb"
+        job_id,
+        "http://x/d.jsonl",
+        {"epochs": 1},
+        {"type": "cpu", "count": 1},
+        "http://x/cb",
+        base_model="Qwen/Qwen2.5-0.5B",
     )
     result = backend.submit(request)
     assert result.status is ClusterJobStatus.RUNNING
@@ -89,6 +94,7 @@ def test_a_completed_run_reports_every_point_and_the_artifact(backend, monkeypat
     assert [p.step for p in backend.status(external, since_step=2).metrics_history] == [3]
     spec = json.loads((tmp_path / "runs" / job_id / "job.json").read_text())
     assert spec["callback_url"] == "http://x/cb"
+    assert spec["base_model"] == "Qwen/Qwen2.5-0.5B"  # what the trainer loads
     assert "callback_secret" not in spec  # the secret travels in the environment only
 
 

@@ -52,6 +52,7 @@ def request(job_id: str = "job-1", gpu: dict[str, object] | None = None) -> Subm
         hyperparameters={"learning_rate": 2e-3, "batch_size": 8, "epochs": 1, "rank": 8, "alpha": 16},
         gpu_config=GPU if gpu is None else gpu,
         callback_url="http://127.0.0.1:8050/api/training-callback",
+        base_model="Qwen/Qwen2.5-0.5B",
     )
 
 
@@ -117,6 +118,7 @@ def test_submit_sends_spec_secret_gpus_and_grace(fake: FakeRayJobs, ray: RayJobs
     assert payload["entrypoint_num_gpus"] == 2
     env = payload["runtime_env"]["env_vars"]
     assert json.loads(env["PIPELINE_JOB_SPEC"]) == request().as_json()
+    assert json.loads(env["PIPELINE_JOB_SPEC"])["base_model"] == "Qwen/Qwen2.5-0.5B"  # for the trainer
     assert env["PIPELINE_CALLBACK_SECRET"] == derive_job_secret(SECRET, "job-1")
     assert SECRET not in json.dumps(payload)  # only the per-job secret travels
     assert int(env["RAY_JOB_STOP_WAIT_TIME_S"]) >= 30
