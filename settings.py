@@ -31,6 +31,7 @@ ENV_VARS = (
     "UI_POLL_SECONDS",
     "LOST_AFTER_SECONDS",
     "MAX_UPLOAD_BYTES",
+    "MAX_DATASET_LINE_BYTES",
     "LOGIN_ATTEMPTS_PER_MINUTE",
     "DATA_DIR",
     "LOG_FORMAT",
@@ -65,6 +66,7 @@ class Settings:
     ui_poll_seconds: float = 5.0
     lost_after_seconds: float = 600.0
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_dataset_line_bytes: int = 8 * 1024 * 1024  # one JSONL line; longer ones are refused by number
     login_attempts_per_minute: int = 10
     log_format: str = "text"
     session_cookie_secure: bool = False
@@ -164,6 +166,9 @@ class Settings:
             lost_after_seconds=_env_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
             max_upload_bytes=int(
                 _env_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
+            ),
+            max_dataset_line_bytes=int(
+                _env_number(env, "MAX_DATASET_LINE_BYTES", 8 * 1024 * 1024, minimum=1024, integer=True)
             ),
             login_attempts_per_minute=int(
                 _env_number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
