@@ -18,6 +18,7 @@ from flask_login import current_user
 from api.auth import init_auth
 from api.dash_requests import init_dash_requests
 from api.errors import register_error_handlers
+from api.request_parsing import init_request_parsing
 from api.runtime import Runtime, install, ui_poll_seconds
 from components.aria import aria
 from components.notification_view import navbar_bell
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install(server, runtime)
     register_error_handlers(server)
     init_auth(server, secure_cookies=settings.session_cookie_secure)
+    init_request_parsing(server)
     # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
     from api.api_fallback import bp as api_fallback_bp
     from api.callbacks_api import bp as callbacks_bp
