@@ -53,6 +53,11 @@ def test_too_large_leaves_nothing(tmp_path: Path) -> None:
         (b'{"text": "x"}', None),
         (b"12", None),
         (b'{"prompt": "a", "completion": "b"', None),
+        (b' \t{"prompt": "a", "completion": "b"}\r', "prompt_completion"),  # padding, CRLF files
+        (b'{"prompt": "a", "completion": "b"} {}', None),  # a second value on the line
+        (b'{"prompt": " ", "completion": "b"}', None),
+        (b'{"prompt": "a", "completion": "b", "x": 1}', None),
+        (b'{"prompt": "a"}', None),
     ],
 )
 def test_check_line(line: bytes, fmt: str | None) -> None:
