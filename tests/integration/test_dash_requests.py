@@ -17,7 +17,7 @@ from api.dash_requests import MALFORMED
 ENDPOINT = "/_dash-update-component"
 MODAL = "mon-cancel-modal.is_open"  # the monitor's cancel dialog: two inputs, no state, one output
 OUTPUT = {"id": "mon-cancel-modal", "property": "is_open"}
-INPUTS = [
+INPUTS: list[dict[str, Any]] = [
     {"id": "mon-cancel-open", "property": "n_clicks", "value": 1},
     {"id": "mon-cancel-dismiss", "property": "n_clicks", "value": None},
 ]
