@@ -20,6 +20,7 @@ from api.dash_requests import init_dash_requests
 from api.errors import register_error_handlers
 from api.request_parsing import init_request_parsing
 from api.runtime import Runtime, install, ui_poll_seconds
+from api.security_headers import init_security_headers
 from components.aria import aria
 from components.notification_view import navbar_bell
 from settings import Settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.layout = shell_layout
     init_dash_requests(app)
+    init_security_headers(app)
     return app
 
 
