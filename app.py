@@ -41,10 +41,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     server.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     install(server, runtime)
     register_error_handlers(server)
-    init_auth(server, secure_cookies=settings.session_cookie_secure)
+    init_auth(server, settings)
     init_request_parsing(server)
     # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
     from api.api_fallback import bp as api_fallback_bp
+    from api.artifacts_api import bp as artifacts_bp
     from api.callbacks_api import bp as callbacks_bp
     from api.datasets_api import bp as datasets_bp
     from api.health import bp as health_bp
@@ -52,7 +53,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from api.notifications_api import bp as notifications_bp
     from api.storage import bp as storage_bp
 
-    for blueprint in (health_bp, datasets_bp, jobs_bp, notifications_bp, storage_bp, callbacks_bp):
+    for blueprint in (
+        health_bp,
+        datasets_bp,
+        jobs_bp,
+        artifacts_bp,
+        notifications_bp,
+        storage_bp,
+        callbacks_bp,
+    ):
         server.register_blueprint(blueprint)
     server.register_blueprint(api_fallback_bp)  # last: JSON 404 for /api/* paths nothing else serves
 

@@ -11,8 +11,10 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 # Every environment variable Settings reads; .env.example and docker-compose.yml are checked against it.
 ENV_VARS = (
@@ -33,6 +35,13 @@ ENV_VARS = (
     "MAX_UPLOAD_BYTES",
     "MAX_DATASET_LINE_BYTES",
     "LOGIN_ATTEMPTS_PER_MINUTE",
+    "LOGIN_FAILURES_PER_ACCOUNT",
+    "REGISTRATION_OPEN",
+    "REGISTRATIONS_PER_HOUR",
+    "MAX_ACTIVE_JOBS_PER_USER",
+    "MAX_GPUS_PER_USER",
+    "MAX_ACTIVE_SPEND_PER_USER",
+    "TRUSTED_PROXIES",
     "DATA_DIR",
     "LOG_FORMAT",
 )
@@ -44,6 +53,22 @@ class SettingsError(ValueError):
 
 def _secret_repr(value: str) -> str:
     return "'***'" if value else "''"
+
+
+def mask_url_password(url: str | None) -> str | None:
+    """`url` with its password replaced by ***, so a start-up line can name the server and user."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# Shown with the password masked by `Settings.__repr__` (the start-up line prints the whole object).
+_URL_FIELDS = frozenset({"database_url", "redis_url"})
 
 
 @dataclass(frozen=True)
@@ -67,17 +92,25 @@ class Settings:
     lost_after_seconds: float = 600.0
     max_upload_bytes: int = 200 * 1024 * 1024
     max_dataset_line_bytes: int = 8 * 1024 * 1024  # one JSONL line; longer ones are refused by number
-    login_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = 10  # per client address, every sign-in attempt
+    login_failures_per_account: int = 5  # failed sign-ins per account *and* address per minute, escalating
+    registration_open: bool = False  # anyone may register; otherwise CLI users and invite links only
+    registrations_per_hour: int = 5  # registration attempts per client address
+    max_active_jobs_per_user: int = 5
+    max_gpus_per_user: int = 16  # sum of gpu_config.count over the user's active jobs
+    max_active_spend_per_user: Decimal = Decimal("1000")  # USD, sum of active jobs' estimated cost
+    trusted_proxies: int = 0  # reverse proxies in front of the web process that set X-Forwarded-*
     log_format: str = "text"
     session_cookie_secure: bool = False
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={_secret_repr(getattr(self, f.name))}"
-            if not f.repr
-            else f"{f.name}={getattr(self, f.name)!r}"
-            for f in fields(self)
-        )
+        def show(name: str, visible: bool) -> str:
+            value = getattr(self, name)
+            if not visible:
+                return _secret_repr(value)
+            return repr(mask_url_password(value) if name in _URL_FIELDS else value)
+
+        shown = ", ".join(f"{f.name}={show(f.name, f.repr)}" for f in fields(self))
         return f"Settings({shown})"
 
     @property
@@ -134,6 +167,9 @@ class Settings:
         ray_gpus = env.get("RAY_REQUEST_GPUS", "true").strip().lower()
         if ray_gpus not in ("1", "0", "true", "false", "yes", "no"):
             raise SettingsError("RAY_REQUEST_GPUS must be true or false")
+        registration_open = env.get("REGISTRATION_OPEN", "false").strip().lower()
+        if registration_open not in ("1", "0", "true", "false", "yes", "no"):
+            raise SettingsError("REGISTRATION_OPEN must be true or false")
         log_format = env.get("LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT must be 'text' or 'json'")
@@ -173,6 +209,19 @@ class Settings:
             login_attempts_per_minute=int(
                 _env_number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)
             ),
+            login_failures_per_account=int(
+                _env_number(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1, integer=True)
+            ),
+            registration_open=registration_open in ("1", "true", "yes"),
+            registrations_per_hour=int(
+                _env_number(env, "REGISTRATIONS_PER_HOUR", 5, minimum=1, integer=True)
+            ),
+            max_active_jobs_per_user=int(
+                _env_number(env, "MAX_ACTIVE_JOBS_PER_USER", 5, minimum=1, integer=True)
+            ),
+            max_gpus_per_user=int(_env_number(env, "MAX_GPUS_PER_USER", 16, minimum=1, integer=True)),
+            max_active_spend_per_user=_env_money(env, "MAX_ACTIVE_SPEND_PER_USER", Decimal("1000")),
+            trusted_proxies=int(_env_number(env, "TRUSTED_PROXIES", 0, minimum=0, integer=True)),
             log_format=log_format,
             session_cookie_secure=public_base_url.startswith("https://"),
         )
@@ -192,6 +241,19 @@ def _env_number(
     if value < minimum or value != value:
         raise SettingsError(f"{name} must be >= {minimum:g}, got {raw!r}")
     return value
+
+
+def _env_money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise SettingsError(f"{name} must be an amount in USD, like 500 or 250.50, got {raw!r}") from None
+    if not value.is_finite() or value <= 0 or value > Decimal("1e9"):
+        raise SettingsError(f"{name} must be a positive amount in USD up to 1e9, got {raw!r}")
+    return value.quantize(Decimal("0.01"))
 
 
 def _local_secret(data_dir: Path) -> str:

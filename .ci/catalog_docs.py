@@ -102,11 +102,20 @@ def api_series_required() -> list[str]:
     return [f"required: [{', '.join(m.name for m in METRICS.values() if m.in_api)}]"]
 
 
+def api_row_required() -> list[str]:
+    """A metric row of GET /api/jobs/<id>: its step, epoch and time, then every API series."""
+    return [f"required: [step, epoch, timestamp, {', '.join(m.name for m in METRICS.values() if m.in_api)}]"]
+
+
 BLOCKS: dict[str, dict[str, Render]] = {
     "docs/api.md": {"gpu-types": api_gpu_types, "metric-series": api_metric_series},
     "docs/gpu-cluster-api.md": {"gpu-types": contract_gpu_types, "metrics": contract_metrics_table},
     "docs/openapi.yaml": {"gpu-config": openapi_gpu_config("examples"), "metrics": openapi_metric_properties},
-    "docs/api-openapi.yaml": {"gpu-config": openapi_gpu_config("enum"), "series": api_series_required},
+    "docs/api-openapi.yaml": {
+        "gpu-config": openapi_gpu_config("enum"),
+        "series": api_series_required,
+        "row-series": api_row_required,
+    },
 }
 
 

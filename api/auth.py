@@ -12,21 +12,23 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
 from api.errors import error_response, wants_json
-from api.ratelimit import count_attempt
+from api.ratelimit import init_rate_limits
 from api.runtime import get_runtime
 from db.models import User
 from services.accounts import (
     AccountError,
     authenticate,
-    create_user,
     end_all_sessions,
-    normalize_email,
+    register_user,
     user_for_token,
     validate_new_account,
 )
+from services.invites import consume_invite, invite_is_usable
+from settings import Settings
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -37,6 +39,9 @@ PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/storage/", "/_favic
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HOME = "/training/jobs"
 LOGIN_FAILED = "Incorrect email or password."
+# The one answer to every accepted registration, new email or taken (no account enumeration).
+REGISTERED = "Registration received. Sign in with your email and password."
+INVITE_UNUSABLE = "This invite link is used, expired or unknown. Ask your administrator for a new one."
 
 
 class SessionUser(UserMixin):
@@ -59,7 +64,7 @@ def load_session_user(alt_id: str) -> SessionUser | None:
         return None
     with get_runtime().transaction() as db:
         user = db.get(User, user_id)
-        if user is None or user.session_generation != generation:
+        if user is None or user.session_generation != generation or user.disabled_at is not None:
             return None
         return SessionUser(user)
 
@@ -76,13 +81,20 @@ def _same_origin() -> bool:
     """A cookie-authenticated write must come from our own pages (CSRF defence beside SameSite=Lax).
 
     Browsers send Origin on every cross-site POST (and on same-origin fetches); when it is absent we
-    fall back to Referer, and refuse when both are missing.
+    fall back to Referer, and refuse when both are missing. Our origin is the request's own (behind
+    a trusted TLS-terminating proxy ProxyFix makes it https://<public host>) or PUBLIC_BASE_URL's.
     """
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return False
     parts = urlsplit(source)
-    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin in (request.host_url.rstrip("/"), _public_origin())
+
+
+def _public_origin() -> str:
+    parts = urlsplit(get_runtime().settings.public_base_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _authenticate_bearer(header: str) -> BaseResponse | None:
@@ -92,7 +104,7 @@ def _authenticate_bearer(header: str) -> BaseResponse | None:
     with get_runtime().transaction() as db:
         user = user_for_token(db, token.strip())
         if user is None:
-            return error_response(401, "Not authenticated", "The API token is invalid or revoked.")
+            return error_response(401, "Not authenticated", "The API token is invalid, expired or revoked.")
         g._login_user = SessionUser(user)  # flask-login reads the current user from here
     g.auth_method = "token"
     return None
@@ -121,19 +133,6 @@ def guard() -> BaseResponse | None:
     return None
 
 
-def _client_address() -> str:
-    # Behind a proxy, gunicorn's --forwarded-allow-ips makes remote_addr the real client.
-    return request.remote_addr or "unknown"
-
-
-def _login_rate_limited(email: str) -> bool:
-    runtime = get_runtime()
-    limit = runtime.settings.login_attempts_per_minute
-    by_account = count_attempt(runtime, f"login:account:{normalize_email(email)}")
-    by_address = count_attempt(runtime, f"login:address:{_client_address()}")
-    return by_account > limit or by_address > limit
-
-
 def _start_session(user: User) -> None:
     session.clear()  # a new cookie value at every login (no session fixation)
     session["nonce"] = secrets.token_urlsafe(16)
@@ -147,47 +146,67 @@ def login() -> Response | BaseResponse | str | tuple[str, int]:
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(next_url)
-        return render_template("login.html", next=next_url, email="", error=None)
+        notice = REGISTERED if request.args.get("registered") else None
+        return _login_page(next_url, "", None, notice)
     if not _same_origin():
-        return render_template(
-            "login.html", next=next_url, email="", error="Please sign in from this page."
-        ), 403
+        return _login_page(next_url, "", "Please sign in from this page."), 403
     email = request.form.get("email", "")
     password = request.form.get("password", "")
-    if _login_rate_limited(email):
-        message = "Too many sign-in attempts. Wait a minute and try again."
-        return render_template("login.html", next=next_url, email=email, error=message), 429
+    # Rate limits (api/ratelimit.py) wrap this view: a 401 here counts against this account and address.
     with get_runtime().transaction() as db:
         user = authenticate(db, email, password)
     if user is None:
-        return render_template("login.html", next=next_url, email=email, error=LOGIN_FAILED), 401
+        return _login_page(next_url, email, LOGIN_FAILED), 401
     _start_session(user)
     return redirect(next_url)
 
 
+def _login_page(next_url: str, email: str, error: str | None, notice: str | None = None) -> str:
+    open_ = get_runtime().settings.registration_open
+    return render_template(
+        "login.html", next=next_url, email=email, error=error, notice=notice, registration_open=open_
+    )
+
+
+def _register_page(email: str, errors: dict[str, str], invite: str, *, closed: bool = False) -> str:
+    return render_template("register.html", email=email, errors=errors, invite=invite, closed=closed)
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Response | BaseResponse | str | tuple[str, int]:
+    """Self-registration when REGISTRATION_OPEN, else only through an unused, unexpired invite link.
+
+    Every accepted form gets the same answer (a redirect to sign in), whether the email was new or
+    taken; an invite is used up either way.
+    """
+    invite = request.values.get("invite", "")[:100]
+    registration_open = get_runtime().settings.registration_open
+    if not registration_open and not invite:
+        return _register_page("", {}, "", closed=True), 403
     if request.method == "GET":
-        return render_template("register.html", email="", errors={})
+        if invite:
+            with get_runtime().transaction() as db:
+                usable = invite_is_usable(db, invite)
+            if not usable:
+                return _register_page("", {"form": INVITE_UNUSABLE}, "", closed=True), 403
+        return _register_page("", {}, invite)
     if not _same_origin():
-        return render_template(
-            "register.html", email="", errors={"form": "Please register from this page."}
-        ), 403
+        return _register_page("", {"form": "Please register from this page."}, invite), 403
     email = request.form.get("email", "")
     password = request.form.get("password", "")
     errors = validate_new_account(email, password)
     if password != request.form.get("password_confirm", password):
         errors["password_confirm"] = "The two passwords differ."
-    if not errors:
-        try:
-            with get_runtime().transaction() as db:
-                user = create_user(db, email, password)
-        except AccountError as exc:
-            errors["email"] = str(exc)
     if errors:
-        return render_template("register.html", email=email, errors=errors), 400
-    _start_session(user)
-    return redirect(HOME)
+        return _register_page(email, errors, invite), 400
+    try:
+        with get_runtime().transaction() as db:
+            if invite and not consume_invite(db, invite):
+                raise AccountError(INVITE_UNUSABLE)
+            register_user(db, email, password)  # None when taken: answered the same way
+    except AccountError as exc:
+        return _register_page(email, {"form": str(exc)}, "", closed=True), 403
+    return redirect("/login?registered=1")
 
 
 @bp.route("/logout", methods=["POST"])
@@ -200,15 +219,30 @@ def logout() -> BaseResponse:
     return redirect("/login")
 
 
-def init_auth(app: Flask, *, secure_cookies: bool) -> None:
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Read client address, scheme, host and port from X-Forwarded-* set by `hops` trusted proxies.
+
+    Neither gunicorn nor werkzeug does this by default (gunicorn's --forwarded-allow-ips only
+    affects the scheme); without it every client behind a proxy shares the proxy's address. With
+    hops=0 the headers are ignored, so a client cannot forge its address.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+
+def init_auth(app: Flask, settings: Settings) -> None:
     manager = LoginManager()
     manager.user_loader(load_session_user)
     manager.init_app(app)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         SESSION_COOKIE_NAME="pipeline_session",
     )
     app.register_blueprint(bp)
     app.before_request(guard)
+    init_rate_limits(app, settings)
+    trust_proxies(app, settings.trusted_proxies)

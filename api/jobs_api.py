@@ -1,4 +1,4 @@
-"""`/api/jobs`: estimate, create, list, read (the seed's detail shape), cancel, export metrics.
+"""`/api/jobs`: estimate, create, list, read (the specification's detail shape), cancel, export metrics.
 
 Thin handlers over `services.training_jobs` / `services.metrics`, the same functions the pages call.
 Another user's job is a 404, exactly like a missing one, and nothing changes.
@@ -6,7 +6,9 @@ Another user's job is a 404, exactly like a missing one, and nothing changes.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, stream_with_context
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from api.errors import ApiError
 from api.request_parsing import (
@@ -17,9 +19,13 @@ from api.request_parsing import (
     register_service_errors,
     success,
 )
-from api.runtime import get_runtime
+from api.runtime import Runtime, get_runtime
 from db.base import utcnow
-from services.job_config import budget_warning
+from jobs.cancels import cancel_on_cluster_now
+from services.errors import job_not_found
+from services.job_config import JobEstimate, budget_warning
+from services.job_detail import METRICS_FORMATS, ArtifactAccess, MetricsFormat, job_detail
+from services.job_limits import UserLimits
 from services.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
 from services.serialize import job_json, money
 from services.training_jobs import (
@@ -28,7 +34,6 @@ from services.training_jobs import (
     create_job,
     estimate_job,
     get_job_for_user,
-    job_detail,
     list_jobs,
 )
 
@@ -37,8 +42,34 @@ register_service_errors(bp)
 MAX_STEP = 2**31 - 1
 
 
+def user_limits() -> UserLimits:
+    return UserLimits.from_settings(get_runtime().settings)
+
+
 def _not_found(job_id: str) -> ApiError:
-    return ApiError(404, "Job not found", f"No job {job_id} in your account.")
+    missing = job_not_found(job_id)
+    return ApiError(404, missing.message, missing.details)
+
+
+def _estimate_json(result: JobEstimate) -> dict[str, Any]:
+    """The estimate with its money as JSON numbers, like every amount the API answers with."""
+    return {
+        **result.as_dict(),
+        "hourly_rate": money(result.hourly_rate),
+        "estimated_total_cost": money(result.estimated_total_cost),
+    }
+
+
+def _metrics_format() -> MetricsFormat:
+    raw = request.args.get("format") or "rows"
+    for known in METRICS_FORMATS:
+        if raw == known:
+            return known
+    raise ApiError(400, "Invalid input", {"format": f"must be one of {', '.join(METRICS_FORMATS)}"})
+
+
+def artifact_access(runtime: Runtime) -> ArtifactAccess:
+    return ArtifactAccess(secret_key=runtime.settings.secret_key, data_dir=runtime.settings.data_dir)
 
 
 @bp.get("")
@@ -65,7 +96,7 @@ def estimate() -> tuple[Response, int]:
         config, result = estimate_job(session, current_user_id(), payload)
     return success(
         {
-            **result.as_dict(),
+            **_estimate_json(result),
             "budget_limit": money(config.budget_limit),
             "budget_warning": budget_warning(result.estimated_total_cost, config.budget_limit),
             "preset_id": config.preset_id,
@@ -80,15 +111,20 @@ def create() -> tuple[Response, int]:
     """Create a queued job; 201 with the job and its estimate (with `budget_warning`, as estimate's)."""
     payload = json_body()
     with get_runtime().transaction() as session:
-        job, result = create_job(session, current_user_id(), payload, actor=actor())
+        job, result = create_job(session, current_user_id(), payload, actor=actor(), limits=user_limits())
         warning = budget_warning(result.estimated_total_cost, job.budget_limit)
-        body = {"job": job_json(job), "estimate": {**result.as_dict(), "budget_warning": warning}}
+        body = {"job": job_json(job), "estimate": {**_estimate_json(result), "budget_warning": warning}}
     return success(body, 201)
 
 
 @bp.get("/<job_id>")
 def detail(job_id: str) -> tuple[Response, int]:
-    """`{job, metrics, cost_records, events}`. Query: `max_points` (per series), `since_step`."""
+    """`{job, metrics, [metrics_summary], cost_records, events}` (services/job_detail.py).
+
+    Query: `format` (`rows`, the specification's point objects, default; or `columnar`),
+    `max_points` (per series), `since_step`.
+    """
+    metrics_format = _metrics_format()
     max_points = int_arg("max_points", DEFAULT_MAX_POINTS, minimum=MIN_MAX_POINTS, maximum=MAX_MAX_POINTS)
     since_step = int_arg("since_step", None, minimum=-1, maximum=MAX_STEP)
     runtime = get_runtime()
@@ -97,8 +133,10 @@ def detail(job_id: str) -> tuple[Response, int]:
             session,
             current_user_id(),
             job_id,
+            access=artifact_access(runtime),
             max_points=max_points,
             since_step=since_step,
+            metrics_format=metrics_format,
             cache=runtime.redis,
         )
     return success(data)
@@ -106,11 +144,23 @@ def detail(job_id: str) -> tuple[Response, int]:
 
 @bp.post("/<job_id>/cancel")
 def cancel(job_id: str) -> tuple[Response, int]:
-    """Cancel an active job; 400 with details when it already finished."""
-    with get_runtime().transaction() as session:
+    """Cancel an active job: `{success, message, data: job}`; 400 with details when it already finished.
+
+    The cancel commits first; then the cluster is told at once, one try with short timeouts
+    (jobs/cancels.py), and the processor retries until the cluster acknowledges.
+    """
+    runtime = get_runtime()
+    with runtime.transaction() as session:
         job = cancel_user_job(session, current_user_id(), job_id, actor=actor(), now=utcnow())
-        body = {"job": job_json(job), "message": "Job cancelled."}
-    return success(body)
+        found = job.id
+    told = cancel_on_cluster_now(runtime.sessions, runtime.settings, found, now=utcnow())
+    with runtime.transaction() as session:
+        cancelled = get_job_for_user(session, current_user_id(), found)
+        data = job_json(cancelled) if cancelled is not None else None
+    message = "Job cancelled successfully"
+    if not told and data is not None and data["external_job_id"] and data["cancel_confirmed_at"] is None:
+        message += "; the cluster has not confirmed yet, PIPELINE keeps telling it"
+    return jsonify({"success": True, "message": message, "data": data}), 200
 
 
 @bp.get("/<job_id>/metrics.csv")

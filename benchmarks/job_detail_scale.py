@@ -3,7 +3,9 @@
 Prints, per size: the response size, the cold request (no cached summary: two SQL scans), the warm
 p95 (summary cached in Redis), the p95 of a *running* job that gains a point before every request
 (the summary absorbs only the newest rows), the p95 of `since_step` for the newest 100 points, and
-the naive baseline in the same run: every point serialised as JSON (what the seed did).
+the naive baseline in the same run: every point serialised as JSON (what the seed did). These are
+for the compact `?format=columnar` form; then, per size, the default `rows` form (the
+specification's point objects, the same kept points): how many rows, their size and warm p95.
 
 Targets (issue 5): size(1M) / size(10k) ≤ 1.05, ≤ 150 KB; p95 ≤ 100 ms at 1M; since_step ≤ 10 ms.
 
@@ -108,7 +110,8 @@ def measure(
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE lora_metrics_points")
         )
-    url = f"/api/jobs/{job_id}"
+    url = f"/api/jobs/{job_id}?format=columnar"  # the compact form charts consume
+    rows_url = f"/api/jobs/{job_id}"  # the specification's rows, the default
     assert runtime.redis is not None
 
     def get(path: str) -> bytes:
@@ -129,7 +132,9 @@ def measure(
         copy_metric_points(runtime.engine, job_id, 1, first_step=size + 1 + offset, total=size * 2)
         running.append(timed(lambda: get(url))[0])
     last = size + repeat
-    since_path = f"{url}?since_step={last - 100}"
+    since_path = f"{url}&since_step={last - 100}"
+    rows_body = json.loads(get(rows_url))["data"]
+    rows_warm = [timed(lambda: get(rows_url))[0] for _ in range(repeat)]
     since = [timed(lambda: get(since_path))[0] for _ in range(repeat)]
     since_points = json.loads(get(since_path))["data"]["metrics"]["total_points"]
     naive_ms, naive_bytes = naive_full_dump(runtime, job_id)
@@ -144,6 +149,9 @@ def measure(
         "since_points": since_points,
         "naive_ms": naive_ms,
         "naive_bytes": naive_bytes,
+        "rows": len(rows_body["metrics"]),
+        "rows_bytes": len(get(rows_url)),
+        "rows_p95_ms": p95(rows_warm),
     }
 
 
@@ -174,6 +182,11 @@ def main() -> None:
             f"{r['naive_ms'] / r['cold_ms']:>13.1f}"
         )
     print(f"since_step returned {results[-1]['since_points']} points (newest 100 requested)")
+    print(
+        f"\n{'points':>9} {'rows':>6} {'rows KB':>8} {'rows p95 ms':>12}   (default ?format=rows, same kept points)"
+    )
+    for r in results:
+        print(f"{r['points']:>9,} {r['rows']:>6} {r['rows_bytes'] / 1024:>8.1f} {r['rows_p95_ms']:>12.1f}")
     print("shown = points across the six series in the response (validation loss is logged every")
     print("50 steps, so a 10k-step job has only 200 of it to show); B/shown grows only with digits.")
     if len(results) > 1:

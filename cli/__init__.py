@@ -65,10 +65,43 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return _account_command(create)
 
 
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    from services.accounts import set_disabled
+
+    def disable(session: Session) -> str:
+        user = set_disabled(session, args.email, disabled=not args.enable)
+        state = "enabled" if user.disabled_at is None else "disabled (sessions ended, tokens refused)"
+        return f"user {user.email} {state}"
+
+    return _account_command(disable)
+
+
+def cmd_users_invite(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from services.invites import create_invite
+
+    settings = _settings()
+
+    def invite(session: Session) -> str:
+        token = create_invite(session, lifetime=timedelta(hours=args.hours), note=args.note)
+        return f"{settings.public_base_url}/register?invite={token}"
+
+    code = _account_command(invite)
+    if code == 0:
+        print(f"Single use; expires in {args.hours:g} hours. Send it to the person only.", file=sys.stderr)
+    return code
+
+
 def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from services.accounts import issue_token
 
-    code = _account_command(lambda session: issue_token(session, args.email, name=args.name))
+    lifetime = None if args.expires_days == 0 else timedelta(days=args.expires_days)
+    code = _account_command(
+        lambda session: issue_token(session, args.email, name=args.name, lifetime=lifetime)
+    )
     if code == 0:
         print("Store this token now: it is shown once and kept only as a hash.", file=sys.stderr)
     return code
@@ -80,6 +113,22 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return _account_command(
         lambda session: f"revoked {revoke_tokens(session, args.email, name=args.name)} token(s)"
     )
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    from db.base import utcnow
+    from services.accounts import list_tokens, token_state, user_by_email
+
+    def listing(session: Session) -> str:
+        now = utcnow()
+        lines = ["id\tname\tstate\tcreated\texpires\tlast used"]
+        for token in list_tokens(session, user_by_email(session, args.email).id):
+            times = (token.created_at, token.expires_at, token.last_used_at)
+            shown = [t.isoformat(timespec="minutes") if t else "-" for t in times]
+            lines.append("\t".join([str(token.id), token.name, token_state(token, now), *shown]))
+        return "\n".join(lines)
+
+    return _account_command(listing)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -186,13 +235,29 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("email")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     create.set_defaults(handler=cmd_users_create)
+    disable = users_sub.add_parser("disable", help="Disable a user: no sign-in; sessions and tokens refused.")
+    disable.add_argument("email")
+    disable.add_argument("--enable", action="store_true", help="re-enable the user instead")
+    disable.set_defaults(handler=cmd_users_disable)
+    invite = users_sub.add_parser("invite", help="Print a single-use registration link that expires.")
+    invite.add_argument("--hours", type=float, default=72.0, help="how long the link works (default 72)")
+    invite.add_argument("--note", default="", help="who it is for (kept with the invite)")
+    invite.set_defaults(handler=cmd_users_invite)
 
     tokens = sub.add_parser("tokens", help="Manage API tokens.")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     tcreate = tokens_sub.add_parser("create", help="Create an API token and print it once.")
     tcreate.add_argument("email")
     tcreate.add_argument("--name", default="cli")
+    tcreate.add_argument(
+        "--expires-days", type=float, default=90.0, help="days until it stops working (0: until revoked)"
+    )
     tcreate.set_defaults(handler=cmd_tokens_create)
+    tlist = tokens_sub.add_parser(
+        "list", help="List a user's tokens: name, state, created, expires, last used."
+    )
+    tlist.add_argument("email")
+    tlist.set_defaults(handler=cmd_tokens_list)
     trevoke = tokens_sub.add_parser("revoke", help="Revoke a user's tokens (all, or those with --name).")
     trevoke.add_argument("email")
     trevoke.add_argument("--name", default=None)

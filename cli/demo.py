@@ -72,6 +72,7 @@ def ensure_sample_work(runtime: Runtime, email: str = DEMO_EMAIL) -> bool:
     import io
 
     from services.datasets import create_dataset, list_datasets
+    from services.job_limits import UserLimits
     from services.training_jobs import create_job
     from trainer.sample_data import sample_jsonl
 
@@ -88,7 +89,8 @@ def ensure_sample_work(runtime: Runtime, email: str = DEMO_EMAIL) -> bool:
             data_dir=runtime.settings.data_dir,
             max_bytes=runtime.settings.max_upload_bytes,
         )
-        create_job(session, user.id, {**SAMPLE_JOB, "dataset_id": dataset.id}, actor="demo")
+        limits = UserLimits.from_settings(runtime.settings)
+        create_job(session, user.id, {**SAMPLE_JOB, "dataset_id": dataset.id}, actor="demo", limits=limits)
     return True
 
 
@@ -97,6 +99,7 @@ def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
     env["DATA_DIR"] = str(data_dir)
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     env.setdefault("CYCLE_INTERVAL_SECONDS", str(DEMO_CYCLE_SECONDS))
+    env.setdefault("REGISTRATION_OPEN", "true")  # a local demo: let visitors make their own account
     return Settings.from_env(env, require_secrets=False)
 
 

@@ -24,8 +24,12 @@ BEST_SERIES = "validation_loss"  # the loss series whose minimum gets the "best"
 EMPTY_MESSAGE = "Waiting for the first metrics…"
 RAW_OPACITY_BEHIND_SMOOTHED = 0.25
 PANEL_COLUMNS = 2
+# A dense series with fewer points than this is drawn with markers too: a lone point on a
+# "lines" trace is invisible, so a job's first steps would show an empty chart.
+EARLY_MARKERS = 5
 
 _COLORS = {"training_loss": "#0d6efd", "validation_loss": "#fd7e14", "best": "#198754"}
+_BEST_ON_DARK = "#4ade80"  # the best marker's green, light enough to read on the dark theme (8.9:1)
 
 
 def loss_series() -> tuple[str, ...]:
@@ -49,6 +53,11 @@ def loss_trace_index() -> dict[str, int]:
 def panel_trace_index() -> dict[str, int]:
     """Trace (and panel) of each metric of the grid."""
     return {name: index for index, name in enumerate(panel_series())}
+
+
+def dense_mode(count: int) -> str:
+    """Plotly ``mode`` of a dense series holding ``count`` points (see ``EARLY_MARKERS``)."""
+    return "lines+markers" if count < EARLY_MARKERS else "lines"
 
 
 def panel_rows() -> int:
@@ -128,7 +137,13 @@ def best_point(steps: Sequence[int], values: Sequence[float]) -> tuple[int, floa
     return steps[i], values[i]
 
 
-def best_annotation(x: float | int, value: float, step: int, log_y: bool) -> dict[str, Any]:
+def best_color(dark: bool) -> str:
+    return _BEST_ON_DARK if dark else _COLORS["best"]
+
+
+def best_annotation(
+    x: float | int, value: float, step: int, log_y: bool, dark: bool = False
+) -> dict[str, Any]:
     """Annotation pointing at the best validation loss (log axes take log10 positions)."""
     y = math.log10(value) if log_y and value > 0 else value
     return {
@@ -141,7 +156,7 @@ def best_annotation(x: float | int, value: float, step: int, log_y: bool) -> dic
         "arrowhead": 2,
         "ax": 0,
         "ay": -36,
-        "font": {"color": _COLORS["best"]},
+        "font": {"color": best_color(dark)},
     }
 
 
@@ -186,12 +201,12 @@ def loss_figure(
 ) -> go.Figure:
     """Training and validation loss on one chart, traces in ``loss_trace_index()`` order.
 
-    With ``smoothing > 0`` the raw lines are drawn faint behind debiased EMA lines; the best
-    (minimum) validation loss gets a marker and an annotation. ``uirevision`` keeps the user's
+    With ``smoothing > 0`` the dense raw lines are drawn faint behind debiased EMA lines; sparse
+    series (validation) are drawn as measured, so the best (minimum) validation loss, which gets
+    a marker and an annotation, lies on its line. ``uirevision`` keeps the user's
     zoom across updates but resets the x zoom when the x-axis kind changes and the y zoom when
     linear/log flips (old ranges would be meaningless).
     """
-    smoothed = smoothing > 0
     e = metrics["elapsed"]
     fig = go.Figure()
     best_trace: dict[str, Any] = {"x": [], "y": [], "customdata": []}
@@ -205,7 +220,10 @@ def loss_figure(
         xs, custom = x_and_hover(
             steps, interpolate_elapsed(steps, e["step"], e["seconds"]), x_axis, steps_per_epoch
         )
-        mode = "lines+markers" if metric.sparse else "lines"  # sparse: isolated points stay visible
+        # sparse: isolated points stay visible, and never smoothed (an EMA over a few evaluations
+        # would pull the line off the points, and off the best-validation marker)
+        mode = "lines+markers" if metric.sparse else dense_mode(len(steps))
+        smoothed = smoothing > 0 and not metric.sparse
         common = {"x": xs, "customdata": custom, "legendgroup": name, "mode": mode}
         color = _COLORS.get(name)
         traces[f"{name}_raw"] = go.Scatter(
@@ -234,7 +252,7 @@ def loss_figure(
             best_trace = {"x": [xs[i]], "y": [best[1]], "customdata": [custom[i]]}
             x_best = xs[i]
             if x_best is not None:
-                annotations.append(best_annotation(x_best, best[1], best[0], log_y))
+                annotations.append(best_annotation(x_best, best[1], best[0], log_y, dark))
     for key in loss_trace_index():
         if key != "best_validation":
             fig.add_trace(traces[key])
@@ -243,7 +261,7 @@ def loss_figure(
             name="best validation",
             mode="markers",
             showlegend=False,
-            marker={"symbol": "star", "size": 14, "color": _COLORS["best"], "line": {"width": 1}},
+            marker={"symbol": "star", "size": 14, "color": best_color(dark), "line": {"width": 1}},
             hovertemplate=hover_template("best validation loss", ".4g", steps_per_epoch),
             **best_trace,
         )
@@ -290,7 +308,7 @@ def metric_panels_figure(
                 y=series["value"],
                 customdata=custom,
                 name=title,
-                mode="lines",
+                mode=dense_mode(len(steps)),
                 showlegend=False,
                 line={"width": 1.5},
                 hovertemplate=hover_template(title, metric.hover_format, steps_per_epoch),

@@ -1,4 +1,5 @@
-"""Pure Dash/dbc builders for the job monitor: status badge, configuration table, activity log.
+"""Pure Dash/dbc builders for the job monitor's Configuration tab (the status badge lives in
+``components.job_status``, the Activity Log in ``components.activity_log``).
 
 No callbacks and no data access: each function takes plain values and returns components, so
 the page callback stays thin and every piece is unit-tested. Colours come from Bootstrap's
@@ -8,54 +9,16 @@ read well; the few extra rules live in ``assets/monitor.css``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components.aria import decorative_icon
 from components.formatters import (
     MISSING,
-    format_absolute_time,
-    format_relative_time,
     parse_money,
-    parse_timestamp,
 )
 from services.costs import format_money
-
-
-class StatusStyle(NamedTuple):
-    color: str  # Bootstrap contextual colour of the badge
-    icon: str  # bootstrap-icons class
-    label: str
-
-
-STATUS_STYLES: dict[str, StatusStyle] = {
-    "queued": StatusStyle("secondary", "bi-hourglass-split", "Queued"),
-    "initializing": StatusStyle("info", "bi-gear", "Initializing"),
-    "running": StatusStyle("primary", "bi-play-circle", "Running"),
-    "completed": StatusStyle("success", "bi-check-circle", "Completed"),
-    "failed": StatusStyle("danger", "bi-x-octagon", "Failed"),
-    "cancelled": StatusStyle("warning", "bi-slash-circle", "Cancelled"),
-}
-_UNKNOWN_STATUS = StatusStyle("secondary", "bi-question-circle", "Unknown")
-# Light backgrounds need dark text to reach WCAG contrast in both themes.
-_DARK_TEXT_COLORS = frozenset({"warning", "info"})
-
-
-def status_badge(status: str) -> dbc.Badge:
-    """A coloured badge with icon and text for a job status; running gets a live pulse."""
-    style = STATUS_STYLES.get(status, _UNKNOWN_STATUS)
-    label = style.label if status in STATUS_STYLES else str(status).capitalize() or style.label
-    live = " status-badge--live" if status == "running" else ""
-    return dbc.Badge(
-        [decorative_icon(style.icon, "me-1"), label],
-        color=style.color,
-        text_color="dark" if style.color in _DARK_TEXT_COLORS else None,
-        className=f"status-badge{live}",
-        title=f"Job status: {label}",
-    )
 
 
 def _display(value: Any) -> str:
@@ -123,115 +86,3 @@ def _money_text(value: Any) -> str | None:
         return None
     amount = parse_money(value)
     return format_money(amount) if amount is not None else str(value)
-
-
-_EVENT_ICONS = {
-    "completed": "bi-check-circle text-success",
-    "failed": "bi-x-octagon text-danger",
-    "cancelled": "bi-slash-circle text-warning",
-    "running": "bi-play-circle text-primary",
-    "initializing": "bi-gear text-info",
-    "queued": "bi-hourglass-split text-body-secondary",
-}
-
-
-def _event_item(event: dict[str, Any], now: datetime) -> html.Li:
-    at = parse_timestamp(event["at"])
-    from_status, to_status = event.get("from_status"), event.get("to_status")
-    if to_status:
-        what = f"{from_status} → {to_status}" if from_status else f"→ {to_status}"
-    else:
-        what = _humanize(str(event.get("kind", "event")))
-    details = event.get("details") or {}
-    icon = _EVENT_ICONS.get(str(to_status), "bi-dot text-body-secondary")
-    return html.Li(
-        [
-            decorative_icon(icon, "activity-log__icon"),
-            html.Div(
-                [
-                    html.Div(
-                        [
-                            html.Span(what, className="fw-semibold me-2"),
-                            html.Span(str(event.get("kind", "")), className="badge text-bg-light border me-2")
-                            if to_status
-                            else None,
-                            html.Span(f"by {event.get('actor', 'system')}", className="text-body-secondary"),
-                        ]
-                    ),
-                    html.Time(
-                        format_relative_time(at, now),
-                        dateTime=at.isoformat(),
-                        title=format_absolute_time(at),
-                        className="small text-body-secondary",
-                    ),
-                    html.Ul(
-                        [
-                            html.Li([html.Span(f"{_humanize(k)}: "), _display(v)])
-                            for k, v in sorted(details.items())
-                        ],
-                        className="activity-log__details small text-body-secondary",
-                    )
-                    if details
-                    else None,
-                ],
-                className="activity-log__body",
-            ),
-        ],
-        className="activity-log__item",
-    )
-
-
-class EndingStyle(NamedTuple):
-    heading: str
-    icon: str
-    color: str
-
-
-# Why a job ended early (``error_message``): a failure is an error; a cancelled job with a reason
-# was stopped on the user's behalf (its budget limit), which is not one.
-_ENDING_STYLES = {"cancelled": EndingStyle("Job stopped", "bi-stop-circle", "warning")}
-_FAILED_ENDING = EndingStyle("Job failed", "bi-exclamation-octagon", "danger")
-
-
-def activity_log(
-    events: list[dict[str, Any]],
-    error_message: str | None,
-    external_job_id: str | None,
-    now: datetime | None = None,
-    status: str | None = None,
-) -> html.Div:
-    """The job's audit trail, newest first, with why it ended early (if it did) and the cluster's job id.
-
-    Events carry ``at`` (ISO string), ``kind``, ``from_status``, ``to_status``, ``actor`` and
-    ``details``; times show relative ("5 min ago") with the absolute UTC time on hover.
-    ``error_message`` is headed by ``status``: "Job failed", or "Job stopped" for a cancelled job
-    (stopped at its budget limit). ``now`` is injectable so the output is deterministic in tests.
-    """
-    current = now or datetime.now(UTC)
-    children: list[Any] = []
-    if error_message:
-        ending = _ENDING_STYLES.get(str(status), _FAILED_ENDING)
-        children.append(
-            dbc.Alert(
-                [
-                    html.Div([decorative_icon(ending.icon, "me-2"), html.Strong(ending.heading)]),
-                    html.Pre(error_message, className="activity-error mb-0 mt-2"),
-                ],
-                color=ending.color,
-            )
-        )
-    if external_job_id:
-        children.append(
-            html.Div(
-                ["Cluster job id ", html.Code(external_job_id, className="user-select-all")],
-                className="small text-body-secondary mb-2",
-            )
-        )
-    ordered = sorted(events, key=lambda e: parse_timestamp(e["at"]), reverse=True)
-    if ordered:
-        children.append(
-            html.Ol([_event_item(e, current) for e in ordered], className="activity-log list-unstyled")
-        )
-    else:
-        children.append(html.P("No activity yet.", className="text-body-secondary mb-0"))
-    return html.Div(children, className="activity")

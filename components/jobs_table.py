@@ -21,7 +21,7 @@ from components.formatters import (
     parse_money,
     parse_timestamp,
 )
-from components.job_view import status_badge
+from components.job_status import progress_style, status_badge
 from components.monitor_numbers import is_active
 from components.pager import shown_range
 from services.costs import format_money
@@ -76,11 +76,9 @@ def _progress_cell(job: dict[str, Any]) -> html.Td:
         html.Div(
             [
                 dbc.Progress(
-                    value=value,
-                    color={"completed": "success", "failed": "danger", "cancelled": "warning"}.get(
-                        job.get("status", ""), "primary"
-                    ),
-                    className="jobs-progress flex-grow-1 d-none d-sm-flex",
+                    value=value,  # coloured like the status badge (components/job_status.py)
+                    className=f"jobs-progress {progress_style(str(job.get('status', '')))[0]} "
+                    "flex-grow-1 d-none d-sm-flex",
                 ),
                 html.Span(f"{value:.0f}%", className="small ms-sm-2 jobs-progress__label"),
             ],

@@ -8,12 +8,14 @@ Changing an option rebuilds figures and state from the downsampled history (docs
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict, cast
 
 from dash import Patch, no_update
 
+from catalog.metrics import METRICS
 from components.charts import (
     BEST_SERIES,
+    EARLY_MARKERS,
     XAxis,
     best_annotation,
     best_point,
@@ -51,6 +53,8 @@ class LiveChartState(TypedDict):
     series_last_step: dict[str, int | None]  # drop re-sent points per series
     ema: dict[str, EmaState]  # continues the smoothed loss lines
     best: BestPoint | None  # best validation loss so far
+    latest_validation: BestPoint | None  # newest evaluated point (the validation card shows it)
+    early: dict[str, int]  # points of each dense series still drawn with markers (< EARLY_MARKERS)
     elapsed_tail: list[float] | None  # last known [step, seconds], to interpolate new points
     has_loss_points: bool  # False while the loss chart shows its empty-state message
     has_panel_points: bool
@@ -81,6 +85,7 @@ def live_chart_state(
     }
     val = series[BEST_SERIES]
     best = best_point(val["step"], val["value"])
+    latest = {"step": val["step"][-1], "value": val["value"][-1]} if val["step"] else None
     e = metrics["elapsed"]
     return {
         "options": {
@@ -94,10 +99,21 @@ def live_chart_state(
         "series_last_step": {name: s["step"][-1] if s["step"] else None for name, s in series.items()},
         "ema": ema_states,
         "best": None if best is None else {"step": best[0], "value": best[1]},
+        "latest_validation": cast(BestPoint | None, latest),
+        "early": {
+            name: len(s["step"])
+            for name, s in series.items()
+            if name in _dense_series() and len(s["step"]) < EARLY_MARKERS
+        },
         "elapsed_tail": [e["step"][-1], e["seconds"][-1]] if e["step"] else None,
         "has_loss_points": any(series[n]["step"] for n in loss_series()),
         "has_panel_points": any(series[n]["step"] for n in panel_series()),
     }
+
+
+def _dense_series() -> tuple[str, ...]:
+    """The chart series drawn as lines (markers only while short); sparse ones always have markers."""
+    return tuple(n for n in (*loss_series(), *panel_series()) if not METRICS[n].sparse)
 
 
 def _extend(patch: Patch, index: int, xs: list[Any], ys: list[float], custom: list[list[Any]]) -> None:
@@ -127,6 +143,8 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
     losses, panel_index, loss_index = loss_series(), panel_trace_index(), loss_trace_index()
     ema_states = {name: state["ema"].get(name, initial_ema_state()) for name in losses}
     best = state["best"]
+    latest = state.get("latest_validation")
+    early = dict(state.get("early") or {})
     best_x: Any = None
     for name in (*losses, *panel_index):
         series = new_metrics["series"][name]
@@ -139,13 +157,25 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
         steps, values = [s for s, _ in pairs], [v for _, v in pairs]
         series_last[name] = steps[-1]
         xs, custom = x_and_hover(steps, interpolate_elapsed(steps, e_steps, e_secs), x_axis, spe)
+        grown = name in early and early[name] + len(steps) >= EARLY_MARKERS
+        if name in early:
+            early[name] += len(steps)
+        if grown:  # long enough for a line: drop the early markers, as a full render would
+            del early[name]
         if name in panel_index:
             _extend(panels, panel_index[name], xs, values, custom)
+            if grown:
+                panels["data"][panel_index[name]]["mode"] = "lines"
             panels_changed = True
             continue
         loss_changed = True
         _extend(loss, loss_index[f"{name}_raw"], xs, values, custom)
-        if smoothing > 0:
+        if grown:
+            loss["data"][loss_index[f"{name}_raw"]]["mode"] = "lines"
+            loss["data"][loss_index[f"{name}_smooth"]]["mode"] = "lines"
+        if name == BEST_SERIES:
+            latest = {"step": steps[-1], "value": values[-1]}
+        if smoothing > 0 and not METRICS[name].sparse:
             smoothed, ema_states[name] = ema_with_state(values, smoothing, steps, ema_states[name])
             _extend(loss, loss_index[f"{name}_smooth"], xs, rounded(smoothed), custom)
         candidate = best_point(steps, values) if name == BEST_SERIES else None
@@ -157,7 +187,9 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
             marker["x"], marker["y"], marker["customdata"] = [xs[i]], [candidate[1]], [custom[i]]
 
     if best_moved and best is not None and best_x is not None:
-        loss["layout"]["annotations"] = [best_annotation(best_x, best["value"], best["step"], opts["log_y"])]
+        loss["layout"]["annotations"] = [
+            best_annotation(best_x, best["value"], best["step"], opts["log_y"], opts.get("dark", False))
+        ]
     elif loss_changed and not state["has_loss_points"]:
         loss["layout"]["annotations"] = []  # drop the empty-state message
     if panels_changed and not state["has_panel_points"]:
@@ -173,6 +205,8 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
         "series_last_step": series_last,
         "ema": ema_states,
         "best": best,
+        "latest_validation": latest,
+        "early": early,
         "elapsed_tail": new_tail,
         "has_loss_points": state["has_loss_points"] or loss_changed,
         "has_panel_points": state["has_panel_points"] or panels_changed,

@@ -103,8 +103,22 @@ def rate_window(metrics: MetricsPayload, previous: RateWindow | None = None) -> 
     return pairs[-ETA_WINDOW:]
 
 
-def _loss_detail(best: tuple[int, float] | None, label: str) -> str:
-    return f"{label} {format_loss(best[1])} @ step {best[0]:,}" if best else ""
+def validation_texts(
+    latest: tuple[int, float] | None, best: tuple[int, float] | None, current: float | None
+) -> tuple[str, str]:
+    """(value, detail) of the validation card: the latest evaluated loss and its step, and the best.
+
+    Evaluations are sparse (every N steps), so the job's current point rarely has one: the card
+    shows the newest evaluated point the charts hold, never the dash once one exists.
+    """
+    if latest is None:
+        return format_loss(current), f"best {format_loss(best[1])} @ step {best[0]:,}" if best else ""
+    detail = f"step {latest[0]:,}"
+    if best is not None and best != latest:
+        detail += f" · best {format_loss(best[1])} @ {best[0]:,}"
+    elif best is not None:
+        detail += " · best so far"
+    return format_loss(latest[1]), detail
 
 
 def monitor_numbers(
@@ -114,6 +128,7 @@ def monitor_numbers(
     *,
     hourly_rate: Decimal | None,
     best_validation: tuple[int, float] | None = None,
+    latest_validation: tuple[int, float] | None = None,
 ) -> MonitorNumbers:
     """Card texts for ``job`` (API job JSON) at ``now``.
 
@@ -122,6 +137,7 @@ def monitor_numbers(
     its ``budget_limit`` (nothing past it is billed); a terminal job shows its final cost. ETA is
     the recent step rate from ``window`` applied to the steps left; the projected final cost adds
     the rate for that time, and when it passes the budget the detail says the job stops there.
+    ``latest_validation`` and ``best_validation`` are (step, loss) of the charts' validation series.
     Unknown inputs show the dash, never 0.
     """
     status = str(job.get("status", ""))
@@ -170,10 +186,13 @@ def monitor_numbers(
         eta_detail = f"ran {format_duration(elapsed)}" if elapsed is not None else "never started"
 
     gpu = _float(metrics.get("gpu_utilization"))
+    validation_value, validation_detail = validation_texts(
+        latest_validation, best_validation, _float(metrics.get("validation_loss"))
+    )
     return {
         "training_loss_value": format_loss(_float(metrics.get("training_loss"))),
-        "validation_loss_value": format_loss(_float(metrics.get("validation_loss"))),
-        "validation_loss_detail": _loss_detail(best_validation, "best"),
+        "validation_loss_value": validation_value,
+        "validation_loss_detail": validation_detail,
         "throughput_value": format_throughput(_float(metrics.get("throughput"))),
         "throughput_detail": f"GPU {format_percent(gpu)}" if gpu is not None else "",
         "cost_value": format_money(spent),
@@ -204,9 +223,6 @@ class ProgressParts(TypedDict):
     step: str
 
 
-_PROGRESS_COLORS = {"completed": "success", "failed": "danger", "cancelled": "warning"}
-
-
 def progress_parts(job: dict[str, Any]) -> ProgressParts:
     """The progress bar's value and texts: percent (clamped to 0–100), epoch and step counters."""
     value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
@@ -218,8 +234,3 @@ def progress_parts(job: dict[str, Any]) -> ProgressParts:
         "epoch": f"Epoch {epoch:,} / {total_epochs:,}" if total_epochs else "Epoch —",
         "step": f"Step {step:,} / {total_steps:,}" if total_steps else "Step —",
     }
-
-
-def progress_style(status: str) -> tuple[str, bool]:
-    """(Bootstrap colour, striped-and-animated) of the bar: stripes move only while running."""
-    return _PROGRESS_COLORS.get(status, "primary"), status == "running"

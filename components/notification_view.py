@@ -63,7 +63,7 @@ def notification_item(item: Mapping[str, Any], now: datetime) -> html.Li:
     url = _safe_action_url(item.get("action_url"))
     heading: Any = dcc.Link(title, href=url, className="notification__title") if url else title
     at = parse_timestamp(item["created_at"]) if item.get("created_at") else None
-    priority = str(item.get("priority") or "normal")
+    priority = str(item.get("priority") or "medium")
     meta: list[Any] = []
     if at is not None:
         meta.append(

@@ -1,7 +1,9 @@
-"""Every HMAC signature PIPELINE issues or checks: dataset download URLs and training callbacks.
+"""Every HMAC signature PIPELINE issues or checks: dataset and adapter download URLs, training callbacks.
 
 Keys derive from SECRET_KEY with a purpose string, so one kind of signature never verifies as
-another. Dataset URLs: the cycle signs, the web's /storage route verifies. Callbacks: each job gets
+another. Dataset URLs: the cycle signs, the web's /storage route verifies. Adapter downloads: the
+job API signs a link for one job *and one user*, the download route verifies it against the signed-in
+user, so a link is useless to anyone else and after it expires. Callbacks: each job gets
 its own secret (only that travels to the cluster); the trainer signs with `callback_headers`, and
 `/api/training-callback` checks with `signature_problem`. Wire format: docs/callbacks.md.
 """
@@ -22,6 +24,7 @@ TOLERANCE_SECONDS = 300
 
 DATASET_URL_TTL_SECONDS = 6 * 3600
 STORAGE_PREFIX = "/storage/datasets/"
+ARTIFACT_URL_TTL_SECONDS = 3600
 
 
 def _purpose_signature(secret_key: str, purpose: str, message: str) -> str:
@@ -49,11 +52,44 @@ def verify_storage_signature(
     secret_key: str, path: str, expires: str | None, signature: str | None, *, now: float | None = None
 ) -> bool:
     """True only for an untampered, unexpired signature over exactly this path (constant-time)."""
+    return _verify_expiring(secret_key, "storage", path, expires, signature, now)
+
+
+def artifact_download_query(
+    secret_key: str,
+    job_id: str,
+    user_id: int,
+    *,
+    ttl_seconds: int = ARTIFACT_URL_TTL_SECONDS,
+    now: float | None = None,
+) -> dict[str, str]:
+    """`expires` and `signature` for one user's download of one job's adapter, for `ttl_seconds`."""
+    expires = str(int((now if now is not None else time.time()) + ttl_seconds))
+    signature = _purpose_signature(secret_key, "artifact", f"{job_id}:{user_id}:{expires}")
+    return {"expires": expires, "signature": signature}
+
+
+def verify_artifact_signature(
+    secret_key: str,
+    job_id: str,
+    user_id: int,
+    expires: str | None,
+    signature: str | None,
+    *,
+    now: float | None = None,
+) -> bool:
+    """True only when this user holds an unexpired link signed for exactly this job (constant-time)."""
+    return _verify_expiring(secret_key, "artifact", f"{job_id}:{user_id}", expires, signature, now)
+
+
+def _verify_expiring(
+    secret_key: str, purpose: str, subject: str, expires: str | None, signature: str | None, now: float | None
+) -> bool:
     if not expires or not signature or not (expires.isascii() and expires.isdigit()):
         return False
     if int(expires) < (now if now is not None else time.time()):
         return False
-    expected = _purpose_signature(secret_key, "storage", f"{path}:{expires}")
+    expected = _purpose_signature(secret_key, purpose, f"{subject}:{expires}")
     # Bytes, not str: compare_digest raises on a non-ASCII str, and a forged URL must get 403, not 500.
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 

@@ -1,8 +1,10 @@
-"""Stopping cancelled jobs on the cluster, retried every cycle until the cluster acknowledges.
+"""Stopping cancelled jobs on the cluster: at once after a user's cancel, then every cycle until acknowledged.
 
-A user's cancel is a state transition (services/transitions.py: `cancel_job`) that commits at once; the
-cluster is told afterwards, here, because the cluster may be down at that moment. A 404 counts as
-acknowledged: a job the cluster does not know is not running there.
+A user's cancel is a state transition (services/transitions.py: `cancel_job`) that commits first.
+Right after it, the web request tells the cluster itself (`cancel_on_cluster_now`: one try, short
+timeouts, as the specification's cancel route does); whatever that try did not get acknowledged,
+the processor retries every cycle (`retry_cluster_cancels`), because the cluster may be down at that
+moment. A 404 counts as acknowledged: a job the cluster does not know is not running there.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +26,8 @@ from services.transitions import record_event
 log = logging.getLogger(__name__)
 
 MAX_CANCELS_PER_CYCLE = 200
+# The web request's one try: at most ~3 s of a request spent on a cluster that does not answer.
+QUICK_CANCEL_TIMEOUTS: dict[str, Any] = {"connect_timeout": 1.0, "read_timeout": 2.0, "max_retries": 0}
 
 
 @dataclass(frozen=True)
@@ -77,19 +82,68 @@ def retry_cluster_cancels(
                     details={"kind": exc.kind, "error": exc.message[:500]},
                 )
             continue
-        with sessions.begin() as session:
-            confirmed = session.execute(
-                update(TrainingJob)
-                .where(TrainingJob.id == job_id, TrainingJob.cancel_confirmed_at.is_(None))
-                .values(cancel_confirmed_at=now)
-            )
-            if rows_affected(confirmed):
-                acknowledged += 1
-                record_event(
-                    session,
-                    job_id,
-                    "cluster_cancel_acknowledged",
-                    at=now,
-                    details={"external_job_id": external_job_id, "answer": answer},
-                )
+        if acknowledge_cancel(sessions, job_id, external_job_id, answer, now=now):
+            acknowledged += 1
     return CancelSweep(acknowledged=acknowledged, failed=failed)
+
+
+def acknowledge_cancel(
+    sessions: sessionmaker[Session], job_id: uuid.UUID, external_job_id: str, answer: str, *, now: datetime
+) -> bool:
+    """Record that the cluster stopped the job (once: a second acknowledgement changes nothing)."""
+    with sessions.begin() as session:
+        confirmed = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.cancel_confirmed_at.is_(None))
+            .values(cancel_confirmed_at=now)
+        )
+        if not rows_affected(confirmed):
+            return False
+        record_event(
+            session,
+            job_id,
+            "cluster_cancel_acknowledged",
+            at=now,
+            details={"external_job_id": external_job_id, "answer": answer},
+        )
+    return True
+
+
+def cancel_on_cluster_now(
+    sessions: sessionmaker[Session], settings: Any, job_id: uuid.UUID, *, now: datetime
+) -> bool:
+    """Tell the cluster about a cancel just committed: one try with short timeouts, never raises.
+
+    Returns True when the cluster acknowledged (or does not know the job). A job never submitted
+    has nothing to stop; a failed try is left to the processor's retries (`retry_cluster_cancels`).
+    """
+    from jobs.cluster import make_backend  # the backends import httpx/subprocess machinery: only when needed
+
+    with sessions() as session:
+        row = session.execute(
+            select(TrainingJob.external_job_id, TrainingJob.cancel_confirmed_at).where(
+                TrainingJob.id == job_id
+            )
+        ).one_or_none()
+    if row is None or row.external_job_id is None or row.cancel_confirmed_at is not None:
+        return False
+    external_job_id = str(row.external_job_id)
+    local = (getattr(settings, "gpu_cluster_backend", "http") or "http") == "local"
+    try:
+        backend = make_backend(settings, **({} if local else QUICK_CANCEL_TIMEOUTS))
+        try:
+            backend.cancel(external_job_id)
+            answer = "acknowledged"
+        except ClusterNotFound:
+            answer = "unknown to the cluster"
+        finally:
+            backend.close()
+    except ClusterError as exc:
+        log.info(
+            "immediate cluster cancel not acknowledged (%s); the processor retries: %s",
+            exc.kind,
+            exc.message,
+            extra={"job_id": str(job_id), "external_job_id": external_job_id},
+        )
+        return False
+    return acknowledge_cancel(sessions, job_id, external_job_id, answer, now=now)

@@ -14,6 +14,7 @@ from api.runtime import get_runtime
 from pages._datasets_data import user_datasets
 from services.datasets import TRAINABLE_STATUS
 from services.job_config import JobEstimate, budget_warning
+from services.job_limits import UserLimits
 from services.training_jobs import create_job, estimate_job
 
 
@@ -39,7 +40,10 @@ def create_queued_job(user_id: int, payload: Mapping[str, Any], *, actor: str) -
 
     Raises:
         ValidationError: as ``estimate_new_job``; nothing is stored.
+        LimitExceeded: the job would take the user over a per-user limit; nothing is stored.
     """
-    with get_runtime().transaction() as session:
-        job, _estimate = create_job(session, user_id, payload, actor=actor)
+    runtime = get_runtime()
+    limits = UserLimits.from_settings(runtime.settings)
+    with runtime.transaction() as session:
+        job, _estimate = create_job(session, user_id, payload, actor=actor, limits=limits)
         return str(job.id)

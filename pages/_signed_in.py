@@ -19,6 +19,13 @@ def signed_in_user_id() -> int | None:
     return int(current_user.id)
 
 
+def signed_in_email() -> str | None:
+    """The signed-in user's email, or None outside a signed-in request."""
+    if not has_request_context() or not current_user.is_authenticated:
+        return None
+    return str(current_user.email)
+
+
 def require_user_id() -> int:
     """The signed-in user's id inside a callback (the guard guarantees one).
 

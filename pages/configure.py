@@ -48,6 +48,7 @@ from pages._configure_layout import (
 from pages._signed_in import actor_name, require_user_id, signed_in_user_id
 from services.errors import ValidationError
 from services.job_config import DEFAULT_PRESET, PRESETS
+from services.job_limits import LimitExceeded
 
 dash.register_page(
     __name__, path="/training/configure", name="New job", title="New job · PIPELINE", nav_order=2
@@ -149,5 +150,12 @@ def submit_job(n_clicks: int | None, _values: list[Any], preset_id: str | None) 
         message = f"The job was not created: {' '.join(general)}" if general else NOT_CREATED
         return dash.no_update, dbc.Alert(
             message, color="danger", className="mb-0 small", id="configure-not-created"
+        )
+    except LimitExceeded as exc:
+        return dash.no_update, dbc.Alert(
+            f"The job was not created: {exc.sentence}",
+            color="danger",
+            className="mb-0 small",
+            id="configure-not-created",
         )
     return f"/training/jobs/{job_id}", None

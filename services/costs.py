@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
@@ -55,7 +55,8 @@ def cap_to_budget(cost: Decimal, budget_limit: Decimal | None) -> Decimal:
 
 
 def billing_period(at: datetime) -> str:
-    return at.strftime("%Y-%m")
+    """The cost record's period as the specification writes it: the UTC date, ``YYYY-MM-DD``."""
+    return at.astimezone(UTC).date().isoformat()
 
 
 def format_money(amount: Decimal | None) -> str:

@@ -37,6 +37,11 @@ class NotFound(ServiceError):
     status = 404
 
 
+def job_not_found(job_id: object) -> NotFound:
+    """The one answer for a job that is missing or someone else's, in the specification's words."""
+    return NotFound("Job not found or access denied", f"No job {job_id} in your account.")
+
+
 class Conflict(ServiceError):
     """The request is valid but the current state refuses it (e.g. deleting a dataset in use)."""
 

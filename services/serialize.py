@@ -1,7 +1,10 @@
 """JSON shapes of the API's objects (docs/architecture.md §10), shared by the API and any page that needs them.
 
-Money is a string with four decimals (exact; JavaScript numbers are floats), timestamps are ISO 8601
-in UTC, ids of jobs are UUID strings. Internal columns (claim token, error stack, storage path) stay out.
+Money is a JSON number, as in the specification, and exact: the stored value has four decimals and at
+most 14 significant digits, so the shortest text that round-trips the float (Python's and JavaScript's
+number printing) is the decimal itself: `12.3456`, never `12.345600000000001` (docs/api.md, "Money").
+Timestamps are ISO 8601 in UTC, ids of jobs are UUID strings. Internal columns (claim token, error
+stack, storage path) stay out.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 from db.models import CostRecord, Dataset, JobEvent, Notification, TrainingJob
 
 
-def money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.0001")))
+def money(value: Decimal | None) -> float | None:
+    """A stored amount as a JSON number whose printed form is exactly its four-decimal value."""
+    return None if value is None else float(value.quantize(Decimal("0.0001")))
 
 
 def timestamp(value: datetime | None) -> str | None:

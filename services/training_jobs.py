@@ -1,4 +1,4 @@
-"""Training jobs as a user sees them: estimate, create, read, list, cancel, and the detail document.
+"""Training jobs as a user sees them: estimate, create, read, list, cancel (the detail document: services/job_detail.py).
 
 One service layer for the JSON API and the Dash pages (docs/architecture.md §2), so both give the same answers
 and the same refusals. Functions take the caller's session and the acting user's id; a job that is
@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,14 +19,10 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, TrainingJob
 from services.datasets import get_dataset_for_user
-from services.errors import InvalidState, NotFound, ValidationError
+from services.errors import InvalidState, ValidationError, job_not_found
 from services.job_config import JobConfig, JobEstimate, estimate_job_config, resolve_job_config
-from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
-from services.serialize import cost_record_json, event_json, job_json
+from services.job_limits import UserLimits, check_limits
 from services.transitions import TransitionRefused, cancel_job, record_event
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 MAX_PAGE_SIZE = 100
 EVENTS_LIMIT = 200
@@ -79,14 +75,25 @@ def estimate_job(session: Session, user_id: int, payload: Mapping[str, Any]) -> 
 
 
 def create_job(
-    session: Session, user_id: int, payload: Mapping[str, Any], *, actor: str
+    session: Session, user_id: int, payload: Mapping[str, Any], *, actor: str, limits: UserLimits
 ) -> tuple[TrainingJob, JobEstimate]:
     """Create a `queued` job with its totals, estimated cost and a `queued` event (caller commits).
 
+    The user's row stays locked until the caller commits (services.job_limits), so two creations
+    by one user cannot both pass the limits.
+
     Raises:
         ValidationError: as `estimate_job`; nothing is added to the session then.
+        LimitExceeded: the job would take the user over `limits`; nothing is added either.
     """
     config, estimate = estimate_job(session, user_id, payload)
+    check_limits(
+        session,
+        user_id,
+        gpu_count=int(config.gpu_config.get("count", 1)),
+        estimated_cost=estimate.estimated_total_cost,
+        limits=limits,
+    )
     now = utcnow()
     hyperparameters = dict(config.hyperparameters)
     if config.name:
@@ -177,13 +184,13 @@ def cancel_user_job(
     """
     parsed = parse_job_id(job_id)
     if parsed is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     try:
         job = cancel_job(session, user_id, parsed, actor=actor, now=now)
     except TransitionRefused as exc:
         raise InvalidState("Job cannot be cancelled", str(exc)) from None
     if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
+        raise job_not_found(job_id)
     return job
 
 
@@ -200,33 +207,8 @@ def job_events(session: Session, job_id: uuid.UUID, *, limit: int = EVENTS_LIMIT
 
 
 def job_cost_records(session: Session, job_id: uuid.UUID) -> list[CostRecord]:
+    """A job's cost records, newest first (as the specification orders them)."""
+    newest_first = (CostRecord.recorded_at.desc(), CostRecord.id.desc())
     return list(
-        session.scalars(
-            select(CostRecord).where(CostRecord.job_id == job_id).order_by(CostRecord.recorded_at)
-        ).all()
+        session.scalars(select(CostRecord).where(CostRecord.job_id == job_id).order_by(*newest_first)).all()
     )
-
-
-def job_detail(
-    session: Session,
-    user_id: int,
-    job_id: uuid.UUID | str,
-    *,
-    max_points: int | None = DEFAULT_MAX_POINTS,
-    since_step: int | None = None,
-    cache: Redis | None = None,
-) -> dict[str, Any]:
-    """The seed's `GET /api/jobs/<id>` data: `{job, metrics, cost_records, events}`.
-
-    Raises:
-        NotFound: no such job for this user.
-    """
-    job = get_job_for_user(session, user_id, job_id)
-    if job is None:
-        raise NotFound("Job not found", f"No job {job_id} in your account.")
-    return {
-        "job": job_json(job),
-        "metrics": metrics_payload(session, job, max_points=max_points, since_step=since_step, cache=cache),
-        "cost_records": [cost_record_json(record) for record in job_cost_records(session, job.id)],
-        "events": [event_json(event) for event in job_events(session, job.id)],
-    }

@@ -55,10 +55,10 @@ class NotificationSpec:
 
 
 NOTIFICATIONS: dict[JobStatus, NotificationSpec] = {
-    JobStatus.RUNNING: NotificationSpec("job_started", "Training Started", "normal"),
+    JobStatus.RUNNING: NotificationSpec("job_started", "Training Started", "medium"),
     JobStatus.COMPLETED: NotificationSpec("job_completed", "Training Completed", "high"),
     JobStatus.FAILED: NotificationSpec("job_failed", "Training Failed", "high"),
-    JobStatus.CANCELLED: NotificationSpec("job_cancelled", "Training Cancelled", "normal"),
+    JobStatus.CANCELLED: NotificationSpec("job_cancelled", "Training Cancelled", "medium"),
 }
 
 
@@ -284,7 +284,7 @@ def cancel_job(
         if job is None:
             return None
         if job.status not in ACTIVE_STATUSES:
-            raise TransitionRefused(f"The job is already {job.status}; only active jobs can be cancelled.")
+            raise TransitionRefused(f"Job is already {job.status}: only active jobs can be cancelled.")
         if transition(
             session,
             job,

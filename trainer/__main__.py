@@ -20,6 +20,10 @@ from trainer.reporter import StatusReporter
 from trainer.run import EXIT_FAILED, run_job
 from trainer.spec import SECRET_ENV, SPEC_ENV, SpecError, load_spec_env, load_spec_file, parse_spec
 
+# Where runs go without --output-dir: a Ray cluster on storage PIPELINE shares points it under
+# PIPELINE's DATA_DIR, so the adapter's file:// URI is one PIPELINE can serve (docs/backends.md).
+RUNS_DIR_ENV = "PIPELINE_RUNS_DIR"
+
 EXIT_BAD_SPEC = 2
 
 
@@ -29,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec", type=Path, help=f"the job spec JSON file (the submit payload); default: ${SPEC_ENV}"
     )
     parser.add_argument("--tiny", action="store_true", help="train a ~1M-param random Llama (no downloads)")
-    parser.add_argument("--output-dir", type=Path, help="where the adapter goes (default runs/<job_id>)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"where the adapter goes (default ${RUNS_DIR_ENV}/<job_id>, else runs/<job_id>)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("trainer: --threads must be at least 1", file=sys.stderr)
         return EXIT_BAD_SPEC
 
-    output_dir = args.output_dir or Path("runs") / spec.job_id
+    output_dir = args.output_dir or Path(os.environ.get(RUNS_DIR_ENV) or "runs") / spec.job_id
     reporter = StatusReporter(
         spec.job_id,
         spec.callback_url,

@@ -13,7 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from api.runtime import get_runtime
-from pages._signed_in import signed_in_user_id
+from jobs.cancels import cancel_on_cluster_now
+from pages._signed_in import signed_in_email, signed_in_user_id
+from services.artifacts import job_artifact_json
 from services.costs import PricingError, hourly_rate
 from services.downsample import MetricsPayload
 from services.errors import InvalidState, NotFound
@@ -25,13 +27,15 @@ from services.training_jobs import cancel_user_job, get_job_for_user, job_events
 @dataclass(frozen=True)
 class MonitorSnapshot:
     """What one monitor read sees of a job: its JSON, its events (newest first), when asked its
-    metric points and dataset, and its GPUs' hourly rate (for the projected cost)."""
+    metric points and dataset, its GPUs' hourly rate (for the projected cost) and its owner's email
+    (the Activity Log names the user who acted by it)."""
 
     job: dict[str, Any]
     events: list[dict[str, Any]]
     metrics: MetricsPayload | None
     dataset: dict[str, Any] | None
     hourly_rate: Decimal | None
+    owner_email: str | None = None
 
 
 def _rate(gpu_config: dict[str, Any]) -> Decimal | None:
@@ -74,6 +78,23 @@ def read_job(
             metrics=metrics,
             dataset=dataset_json(job.dataset) if with_dataset and job.dataset is not None else None,
             hourly_rate=_rate(dict(job.gpu_config or {})),
+            owner_email=signed_in_email(),  # the job is the signed-in user's (get_job_for_user)
+        )
+
+
+def read_artifact(job_id: str | None) -> dict[str, Any] | None:
+    """The signed-in user's job's adapter (`job.artifact` of the API, with a fresh link), or None."""
+    user_id = signed_in_user_id()
+    if user_id is None or not job_id:
+        return None
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        job = get_job_for_user(session, user_id, job_id)
+        if job is None:
+            return None
+        settings = runtime.settings
+        return job_artifact_json(
+            session, job, user_id=user_id, secret_key=settings.secret_key, data_dir=settings.data_dir
         )
 
 
@@ -88,11 +109,14 @@ def cancel_shown_job(job_id: str) -> CancelOutcome:
     user_id = signed_in_user_id()
     if user_id is None:
         return CancelOutcome(False, "Your session has ended; sign in again to cancel.")
+    runtime = get_runtime()
     try:
-        with get_runtime().transaction() as session:
-            cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=datetime.now(UTC))
+        with runtime.transaction() as session:
+            job = cancel_user_job(session, user_id, job_id, actor=f"user:{user_id}", now=datetime.now(UTC))
+            found = job.id
     except NotFound:
         return CancelOutcome(False, "This job no longer exists in your account.")
     except InvalidState as exc:
         return CancelOutcome(False, str(exc.details))
+    cancel_on_cluster_now(runtime.sessions, runtime.settings, found, now=datetime.now(UTC))  # as the API does
     return CancelOutcome(True, "Job cancelled. Compute stops now; you are billed only for the time used.")

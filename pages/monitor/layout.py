@@ -37,7 +37,11 @@ CANCEL_MODAL = "mon-cancel-modal"
 CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
+STOP_ALERT = "mon-stop"  # why a failed or cancelled job stopped, above the tabs
 PROGRESS = "mon-progress"
+ARTIFACT = (
+    "mon-artifact"  # the trained adapter's card, filled once the job completed (pages/monitor/artifact.py)
+)
 
 TABS = "mon-tabs"
 TAB_LOSS = "tab-loss"
@@ -295,7 +299,9 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             _header(),
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
+            html.Div(id=STOP_ALERT),
             _progress(),
+            html.Div(id=ARTIFACT),
             cards,
             dbc.Tabs(
                 [

@@ -13,6 +13,7 @@ import dash
 from dash import Input, State, callback, ctx, no_update
 
 from api.runtime import ui_poll_seconds
+from pages.monitor import artifact as _artifact  # noqa: F401  # registers the adapter card's callback
 from pages.monitor.data import cancel_shown_job, read_job
 from pages.monitor.layout import (
     BODY,
@@ -189,15 +190,22 @@ def toggle_cancel_modal(_open: int | None, _dismiss: int | None) -> bool:
     state={
         "job_id": State(JOB_ID, "data"),
         "chart_state": State(CHART_STATE, "data"),
+        "shown": State(VIEW_STATE, "data"),
     },
     prevent_initial_call=True,
 )
-def confirm_cancel(_clicks: int | None, job_id: str, chart_state: dict[str, Any] | None) -> dict[str, Any]:
-    """Cancel through the shared state machine, say what happened, and show the new state."""
+def confirm_cancel(
+    _clicks: int | None, job_id: str, chart_state: dict[str, Any] | None, shown: ViewState | None
+) -> dict[str, Any]:
+    """Cancel through the shared state machine, say what happened, and show the new state.
+
+    The interval keeps running for one more tick (``views._interval_disabled``): it draws the
+    points stored since the last tick, up to the final step, and then stops.
+    """
     outcome = cancel_shown_job(job_id)
     snap = read_job(job_id, with_metrics=False)
     values: dict[str, Any] = dict.fromkeys(status_outputs(True), no_update)
     if snap is not None:
         now = _now()
-        values = status_values(snap, render_numbers(snap, chart_state, [], now), now)
+        values = status_values(snap, render_numbers(snap, chart_state, [], now), now, shown)
     return {**values, "modal_open": False, "result": cancel_result(outcome.ok, outcome.message)}

@@ -12,10 +12,12 @@ from typing import Any, TypedDict, cast
 import dash_bootstrap_components as dbc
 from dash import Output, dcc, html, no_update
 
+from components.activity_log import activity_log, relative_time, stop_alert
 from components.aria import aria
 from components.charts import loss_figure, metric_panels_figure
-from components.formatters import format_relative_time, parse_timestamp
-from components.job_view import activity_log, config_table, status_badge
+from components.formatters import parse_timestamp
+from components.job_status import progress_style, status_badge
+from components.job_view import config_table
 from components.live_charts import ChartOptions, LiveChartState, append_points_patch, live_chart_state
 from components.monitor_numbers import (
     MonitorNumbers,
@@ -25,7 +27,6 @@ from components.monitor_numbers import (
     monitor_numbers,
     points_after,
     progress_parts,
-    progress_style,
     rate_window,
     steps_per_epoch,
 )
@@ -48,6 +49,7 @@ from pages.monitor.layout import (
     PROGRESS_BAR,
     PROGRESS_EPOCH,
     PROGRESS_STEP,
+    STOP_ALERT,
     VIEW_STATE,
     card_detail,
     card_value,
@@ -74,11 +76,12 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
         "badge": out(BADGE, "children"),
         "cancel_wrap": out(CANCEL_WRAP, "className"),
         "activity": out(ACTIVITY, "children"),
+        "stop_alert": out(STOP_ALERT, "children"),
         "interval_disabled": out(INTERVAL, "disabled"),
         "view_state": out(VIEW_STATE, "data"),
         "progress_value": out(PROGRESS_BAR, "value"),
         "progress_label": out(PROGRESS_BAR, "label"),
-        "progress_color": out(PROGRESS_BAR, "color"),
+        "progress_class": out(PROGRESS_BAR, "className"),
         "progress_striped": out(PROGRESS_BAR, "striped"),
         "progress_animated": out(PROGRESS_BAR, "animated"),
         "progress_epoch": out(PROGRESS_EPOCH, "children"),
@@ -139,9 +142,22 @@ def join_state(cursor: Mapping[str, Any], options: Mapping[str, Any]) -> LiveCha
     return cast(LiveChartState, {**cursor, "series_last_step": series_last, "options": dict(options)})
 
 
-def _best(state: Mapping[str, Any] | None) -> tuple[int, float] | None:
-    best = state["best"] if state else None
-    return (best["step"], best["value"]) if best else None
+def _point(state: Mapping[str, Any] | None, key: str) -> tuple[int, float] | None:
+    point = state.get(key) if state else None
+    return (point["step"], point["value"]) if point else None
+
+
+def _interval_disabled(status: str, shown: ViewState | None, status_changed: bool) -> Any:
+    """Whether the page stops polling after this answer.
+
+    A full render (``shown`` None) read every stored point: a terminal job stops at once. A tick
+    or a cancel that first sees the job terminal keeps polling once more, so the points stored
+    around the end (after the last tick, up to the final step) are drawn before the page goes
+    quiet; the tick after that, the job already shown terminal, stops it.
+    """
+    if is_active(status):
+        return False if status_changed else no_update
+    return shown is None or not status_changed
 
 
 def status_values(
@@ -153,31 +169,33 @@ def status_values(
     """Values for ``status_outputs``; with ``shown`` (a tick), unchanged parts are ``no_update``.
 
     Progress values and card texts are a few bytes each and change on most ticks, so they are
-    always sent; the badge, the cancel button, the bar's colour and the interval follow the
-    status; the activity log is re-rendered only when an event was added.
+    always sent; the badge, the cancel button and the bar's colour follow the status; the
+    activity log and the stop alert are re-rendered only when an event was added; the interval
+    follows ``_interval_disabled``.
     """
     job, events = snap.job, snap.events
     view = _view_state(job, events)
     status_changed = shown is None or shown["status"] != view["status"]
     events_changed = shown is None or shown["events"] != view["events"]
     parts = progress_parts(job)
-    color, moving = progress_style(job["status"])
+    look, moving = progress_style(job["status"])
     values: dict[str, Any] = {
         "badge": status_badge(job["status"]),
         "cancel_wrap": "" if is_active(job["status"]) else HIDDEN,
-        "interval_disabled": not is_active(job["status"]),
-        "progress_color": color,
+        "progress_class": f"monitor-progress {look}",
         "progress_striped": moving,
         "progress_animated": moving,
     }
     if not status_changed:
         values = dict.fromkeys(values, no_update)
     values.update(
-        activity=activity_log(
-            events, job.get("error_message"), job.get("external_job_id"), now, status=job["status"]
-        )
+        activity=activity_log(events, job, snap.owner_email, now)
         if events_changed or status_changed
         else no_update,
+        stop_alert=stop_alert(job, events, snap.owner_email, now)
+        if events_changed or status_changed
+        else no_update,
+        interval_disabled=_interval_disabled(job["status"], shown, status_changed),
         view_state=view if view != shown else no_update,
         progress_value=parts["value"],
         progress_label=parts["label"],
@@ -196,13 +214,15 @@ def header_values(snap: MonitorSnapshot, now: datetime) -> dict[str, Any]:
     parts = [
         f"{gpu.get('count', '?')}× {gpu.get('type', 'GPU')}",
         f"preset {job.get('preset_id')}",
-        f"created {format_relative_time(created, now)}" if created else None,
     ]
     dataset_name = snap.dataset["name"] if snap.dataset else None
+    summary: list[Any] = [" · ".join(p for p in parts if p)]
+    if created:
+        summary += [" · created ", relative_time(created, now)]
     return {
         "title": job_title(job, dataset_name),
         "subtitle": [
-            html.Span(" · ".join(p for p in parts if p), className="me-2"),
+            html.Span(summary, className="me-2"),
             html.Code(job["id"], className="small user-select-all monitor-job-id"),
         ],
         "config": config_table(job, snap.dataset),
@@ -248,7 +268,14 @@ def full_charts(snap: MonitorSnapshot, options: ChartOptions) -> tuple[dict[str,
 def render_numbers(
     snap: MonitorSnapshot, state: Mapping[str, Any] | None, window: RateWindow, now: datetime
 ) -> MonitorNumbers:
-    return monitor_numbers(snap.job, window, now, hourly_rate=snap.hourly_rate, best_validation=_best(state))
+    return monitor_numbers(
+        snap.job,
+        window,
+        now,
+        hourly_rate=snap.hourly_rate,
+        best_validation=_point(state, "best"),
+        latest_validation=_point(state, "latest_validation"),
+    )
 
 
 def tick_since_step(state: Mapping[str, Any], eta_from: int | None) -> int:

@@ -48,6 +48,24 @@ if (window.__pageUpdates === undefined) {
 }
 return window.__pageUpdates;
 """
+# While window.__holdTicks is true, the monitor's interval ticks are answered in the browser with
+# Dash's "nothing to update" (204), as if they had not run: a test can then make something happen
+# between two ticks deterministically. Other callbacks (cancel, the navbar bell) go through.
+HOLD_TICKS_JS = """
+if (!window.__tickHoldInstalled) {
+  window.__tickHoldInstalled = true;
+  const original = window.fetch;
+  window.fetch = function (url, options) {
+    const body = options && typeof options.body === 'string' ? options.body : '';
+    if (window.__holdTicks && String(url).includes('_dash-update-component')
+        && body.includes('"changedPropIds":["mon-interval.n_intervals"]')) {
+      return Promise.resolve(new Response(null, {status: 204}));
+    }
+    return original.apply(this, arguments);
+  };
+}
+window.__holdTicks = arguments[0];
+"""
 TRACE_LENGTHS_JS = (
     "const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
     "return g && g.data ? g.data.map(t => (t.x || []).length) : null;"

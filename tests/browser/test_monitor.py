@@ -25,6 +25,7 @@ from settings import Settings
 from tests.accounts import make_user
 from tests.browser.monitor_support import (
     DATASET_NAME,
+    HOLD_TICKS_JS,
     POLL_SECONDS,
     TRACE_LENGTHS_JS,
     UPDATE_REQUESTS_JS,
@@ -34,6 +35,7 @@ from tests.browser.monitor_support import (
     seed_job,
     start_signed_in,
 )
+from tests.browser.screens import set_theme
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 WAIT = 8.0  # seconds for a chart or the modal to get where a test waits for it (TestingTimeoutError)
@@ -82,8 +84,8 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     assert duo.find_element("#mon-title").text == f"Training on {DATASET_NAME}"
     badge = duo.find_element("#mon-badge .badge")
     assert badge.text == "Running"
-    assert "bg-primary" in badge.get_attribute("class")
-    assert duo.find_elements("#mon-badge .badge .bi-play-circle")
+    assert "status-look--running" in badge.get_attribute("class")
+    assert duo.find_elements("#mon-badge .badge .bi-activity")
     progress = duo.find_element("#mon-progress").text
     for expected in ("20%", "Epoch 1 / 2", "Step 20 / 100"):
         assert expected in progress
@@ -122,6 +124,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
         assert transition(session, job, JobStatus.COMPLETED, actor="cluster")
     duo.wait_for_text_to_equal("#mon-badge .badge", "Completed", timeout=8)
     assert "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
+    time.sleep(POLL_SECONDS * 3)  # the one final fetch after the job is seen terminal
     before = duo.driver.execute_script(UPDATE_REQUESTS_JS)
     assert before > 0  # the counter sees the page's ticks, so the equality below can fail
     time.sleep(POLL_SECONDS * 5)
@@ -144,14 +147,16 @@ def test_mon002_cancel_with_confirmation_makes_the_job_cancelled(
     duo.wait_for_element("#mon-cancel-confirm").click()
     duo.wait_for_contains_text("#mon-cancel-result", "Job cancelled", timeout=8)
     duo.wait_for_text_to_equal("#mon-badge .badge", "Cancelled", timeout=8)
-    assert "bg-warning" in duo.find_element("#mon-badge .badge").get_attribute("class")
+    assert "status-look--cancelled" in duo.find_element("#mon-badge .badge").get_attribute("class")
     assert "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
+    duo.wait_for_contains_text("#mon-stop", f"Cancel requested by {user['email']}", timeout=5)
     assert _status(runtime, job_id) == "cancelled"
     with runtime.transaction() as session:
         actors = session.scalars(select(JobEvent.actor).where(JobEvent.to_status == "cancelled")).all()
     assert actors == [f"user:{user['id']}"]
     duo.driver.find_element("link text", "Activity Log").click()
-    duo.wait_for_contains_text("#mon-activity", "running → cancelled", timeout=5)
+    duo.wait_for_contains_text("#mon-activity", f"Cancel requested by {user['email']}", timeout=5)
+    assert "{" not in duo.find_element("#mon-activity").text  # sentences, not Python dicts
     assert duo.get_logs() == []
 
 
@@ -162,7 +167,8 @@ def test_mon003_finished_job_has_no_cancel_no_polling_and_config_tab(
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
     _loaded(duo)
     assert duo.find_element("#mon-badge .badge").text == "Completed"
-    assert duo.find_elements("#mon-badge .badge.bg-success .bi-check-circle")
+    assert duo.find_elements("#mon-badge .badge.status-look--completed .bi-check-circle")
+    assert duo.find_element("#mon-stop").text == ""  # a completed job needs no explanation
     assert "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
     assert duo.find_element("#mon-co").text == "$0.23"
     assert duo.find_element("#mon-eta").text == "done"
@@ -200,7 +206,7 @@ def test_mon003_finished_job_has_no_cancel_no_polling_and_config_tab(
     assert duo.get_logs() == []
 
 
-def test_mon004_failed_job_activity_log_shows_error_and_cluster_id(
+def test_mon004_a_failed_job_says_why_on_the_first_view_and_logs_in_sentences(
     dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
 ) -> None:
     job_id = seed_job(
@@ -208,36 +214,64 @@ def test_mon004_failed_job_activity_log_shows_error_and_cluster_id(
     )
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
     _loaded(duo)
-    assert duo.find_elements("#mon-badge .badge.bg-danger .bi-x-octagon")
+    assert duo.find_elements("#mon-badge .badge.status-look--failed .bi-x-circle")
+    # the first view, no tab clicked: the reason sits above the tabs, in view
+    alert = duo.wait_for_element("#mon-stop .alert-danger", timeout=5)
+    assert "This job failed" in alert.text
+    assert "CUDA out of memory at step 5" in alert.text
+    assert "at step 5 of 100" in alert.text
+    assert duo.driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight;",
+        alert,
+    )
+    assert alert.location["y"] < duo.find_element("#mon-tabs").location["y"]
     duo.driver.find_element("link text", "Activity Log").click()
-    duo.wait_for_contains_text("#mon-activity", "CUDA out of memory", timeout=5)
+    duo.wait_for_contains_text("#mon-activity", "Submitted to the cluster", timeout=5)
     activity = duo.find_element("#mon-activity").text
-    assert "CUDA out of memory at step 5" in activity
     assert "ext-7f3a" in activity
-    assert "queued → running" in activity
+    assert f"Job queued by {user['email']}" in activity
+    assert "UTC" in activity  # absolute time beside the relative one
     assert duo.get_logs() == []
 
 
 def test_mon005_badge_colour_and_icon_per_status(
     dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
 ) -> None:
+    # the specification's colours (assets/status.css) as the browser computes them, and its icons
     expected = {
-        JobStatus.QUEUED: ("bg-secondary", "bi-hourglass-split"),
-        JobStatus.INITIALIZING: ("bg-info", "bi-gear"),
-        JobStatus.RUNNING: ("bg-primary", "bi-play-circle"),
-        JobStatus.COMPLETED: ("bg-success", "bi-check-circle"),
-        JobStatus.FAILED: ("bg-danger", "bi-x-octagon"),
-        JobStatus.CANCELLED: ("bg-warning", "bi-slash-circle"),
+        JobStatus.QUEUED: ("rgb(37, 99, 235)", "rgb(255, 255, 255)", ".bi-clock"),  # blue, clock
+        JobStatus.INITIALIZING: ("rgb(234, 179, 8)", "rgb(28, 25, 23)", ".spinner-border"),  # yellow
+        JobStatus.RUNNING: ("rgb(34, 197, 94)", "rgb(5, 46, 22)", ".bi-activity"),  # green, activity
+        JobStatus.COMPLETED: ("rgb(4, 120, 87)", "rgb(255, 255, 255)", ".bi-check-circle"),  # emerald
+        JobStatus.FAILED: ("rgb(220, 38, 38)", "rgb(255, 255, 255)", ".bi-x-circle"),  # red, x
+        JobStatus.CANCELLED: ("rgb(107, 114, 128)", "rgb(255, 255, 255)", ".bi-x-circle"),  # gray, x
     }
     jobs = {status: seed_job(runtime, user["id"], status) for status in expected}
     duo = start_signed_in(dash_duo, monitor_app, user)
-    for status, (color, icon) in expected.items():
-        _open(duo, jobs[status])
-        duo.wait_for_text_to_equal("#mon-badge .badge", status.value.capitalize(), timeout=8)
-        assert duo.find_elements(f"#mon-badge .badge.{color} .{icon}"), status
-        cancel_hidden = "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
-        assert cancel_hidden == status.is_terminal, status
+    for theme in ("light", "dark"):
+        for status, (background, text, icon) in expected.items():
+            _open(duo, jobs[status])
+            duo.wait_for_text_to_equal("#mon-badge .badge", status.value.capitalize(), timeout=8)
+            set_theme(duo, theme)
+            badge = duo.find_element("#mon-badge .badge")
+            assert badge.value_of_css_property("background-color") == _rgba(background), (theme, status)
+            assert badge.value_of_css_property("color") == _rgba(text), (theme, status)
+            assert duo.find_elements(f"#mon-badge .badge {icon}"), status
+            cancel_hidden = "d-none" in duo.find_element("#mon-cancel-wrap").get_attribute("class")
+            assert cancel_hidden == status.is_terminal, status
+    duo.driver.get(f"{duo.server.url}/training/jobs")  # the jobs list draws the same badges
+    duo.wait_for_element("#jobs-page .jobs-row", timeout=8)
+    colours = duo.driver.execute_script(
+        "return [...document.querySelectorAll('#jobs-page .status-badge')].map("
+        "b => getComputedStyle(b).backgroundColor);"
+    )
+    assert set(colours) == {background for background, _text, _icon in expected.values()}
     assert duo.get_logs() == []
+
+
+def _rgba(rgb: str) -> str:
+    """Selenium's form of an opaque computed colour: ``rgb(1, 2, 3)`` as ``rgba(1, 2, 3, 1)``."""
+    return rgb.replace("rgb(", "rgba(").replace(")", ", 1)")
 
 
 def test_mon006_another_users_job_shows_not_found_and_leaks_nothing(
@@ -384,14 +418,81 @@ def test_mon009_a_budget_stop_says_why_and_shows_the_budget(
     )
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
     _loaded(duo)
-    assert duo.find_elements("#mon-badge .badge.bg-warning")
+    assert duo.find_elements("#mon-badge .badge.status-look--cancelled")
     duo.wait_for_text_to_equal(
         f"#{layout.card_detail('cost')}", "final · est. $1.20 · budget $0.25", timeout=5
     )
+    alert = duo.wait_for_element("#mon-stop .alert-warning", timeout=5)  # first view, above the tabs
+    assert "This job was stopped at its budget limit" in alert.text
+    assert reason in alert.text
+    assert "failed" not in alert.text
+    assert duo.get_logs() == []
+
+
+def test_mon010_the_validation_card_shows_the_latest_evaluation_while_running(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    """Evaluations come every 5 steps; the cycle's current metrics have none at step 22."""
+    no_eval = {**metrics_at(22), "validation_loss": None}
+    job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=22, current_metrics=no_eval)
+    duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
+    _loaded(duo)
+    card, detail = f"#{layout.card_value('validation_loss')}", f"#{layout.card_detail('validation_loss')}"
+    duo.wait_for_text_to_equal(card, format_loss(metrics_at(20)["validation_loss"]), timeout=5)
+    assert duo.find_element(detail).text == "step 20 · best so far"
+    advance(runtime, job_id, 24)  # no evaluation at 21..24: the card keeps step 20
+    with runtime.transaction() as session:  # as the cycle stores it: the newest point's values
+        job = session.get(TrainingJob, uuid.UUID(job_id))
+        assert job is not None
+        job.current_metrics = {**metrics_at(24), "validation_loss": None}
+    duo.wait_for_contains_text("#mon-progress", "Step 24 / 100", timeout=8)
+    assert duo.find_element(card).text == format_loss(metrics_at(20)["validation_loss"])
+    advance(runtime, job_id, 26)  # step 25 is evaluated
+    duo.wait_for_text_to_equal(detail, "step 25 · best so far", timeout=8)
+    assert duo.find_element(card).text == format_loss(metrics_at(25)["validation_loss"])
+    assert duo.get_logs() == []
+
+
+def test_mon011_a_cancel_draws_the_final_points_before_the_page_stops_polling(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    """Points stored after the last tick and before the cancel still reach the charts."""
+    job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
+    duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
+    _loaded(duo)
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20, WAIT, msg="loss chart")
+    duo.driver.execute_script(HOLD_TICKS_JS, True)  # no tick between the new points and the cancel
+    time.sleep(POLL_SECONDS * 2)  # let a tick already in flight land
+    advance(runtime, job_id, 30)
+    duo.find_element("#mon-cancel-open").click()
+    duo.wait_for_element("#mon-cancel-confirm").click()
+    duo.wait_for_text_to_equal("#mon-badge .badge", "Cancelled", timeout=8)
+    assert (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 20  # not drawn yet: no tick ran
+    duo.driver.execute_script(UPDATE_REQUESTS_JS)
+    duo.driver.execute_script(HOLD_TICKS_JS, False)
+    until(lambda: (_trace_lengths(duo, "mon-loss-graph") or [0])[0] == 30, WAIT, msg="final points")
+    assert _trace_lengths(duo, "mon-panels-graph") == [30, 30, 30, 30]
+    assert duo.find_element("#mon-progress").text.endswith("Step 30 / 100")
+    time.sleep(POLL_SECONDS * 2)
+    before = duo.driver.execute_script(UPDATE_REQUESTS_JS)
+    time.sleep(POLL_SECONDS * 4)
+    assert duo.driver.execute_script(UPDATE_REQUESTS_JS) == before  # then the interval stopped
+    assert duo.get_logs() == []
+
+
+def test_mon012_relative_times_stay_true_on_a_page_that_no_longer_polls(
+    dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    job_id = seed_job(runtime, user["id"], JobStatus.COMPLETED, points=5, progress=100.0)
+    duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
+    _loaded(duo)
     duo.driver.find_element("link text", "Activity Log").click()
-    duo.wait_for_contains_text("#mon-activity", reason, timeout=5)
-    activity = duo.find_element("#mon-activity").text
-    assert "Job stopped" in activity
-    assert "Job failed" not in activity
-    assert duo.find_elements("#mon-activity .alert-warning")
+    duo.wait_for_contains_text("#mon-activity", "Job queued by", timeout=5)
+    first = duo.find_element("#mon-activity .activity-log__relative").text
+    assert first.endswith("ago") or first == "just now"
+    # what assets/relative_time.js does every 20 s, with the clock an hour ahead
+    duo.driver.execute_script("window.pipelineRelativeTime.refresh(Date.now() + 3600 * 1000);")
+    texts = [el.text for el in duo.find_elements("#mon-activity .activity-log__relative")]
+    assert set(texts) == {"1 h ago"}, texts
+    assert duo.find_element("#mon-subtitle time").text == "1 h ago"
     assert duo.get_logs() == []

@@ -1,4 +1,4 @@
-"""Screenshots of the monitor (running, completed) and the jobs list for docs/screenshots/.
+"""Screenshots of the monitor (running, completed, failed, cancelled) and the jobs list for docs/screenshots/.
 
 Opt-in (``PIPELINE_SCREENSHOTS=1``): the images are for people to look at, not assertions, and
 re-writing binary files on every CI run would churn the repository.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ from typing import Any
 import pytest
 
 from api.runtime import Runtime
-from db.models import JobStatus
+from db.models import JobStatus, TrainingJob
 from pages._jobs_data import PAGE_SIZE
 from settings import Settings
 from tests.browser.monitor_support import fast_app, seed_job, start_signed_in
-from tests.factories import make_job_history
+from tests.factories import add_event, make_job_history
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTHS = {"desktop": (1400, 1000), "phone": (390, 844)}
@@ -50,6 +51,15 @@ def _set_theme(duo: Any, theme: str) -> None:
         time.sleep(0.8)
 
 
+def _ended(runtime: Runtime, job_id: str, status: str, actor: str, details: dict[str, Any]) -> None:
+    """The event that ended a seeded terminal job, as the state machine writes it."""
+    with runtime.transaction() as session:
+        job = session.get(TrainingJob, uuid.UUID(job_id))
+        assert job is not None
+        add_event(session, job, "status_changed", from_status="running", to_status=status, actor=actor,
+                  details=details, at=job.completed_at)  # fmt: skip
+
+
 def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: dict[str, Any]) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     app = fast_app(settings, runtime)
@@ -63,14 +73,14 @@ def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: 
             current_cost=Decimal("1.1420"),
             final_cost=Decimal("1.1420"),
         )
+    oom = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity)"
     failed = seed_job(
-        runtime,
-        user["id"],
-        JobStatus.FAILED,
-        points=40,
-        dataset_name="legal-qa",
-        error_message="CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity)",
+        runtime, user["id"], JobStatus.FAILED, points=40, dataset_name="legal-qa", error_message=oom
     )
+    _ended(runtime, failed, "failed", "cluster", {"source": "cluster", "error": oom})
+    cancelled = seed_job(runtime, user["id"], JobStatus.CANCELLED, points=120, dataset_name="contracts-v3",
+                         total_steps=400, total_epochs=4)  # fmt: skip
+    _ended(runtime, cancelled, "cancelled", f"user:{user['id']}", {"reason": "cancelled by the user"})
     done = seed_job(
         runtime,
         user["id"],
@@ -99,6 +109,8 @@ def test_screenshots(dash_duo: Any, settings: Settings, runtime: Runtime, user: 
             ("jobs-list", "/training/jobs", "#jobs-table tbody tr"),
             ("monitor-running", f"/training/jobs/{running}", "#mon-loss-graph .main-svg"),
             ("monitor-completed", f"/training/jobs/{done}", "#mon-loss-graph .main-svg"),
+            ("monitor-failed", f"/training/jobs/{failed}", "#mon-loss-graph .main-svg"),
+            ("monitor-cancelled", f"/training/jobs/{cancelled}", "#mon-loss-graph .main-svg"),
         ):
             for label, (width, height) in WIDTHS.items():
                 duo.driver.set_window_size(width, height)

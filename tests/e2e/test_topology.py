@@ -149,8 +149,9 @@ def test_a_job_created_through_the_api_trains_to_completion_by_itself(
     assert changes == [("queued", "initializing"), ("initializing", "running"), ("running", "completed")]
     assert job["progress"] == 100
     assert job["current_step"] == job["total_steps"] > 0
-    assert detail["metrics"]["total_points"] == job["total_steps"]
-    assert len(detail["metrics"]["series"]["training_loss"]["value"]) == job["total_steps"]
+    assert detail["metrics_summary"]["total_points"] == job["total_steps"]
+    assert [row["step"] for row in detail["metrics"]] == list(range(1, job["total_steps"] + 1))
+    assert all(row["training_loss"] is not None for row in detail["metrics"])
     assert len(detail["cost_records"]) == 1
     assert detail["cost_records"][0]["amount"] == job["final_cost"]
     assert detail["cost_records"][0]["details"]["gpu_type"] == "A100-80GB"

@@ -47,11 +47,16 @@ def test_dataset_job_detail_and_cancel_on_sqlite(embedded: tuple[Any, Runtime, d
             MetricPoint(job_id=uuid.UUID(job_id), step=step, training_loss=1.0 / step, timestamp=utcnow())
             for step in range(1, 1501)
         )
-    metrics = client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["data"]["metrics"]
+    rows = client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["data"]["metrics"]
+    assert (rows[0]["step"], rows[-1]["step"], rows[-1]["training_loss"]) == (1, 1500, 1.0 / 1500)
+    assert len(rows) <= 1000  # one series with values: at most max_points rows
+    query = "?format=columnar"
+    metrics = client.get(f"/api/jobs/{job_id}{query}", headers=headers).get_json()["data"]["metrics"]
     assert metrics["total_points"] == 1500
     assert metrics["series"]["training_loss"]["step"][-1] == 1500
     assert len(metrics["series"]["training_loss"]["step"]) <= 1000
-    assert client.post(f"/api/jobs/{job_id}/cancel", headers=headers).status_code == 200
+    cancelled = client.post(f"/api/jobs/{job_id}/cancel", headers=headers)
+    assert (cancelled.status_code, cancelled.get_json()["data"]["status"]) == (200, "cancelled")
     assert client.get("/api/notifications", headers=headers).get_json()["data"]["unread_count"] == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, select
 
@@ -59,3 +60,25 @@ def test_bad_settings_exit_2_with_the_name(tmp_path) -> None:
     assert result.returncode == 2
     assert "SUBMIT_BATCH_SIZE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_startup_line_of_a_real_process_masks_the_database_password(
+    pg_url: str, pg_engine: Engine, tmp_path
+) -> None:
+    """`lora-pipeline cycle` logs its settings at start; the password in DATABASE_URL is masked.
+
+    The test server trusts local connections, so the password is sent but not needed."""
+    parts = urlsplit(pg_url)
+    with_password = urlunsplit(
+        parts._replace(
+            netloc=f"{parts.username or 'postgres'}:pg-pass-canary@{parts.hostname}:{parts.port or 5432}"
+        )
+    )
+    env = {**os.environ, "DATABASE_URL": with_password, "SECRET_KEY": "x" * 32, "DATA_DIR": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+    result = run_cli(["cycle"], env)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "starting cycle" in output
+    assert ":***@" in output
+    assert "pg-pass-canary" not in output

@@ -161,8 +161,8 @@ def test_a_small_budget_stops_the_job_before_its_bill_passes_it_and_leaves_other
     detail = auth_client.get(f"/api/jobs/{small}").get_json()["data"]
     assert detail["job"]["status"] == "cancelled"
     assert detail["job"]["error_message"] == STOP_REASON
-    assert detail["job"]["final_cost"] == str(stopped.final_cost)
-    assert [r["amount"] for r in detail["cost_records"]] == [str(stopped.final_cost)]
+    assert detail["job"]["final_cost"] == float(stopped.final_cost)  # a JSON number, exact to 1/100 cent
+    assert [r["amount"] for r in detail["cost_records"]] == [float(stopped.final_cost)]
     assert any(e["details"].get("reason") == STOP_REASON for e in detail["events"])
 
     # The job without a budget, and the one whose budget exceeds the whole run, train to the end.

@@ -57,7 +57,7 @@ def test_queued_job_trains_to_completion_with_metrics_cost_and_notifications(
     assert cost.details["gpu_type"] == "A100-80GB"
     assert cost.details["gpu_count"] == 2
     assert Decimal(cost.details["duration_hours"]) > 0
-    assert cost.billing_period == done.completed_at.strftime("%Y-%m")
+    assert cost.billing_period == done.completed_at.strftime("%Y-%m-%d")
     assert done.artifact_id == artifact.id
     assert (artifact.checksum or "").startswith("sha256:")
     assert notifications(sessions, job_id) == ["job_started", "job_completed"]

@@ -1,6 +1,7 @@
 """Metric history through the API on PostgreSQL: downsampling keeps extremes and the latest point,
-`since_step` increments have no gap or duplicate, the CSV holds every point, and the Redis-cached
-summary gives exactly what a from-scratch computation gives."""
+`since_step` increments have no gap or duplicate (in the specification's rows, the default, and the
+columnar form), the CSV holds every point, and the Redis-cached summary gives exactly what a
+from-scratch computation gives."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def job_id(alice: ApiUser, runtime: Runtime) -> uuid.UUID:
         return make_job(session, alice.id, dataset.id, status=JobStatus.RUNNING).id
 
 
+def _columnar(user: ApiUser, job_id: uuid.UUID, query: str = "") -> dict[str, Any]:
+    """The detail's metrics in the compact columnar form (`?format=columnar`)."""
+    metrics: dict[str, Any] = user.get(f"/api/jobs/{job_id}?format=columnar&{query}").get_json()["data"][
+        "metrics"
+    ]
+    return metrics
+
+
 def _set(runtime: Runtime, job_id: uuid.UUID, step: int, **values: float) -> None:
     with runtime.transaction() as session:
         session.execute(
@@ -43,7 +52,7 @@ def test_downsampled_history_keeps_global_min_spike_and_last_point(
     copy_metric_points(runtime.engine, job_id, 30_000)
     _set(runtime, job_id, 12_345, training_loss=-1.0, gradient_norm=99.0)
     _set(runtime, job_id, 30_000, training_loss=0.123456)
-    metrics = alice.get(f"/api/jobs/{job_id}").get_json()["data"]["metrics"]
+    metrics = alice.get(f"/api/jobs/{job_id}?format=columnar").get_json()["data"]["metrics"]
     assert metrics["total_points"] == 30_000
     assert metrics["last_step"] == 30_000
     assert metrics["downsampled"] is True
@@ -57,9 +66,54 @@ def test_downsampled_history_keeps_global_min_spike_and_last_point(
         series = metrics["series"][name]
         assert 0 < len(series["step"]) <= 1000
         assert series["step"] == sorted(set(series["step"]))
-    small = alice.get(f"/api/jobs/{job_id}?max_points=50").get_json()["data"]["metrics"]
+    small = alice.get(f"/api/jobs/{job_id}?format=columnar&max_points=50").get_json()["data"]["metrics"]
     assert all(len(small["series"][name]["step"]) <= 50 for name in series_names())
     assert -1.0 in small["series"]["training_loss"]["value"]
+
+
+ROW_KEYS = {"step", "epoch", "timestamp", *series_names()}
+
+
+def test_rows_keep_the_same_extremes_first_and_last_point_in_step_order(
+    alice: ApiUser, runtime: Runtime, job_id: uuid.UUID
+) -> None:
+    copy_metric_points(runtime.engine, job_id, 30_000)
+    _set(runtime, job_id, 12_345, training_loss=-1.0, gradient_norm=99.0)
+    _set(runtime, job_id, 30_000, training_loss=0.123456)
+    data = alice.get(f"/api/jobs/{job_id}").get_json()["data"]
+    rows, summary = data["metrics"], data["metrics_summary"]
+    assert summary == {"total_points": 30_000, "last_step": 30_000, "downsampled": True, "max_points": 1000}
+    assert all(set(row) == ROW_KEYS for row in rows)
+    steps = [row["step"] for row in rows]
+    assert steps == sorted(set(steps))  # ascending, no duplicate
+    assert (steps[0], steps[-1]) == (1, 30_000)
+    spike = next(row for row in rows if row["step"] == 12_345)
+    assert (spike["training_loss"], spike["gradient_norm"]) == (-1.0, 99.0)
+    assert rows[-1]["training_loss"] == 0.123456
+    assert rows[0]["timestamp"].endswith("+00:00")
+    assert isinstance(rows[0]["epoch"], float)
+    # Every step a series kept is a row, and nothing else: the same points as the columnar form.
+    columnar = alice.get(f"/api/jobs/{job_id}?format=columnar").get_json()["data"]["metrics"]
+    assert set(steps) == {step for series in columnar["series"].values() for step in series["step"]}
+    small = alice.get(f"/api/jobs/{job_id}?max_points=50").get_json()["data"]["metrics"]
+    assert -1.0 in [row["training_loss"] for row in small]
+    assert len(small) <= 50 * len(series_names())
+
+
+def test_rows_since_step_increments_have_no_gap_or_duplicate(
+    alice: ApiUser, runtime: Runtime, job_id: uuid.UUID
+) -> None:
+    seen: list[int] = []
+    cursor: int | None = None
+    for first, count in ((1, 300), (301, 1), (302, 1_698)):
+        copy_metric_points(runtime.engine, job_id, count, first_step=first)
+        params = "max_points=10000" + ("" if cursor is None else f"&since_step={cursor}")
+        data = alice.get(f"/api/jobs/{job_id}?{params}").get_json()["data"]
+        seen += [row["step"] for row in data["metrics"]]
+        cursor = data["metrics_summary"]["last_step"]
+    again = alice.get(f"/api/jobs/{job_id}?since_step={cursor}").get_json()["data"]
+    assert (again["metrics"], again["metrics_summary"]["last_step"]) == ([], None)
+    assert seen == list(range(1, 2_000))
 
 
 def test_since_step_increments_have_no_gap_or_duplicate(
@@ -70,11 +124,11 @@ def test_since_step_increments_have_no_gap_or_duplicate(
     for first in (1, 301, 302, 2_000):
         count = {1: 300, 301: 1, 302: 1_698, 2_000: 500}[first]
         copy_metric_points(runtime.engine, job_id, count, first_step=first)
-        params = "max_points=10000" + ("" if cursor is None else f"&since_step={cursor}")
+        params = "format=columnar&max_points=10000" + ("" if cursor is None else f"&since_step={cursor}")
         metrics = alice.get(f"/api/jobs/{job_id}?{params}").get_json()["data"]["metrics"]
         seen += metrics["series"]["training_loss"]["step"]
         cursor = metrics["last_step"]
-    nothing_new = alice.get(f"/api/jobs/{job_id}?since_step={cursor}").get_json()["data"]["metrics"]
+    nothing_new = _columnar(alice, job_id, f"since_step={cursor}")
     assert nothing_new["total_points"] == 0
     assert nothing_new["last_step"] is None
     assert seen == list(range(1, 2_500))
@@ -175,7 +229,7 @@ def test_far_behind_since_step_is_bucketed_not_dumped(
     copy_metric_points(runtime.engine, job_id, 30_000)
     _set(runtime, job_id, 4_000, training_loss=-9.0)  # before the cursor: must not appear
     _set(runtime, job_id, 20_000, training_loss=-2.0)
-    metrics = alice.get(f"/api/jobs/{job_id}?since_step=5000").get_json()["data"]["metrics"]
+    metrics = alice.get(f"/api/jobs/{job_id}?format=columnar&since_step=5000").get_json()["data"]["metrics"]
     assert metrics["total_points"] == 25_000
     assert metrics["last_step"] == 30_000
     loss = metrics["series"]["training_loss"]
@@ -183,6 +237,4 @@ def test_far_behind_since_step_is_bucketed_not_dumped(
     assert min(loss["step"]) > 5_000
     assert loss["step"][-1] == 30_000
     assert min(loss["value"]) == -2.0
-    assert (
-        alice.get(f"/api/jobs/{job_id}?since_step=0").get_json()["data"]["metrics"]["total_points"] == 30_000
-    )
+    assert _columnar(alice, job_id, "since_step=0")["total_points"] == 30_000

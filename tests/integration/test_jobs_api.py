@@ -38,7 +38,7 @@ def test_estimate_fills_preset_and_prices_without_storing(
     assert data["steps_per_epoch"] == 3  # ceil(40 / 16)
     assert data["total_steps"] == 3
     assert data["gpu_config"] == {"type": "A100-40GB", "count": 1}
-    assert data["hourly_rate"] == "2.8000"
+    assert data["hourly_rate"] == 2.8  # money is a JSON number (docs/api.md, "Money")
     assert Decimal(data["estimated_total_cost"]) > 0
     assert _job_count(runtime) == 0
 
@@ -199,13 +199,15 @@ def test_list_is_newest_first_filtered_and_paginated(alice: ApiUser, bob: ApiUse
     assert alice.get("/api/jobs?limit=abc").status_code == 400
 
 
-def test_detail_has_the_seed_shape(alice: ApiUser, dataset_id: int) -> None:
+def test_detail_of_a_new_job_has_the_specs_shape(alice: ApiUser, dataset_id: int) -> None:
     job_id = alice.post("/api/jobs", json=job_request(dataset_id)).get_json()["data"]["job"]["id"]
     body = alice.get(f"/api/jobs/{job_id}").get_json()
     assert body["success"] is True
-    assert set(body["data"]) == {"job", "metrics", "cost_records", "events"}
+    assert set(body["data"]) == {"job", "metrics", "metrics_summary", "cost_records", "events"}
     assert body["data"]["job"]["id"] == job_id
-    assert body["data"]["metrics"]["total_points"] == 0
+    assert body["data"]["job"]["artifact"] is None
+    assert body["data"]["metrics"] == []
+    assert body["data"]["metrics_summary"]["total_points"] == 0
     assert body["data"]["events"][0]["kind"] == "queued"
     assert "claim_token" not in body["data"]["job"]
 
@@ -221,7 +223,7 @@ def test_other_users_job_is_404_for_every_route_and_unchanged(
         bob.post(f"/api/jobs/{job_id}/cancel"),
     ):
         assert response.status_code == 404
-        assert response.get_json()["error"] == "Job not found"
+        assert response.get_json()["error"] == "Job not found or access denied"
     assert bob.get("/api/jobs").get_json()["data"]["items"] == []
     assert alice.get(f"/api/jobs/{job_id}").get_json()["data"]["job"]["status"] == "queued"
     with runtime.transaction() as session:
@@ -234,7 +236,9 @@ def test_bad_or_unknown_ids_are_404(alice: ApiUser, bad: str) -> None:
     assert alice.post(f"/api/jobs/{bad}/cancel").status_code == 404
 
 
-@pytest.mark.parametrize("query", ["max_points=3", "max_points=x", "since_step=-5", "since_step=1.5"])
+@pytest.mark.parametrize(
+    "query", ["max_points=3", "max_points=x", "since_step=-5", "since_step=1.5", "format=csv", "format=ROWS"]
+)
 def test_bad_detail_parameters_are_400(alice: ApiUser, dataset_id: int, query: str) -> None:
     job_id = alice.post("/api/jobs", json=job_request(dataset_id)).get_json()["data"]["job"]["id"]
     assert alice.get(f"/api/jobs/{job_id}?{query}").status_code == 400
@@ -247,7 +251,9 @@ def test_cancel_records_event_notification_and_final_cost(alice: ApiUser, runtim
         job_id = str(job.id)
     response = alice.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200
-    job_data = response.get_json()["data"]["job"]
+    assert set(response.get_json()) == {"success", "message", "data"}  # the specification's answer
+    assert response.get_json()["message"] == "Job cancelled successfully"
+    job_data = response.get_json()["data"]
     assert job_data["status"] == "cancelled"
     assert job_data["final_cost"] is not None
     assert job_data["cancel_requested_at"] is not None

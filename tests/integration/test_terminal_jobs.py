@@ -88,7 +88,7 @@ def test_cancel_is_refused_with_400_and_the_job_stays_as_it_finished(
     assert response.status_code == 400
     assert response.get_json() == {
         "error": "Job cannot be cancelled",
-        "details": f"The job is already {status.value}; only active jobs can be cancelled.",
+        "details": f"Job is already {status.value}: only active jobs can be cancelled.",
     }
     assert _stored(runtime, job_id) == before
 

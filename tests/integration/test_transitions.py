@@ -230,3 +230,33 @@ def test_a_worker_whose_lease_was_taken_over_cannot_move_the_job(sessions, runti
         job = session.get(TrainingJob, job_id)
         assert transition(session, job, JobStatus.FAILED, actor="processor", claim_token="new")
     assert _count(sessions, JobEvent, job_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("to_status", "title", "priority"),
+    [
+        (JobStatus.RUNNING, "Training Started", "medium"),
+        (JobStatus.COMPLETED, "Training Completed", "high"),
+        (JobStatus.FAILED, "Training Failed", "high"),
+        (JobStatus.CANCELLED, "Training Cancelled", "medium"),
+    ],
+)
+def test_notifications_carry_the_specs_titles_and_priorities(
+    sessions, runtime, to_status: JobStatus, title: str, priority: str
+) -> None:
+    """Spec E04: started and cancelled are medium, completed and failed high; its four titles."""
+    user_id = make_user(runtime, "n@example.com")
+    started = utcnow() - timedelta(hours=1)
+    with sessions.begin() as session:
+        dataset = make_dataset(session, user_id)
+        from_status = JobStatus.INITIALIZING if to_status is JobStatus.RUNNING else JobStatus.RUNNING
+        job = make_job(session, user_id, dataset.id, status=from_status, started_at=started)
+        assert transition(session, job, to_status, actor="processor", values={"error_message": "boom"})
+        job_id, completed_at = job.id, job.completed_at
+    with sessions() as session:
+        note = session.scalars(select(Notification)).one()
+        assert (note.title, note.priority) == (title, priority)
+        records = session.scalars(select(CostRecord).where(CostRecord.job_id == job_id)).all()
+    if to_status is not JobStatus.RUNNING:  # a terminal job that ran is billed once, dated as the spec does
+        assert completed_at is not None
+        assert [record.billing_period for record in records] == [completed_at.strftime("%Y-%m-%d")]

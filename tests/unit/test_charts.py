@@ -151,7 +151,7 @@ def _as_json(fig: go.Figure) -> dict[str, Any]:
 
 
 def _comparable(figure: dict[str, Any]) -> list[Any]:
-    data = [(t.get("x", []), t.get("y", []), t.get("customdata", [])) for t in figure["data"]]
+    data = [(t.get("x", []), t.get("y", []), t.get("customdata", []), t.get("mode")) for t in figure["data"]]
     return [data, figure["layout"].get("annotations", [])]
 
 
@@ -162,6 +162,7 @@ def _comparable(figure: dict[str, Any]) -> list[Any]:
         (0.0, "elapsed", True, 290),
         (0.9, "elapsed", False, 10),
         (0.5, "step", True, 0),
+        (0.6, "step", False, 20),  # two points: drawn with markers until the series grows
     ],
 )
 def test_patch_append_equals_full_rebuild(smoothing: float, x_axis: Any, log_y: bool, split: int) -> None:
@@ -197,3 +198,48 @@ def test_repeated_tick_is_ignored_and_nothing_new_is_no_update() -> None:
     empty = copy.deepcopy(empty_metrics_payload())
     assert append_points_patch(empty, state).state["last_step"] == 300
     assert set(state["series_last_step"]) == set(series_names())
+
+
+def test_validation_is_drawn_as_measured_so_the_best_marker_lies_on_its_line() -> None:
+    payload = _payload(10, 600)
+    fig = loss_figure(payload, smoothing=0.9, log_y=False, x_axis="step", steps_per_epoch=None)
+    index = loss_trace_index()
+    raw, smooth = fig.data[index["validation_loss_raw"]], fig.data[index["validation_loss_smooth"]]
+    assert raw.opacity == 1.0 and raw.showlegend is True  # noqa: PT018
+    assert smooth.visible is False and list(smooth.y) == []  # noqa: PT018
+    assert fig.data[index["training_loss_smooth"]].visible is True  # training loss is still smoothed
+    best = fig.data[index["best_validation"]]
+    drawn = dict(zip(raw.x, raw.y, strict=True))
+    assert (best.x[0], best.y[0]) == (300, 0.5)
+    assert drawn[best.x[0]] == best.y[0]
+
+
+@pytest.mark.parametrize("points", [1, 2])
+def test_the_first_points_are_drawn_with_markers_and_a_long_series_as_a_line(points: int) -> None:
+    early = _payload(10, 10 * points)
+    loss = loss_figure(early, smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=None)
+    panels = metric_panels_figure(early, x_axis="step", steps_per_epoch=None)
+    index = loss_trace_index()
+    assert len(loss.data[index["training_loss_raw"]].x) == points
+    assert loss.data[index["training_loss_raw"]].mode == "lines+markers"
+    assert loss.data[index["training_loss_smooth"]].mode == "lines+markers"
+    assert {trace.mode for trace in panels.data} == {"lines+markers"}
+    assert EMPTY_MESSAGE not in json.dumps(_as_json(loss)["layout"].get("annotations", []))
+    later = _payload(10, 600)
+    assert (
+        loss_figure(later, smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=None).data[0].mode
+        == "lines"
+    )
+    assert {
+        trace.mode for trace in metric_panels_figure(later, x_axis="step", steps_per_epoch=None).data
+    } == {"lines"}
+
+
+def test_the_state_follows_the_latest_evaluated_point_for_the_validation_card() -> None:
+    opts: dict[str, Any] = {"smoothing": 0.6, "log_y": False, "x_axis": "step", "steps_per_epoch": None}
+    state = live_chart_state(_payload(10, 320), **opts)
+    assert state["latest_validation"] == {"step": 300, "value": 0.5}
+    update = append_points_patch(_payload(330, 360), state)
+    assert update.state["latest_validation"] == {"step": 350, "value": 1.22222}  # 6 significant digits
+    assert update.state["best"] == {"step": 300, "value": 0.5}
+    assert live_chart_state(empty_metrics_payload(), **opts)["latest_validation"] is None

@@ -82,4 +82,4 @@ def test_cap_to_budget_bills_at_most_the_budget() -> None:
 
 
 def test_billing_period() -> None:
-    assert billing_period(T0) == "2026-11"
+    assert billing_period(T0) == "2026-11-28"

@@ -1,4 +1,4 @@
-"""Monitor building blocks: badges per status, formatting, ETA, cost, config, activity."""
+"""Monitor building blocks: formatting, ETA, cost and the configuration table."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from dash import html
 
 from components.estimates import eta_seconds, projected_final_cost, seconds_per_step
 from components.formatters import format_duration, format_loss, format_relative_time, format_throughput
-from components.job_view import (
-    STATUS_STYLES,
-    activity_log,
-    config_table,
-    status_badge,
-)
+from components.job_view import config_table
 from services.costs import format_money
 
 ALL_STATUSES = ("queued", "initializing", "running", "completed", "failed", "cancelled")
@@ -40,35 +34,6 @@ def _class_names(component: Any) -> list[str]:
         return []
     own = [getattr(component, "className", None) or ""]
     return own + _class_names(getattr(component, "children", None))
-
-
-@pytest.mark.parametrize(
-    ("status", "color", "icon"),
-    [
-        ("queued", "secondary", "bi-hourglass-split"),
-        ("initializing", "info", "bi-gear"),
-        ("running", "primary", "bi-play-circle"),
-        ("completed", "success", "bi-check-circle"),
-        ("failed", "danger", "bi-x-octagon"),
-        ("cancelled", "warning", "bi-slash-circle"),
-    ],
-)
-def test_status_badge_colour_icon_and_text(status: str, color: str, icon: str) -> None:
-    badge = status_badge(status)
-    assert badge.color == color
-    icon_el = badge.children[0]
-    assert isinstance(icon_el, html.I)
-    assert icon in icon_el.to_plotly_json()["props"]["className"]
-    assert icon_el.to_plotly_json()["props"]["aria-hidden"] == "true"
-    assert status.capitalize() in _text(badge)
-    assert status in badge.title.lower()
-
-
-def test_every_model_status_has_a_style_and_only_running_is_live() -> None:
-    assert set(STATUS_STYLES) == set(ALL_STATUSES)
-    live = [s for s in ALL_STATUSES if "status-badge--live" in status_badge(s).className]
-    assert live == ["running"]
-    assert status_badge("weird").color == "secondary"
 
 
 def test_formatters() -> None:
@@ -160,41 +125,6 @@ def test_config_table_lists_every_setting() -> None:
     for expected in ("support-chats", "12,000", "3,456,789", "$12.34", "$20.00", "1,500"):
         assert expected in text
     assert "Dataset" not in _text(config_table(job, None))
-
-
-def test_activity_log_newest_first_with_times_error_and_cluster_id() -> None:
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    events = [
-        {"at": "2026-01-01T11:00:00Z", "kind": "status", "from_status": "queued", "to_status": "running",
-         "actor": "system", "details": {}},
-        {"at": "2026-01-01T11:55:00+00:00", "kind": "status", "from_status": "running", "to_status": "failed",
-         "actor": "cluster", "details": {"exit_code": 137}},
-    ]  # fmt: skip
-    log = activity_log(events, "CUDA out of memory", "sky-123", now=now)
-    text = _text(log)
-    assert text.index("running → failed") < text.index("queued → running")
-    assert "5 min ago" in text
-    assert "1 h ago" in text
-    assert "Exit code" in text
-    assert "137" in text
-    assert "CUDA out of memory" in text
-    assert "sky-123" in text
-    times = [c for c in log.children[-1].children[0].children[1].children if isinstance(c, html.Time)]
-    assert times[0].to_plotly_json()["props"]["title"] == "2026-01-01 11:55:00 UTC"
-    assert "No activity yet." in _text(activity_log([], None, None, now=now))
-
-
-def test_activity_log_heads_the_reason_by_how_the_job_ended() -> None:
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    failed = activity_log([], "CUDA out of memory", None, now=now, status="failed")
-    stopped = activity_log([], "Stopped: budget limit $50.00 reached", None, now=now, status="cancelled")
-    assert "Job failed" in _text(failed)
-    assert failed.children[0].color == "danger"
-    assert "Job stopped" in _text(stopped)
-    assert "Job failed" not in _text(stopped)
-    assert "Stopped: budget limit $50.00 reached" in _text(stopped)
-    assert stopped.children[0].color == "warning"
-    assert "Job stopped" not in _text(activity_log([], None, None, now=now, status="cancelled"))
 
 
 def test_relative_time() -> None:

@@ -145,3 +145,21 @@ def test_small_helpers() -> None:
     assert job_title(_job(), "support-chats") == "Training on support-chats"
     assert job_title(_job(name="v2"), "support-chats") == "v2 · support-chats"
     assert job_title(_job(), None) == "Job 0b7e4f7a"
+
+
+def test_validation_card_shows_the_latest_evaluation_and_its_step_with_the_best() -> None:
+    job = _job()
+    job["current_metrics"] = {**job["current_metrics"], "validation_loss": None}  # most steps have none
+    numbers = monitor_numbers(
+        job, WINDOW, NOW, hourly_rate=RATE, best_validation=(30, 0.18), latest_validation=(40, 0.21)
+    )
+    assert (numbers["validation_loss_value"], numbers["validation_loss_detail"]) == (
+        "0.21",
+        "step 40 · best 0.18 @ 30",
+    )
+    same = monitor_numbers(
+        job, WINDOW, NOW, hourly_rate=RATE, best_validation=(40, 0.2), latest_validation=(40, 0.2)
+    )
+    assert (same["validation_loss_value"], same["validation_loss_detail"]) == ("0.2", "step 40 · best so far")
+    none = monitor_numbers(job, WINDOW, NOW, hourly_rate=RATE)
+    assert (none["validation_loss_value"], none["validation_loss_detail"]) == ("—", "")

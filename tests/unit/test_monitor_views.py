@@ -11,8 +11,9 @@ import plotly
 import pytest
 from dash import no_update
 
+from components.job_status import progress_style
 from components.live_charts import ChartOptions
-from components.monitor_numbers import points_after, progress_parts, progress_style
+from components.monitor_numbers import points_after, progress_parts
 from components.packed_patch import unpack_operations
 from pages.monitor.data import MonitorSnapshot
 from pages.monitor.views import (
@@ -139,9 +140,9 @@ def test_status_change_switches_badge_cancel_interval_and_progress_style() -> No
         _rows(1, 10), status="completed", events=3, final_cost="0.5000", completed_at=NOW.isoformat()
     )
     values = status_values(done, numbers_for(done, None, [], NOW), NOW, shown)
-    assert values["interval_disabled"] is True
+    assert values["interval_disabled"] is False  # stops after one more tick (see below)
     assert values["cancel_wrap"] == "d-none"
-    assert values["progress_color"] == "success"
+    assert values["progress_class"] == "monitor-progress status-look--completed"
     assert values["progress_striped"] is False
     assert values["activity"] is not no_update
     assert values["cost_value"] == "$0.50"
@@ -166,8 +167,8 @@ def test_progress_parts_and_style() -> None:
         "step": "Step 1,200 / 3,000",
     }
     assert progress_parts({"progress": 150})["value"] == 100.0
-    assert progress_style("running") == ("primary", True)
-    assert progress_style("failed") == ("danger", False)
+    assert progress_style("running") == ("status-look--running", True)
+    assert progress_style("failed") == ("status-look--failed", False)
 
 
 def test_split_and_join_state_round_trip_and_drop_redundant_cursors() -> None:
@@ -208,17 +209,18 @@ def test_a_budget_stop_shows_its_reason_and_the_budget_when_the_tick_sees_it() -
         error_message="Stopped: budget limit $0.50 reached",
     )
     values = status_values(stopped, numbers_for(stopped, None, [], NOW), NOW, shown)
-    activity = json.dumps(values["activity"], cls=plotly.utils.PlotlyJSONEncoder)
-    assert "Job stopped" in activity
-    assert "Stopped: budget limit $0.50 reached" in activity
-    assert "Job failed" not in activity
+    alert = json.dumps(values["stop_alert"], cls=plotly.utils.PlotlyJSONEncoder)
+    assert "stopped at its budget limit" in alert
+    assert "Stopped: budget limit $0.50 reached" in alert
+    assert "failed" not in alert
+    assert "alert-warning" in alert
     assert values["cost_value"] == "$0.49"
     assert values["cost_detail"] == "final · est. $1.20 · budget $0.50"
-    assert values["interval_disabled"] is True
+    assert values["interval_disabled"] is False  # one more tick draws the last points
 
 
 @pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
-def test_every_terminal_status_stops_polling_on_the_tick_that_sees_it_and_on_a_fresh_render(
+def test_every_terminal_status_stops_polling_one_tick_after_it_is_seen_and_on_a_fresh_render(
     status: str,
 ) -> None:
     running = _snap(_rows(1, 10))
@@ -232,10 +234,13 @@ def test_every_terminal_status_stops_polling_on_the_tick_that_sees_it_and_on_a_f
         completed_at=NOW.isoformat(),
         error_message="CUDA out of memory" if status == "failed" else None,
     )
-    tick = status_values(ended, numbers_for(ended, None, [], NOW), NOW, shown)
+    first_sight = status_values(ended, numbers_for(ended, None, [], NOW), NOW, shown)
+    assert first_sight["interval_disabled"] is False  # the final fetch is still to come
+    final_fetch = status_values(ended, numbers_for(ended, None, [], NOW), NOW, first_sight["view_state"])
+    assert final_fetch["interval_disabled"] is True
     render = status_values(ended, numbers_for(ended, None, [], NOW), NOW)
-    for values in (tick, render):
-        assert values["interval_disabled"] is True
+    assert render["interval_disabled"] is True  # a full render read every point at once
+    for values in (first_sight, render):
         assert values["cancel_wrap"] == "d-none"
         assert values["progress_striped"] is False
 

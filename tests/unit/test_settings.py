@@ -59,3 +59,29 @@ def test_postgres_url_uses_psycopg3(tmp_path) -> None:
         {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u@h/db", "SECRET_KEY": "x" * 20}
     )
     assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_startup_line_masks_database_and_redis_passwords(tmp_path) -> None:
+    """Was: the start-up line printed DATABASE_URL and REDIS_URL with their passwords."""
+    settings = Settings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "SECRET_KEY": "x" * 20,
+            "DATABASE_URL": "postgresql://pipeline:pg-pass-canary@db.internal:5432/pipeline",
+            "REDIS_URL": "redis://:redis-pass-canary@cache.internal:6379/0",
+        }
+    )
+    shown = repr(settings)
+    assert "pg-pass-canary" not in shown
+    assert "redis-pass-canary" not in shown
+    assert "postgresql+psycopg://pipeline:***@db.internal:5432/pipeline" in shown
+    assert "redis://:***@cache.internal:6379/0" in shown
+    assert settings.database_url.endswith("pg-pass-canary@db.internal:5432/pipeline")  # still usable
+
+
+def test_url_without_password_is_shown_unchanged() -> None:
+    from settings import mask_url_password
+
+    assert mask_url_password("redis://cache:6379/0") == "redis://cache:6379/0"
+    assert mask_url_password("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert mask_url_password(None) is None
