@@ -15,14 +15,23 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 _NUMBER_PROTOCOLS = (typing.SupportsFloat, typing.SupportsInt, typing.SupportsComplex)
 _UNKNOWN = object()
+
+
+def _browser_pathname(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/")
+
+
 # Narrower than the component declares, because Dash itself needs it: its page router passes the
-# location's pathname to fnmatch, so `None` (allowed by dcc.Location) is a TypeError inside Dash.
-NARROWED: dict[tuple[str, str], Any] = {("_pages_location", "pathname"): str}
+# location's pathname to fnmatch and strips the app's prefix from it, so `None` (which dcc.Location
+# allows) or a path without the leading "/" (which no browser sends) raise inside Dash.
+NARROWED: dict[tuple[str, str], Callable[[object], bool]] = {
+    ("_pages_location", "pathname"): _browser_pathname
+}
 
 
 def id_key(component_id: object) -> str | None:
@@ -47,9 +56,6 @@ class PropTypes:
             for prop in getattr(component, "_prop_names", ()):
                 annotation = parameters[prop].annotation if prop in parameters else _UNKNOWN
                 self._types.setdefault((key, prop), []).append(annotation)
-        for narrowed, annotation in NARROWED.items():
-            if narrowed in self._types:
-                self._types[narrowed] = [annotation]
 
     @classmethod
     def of_layout(cls, layout: Any) -> PropTypes:
@@ -58,8 +64,14 @@ class PropTypes:
     def problem(self, component_id: object, prop: str, value: object) -> str | None:
         """Why `value` cannot be this property's value, or None (also when nothing is known)."""
         key = id_key(component_id)
-        annotations = self._types.get((key, prop)) if key is not None else None
-        if not annotations or any(accepts(annotation, value) for annotation in annotations):
+        if key is None:
+            return None
+        narrowed = NARROWED.get((key, prop))
+        annotations = self._types.get((key, prop))
+        if narrowed is not None:
+            if narrowed(value):
+                return None
+        elif not annotations or any(accepts(annotation, value) for annotation in annotations):
             return None
         return f"{prop!r} of {key!r} cannot be {type(value).__name__} {_preview(value)}"
 
