@@ -8,7 +8,6 @@ answers 200 without change so the trainer stops retrying (docs/callbacks.md, doc
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -20,6 +19,7 @@ from api.callback_replay import SeenSignatures
 from api.errors import error_response
 from api.request_parsing import success
 from api.runtime import get_runtime
+from contract import strict_json
 from contract.parsing import parse_status_report
 from contract.results import ClusterMalformed
 from contract.signing import (
@@ -119,9 +119,10 @@ def training_callback() -> Response:
 def _parse_payload(body: bytes, job_id: uuid.UUID) -> tuple[Any, str | None]:
     """The JSON object, or a reason why it is not one we accept."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return None, "The body is not valid JSON."
+        # Depth and digit limits only: text from the cluster is cleaned on the way in, not refused.
+        payload = strict_json.loads(body, check_text=False)
+    except ValueError as exc:  # JsonInputError, UnicodeDecodeError
+        return None, f"The body is not JSON this site accepts: {exc}."
     if not isinstance(payload, dict):
         return None, "The body must be a JSON object (the cluster status payload)."
     claimed = payload.get("job_id")

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.runtime import Runtime
 from components.job_form import FIELD_TYPE
 from db.models import Dataset, TrainingJob, User
 from tests.integration.api_fixtures import GOOD_LINES, ApiUser, job_request, jsonl, upload
 from tests.integration.dash_calls import call
+from tests.integration.test_callbacks import running_job, signed_post, stored_steps
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -202,3 +204,15 @@ def test_a_dataset_line_nested_2000_deep_is_a_bad_line(alice: ApiUser, runtime: 
     answer = _refused(upload(alice, content))
     assert "line 4" in answer["details"]["file"]
     assert _counts(runtime) == before
+
+
+def test_a_signed_training_callback_nested_2000_deep_is_a_400(
+    client: FlaskClient, sessions: sessionmaker[Session], owner: int
+) -> None:
+    """Even a correctly signed callback (the cluster holds the job's secret) cannot raise a
+    RecursionError in the decoder; nothing is stored for the job."""
+    job_id = running_job(sessions, owner)
+    raw = ('{"job_id": "' + str(job_id) + '", "status": "running", "metrics": ' + DEEP + "}").encode()
+    answer = _refused(signed_post(client, job_id, raw))
+    assert "nested more than" in answer["details"]
+    assert stored_steps(sessions, job_id) == []
