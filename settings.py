@@ -32,6 +32,7 @@ ENV_VARS = (
     "SUBMIT_BATCH_SIZE",
     "UI_POLL_SECONDS",
     "LOST_AFTER_SECONDS",
+    "CLUSTER_CLOCK_SKEW_SECONDS",
     "MAX_UPLOAD_BYTES",
     "MAX_DATASET_LINE_BYTES",
     "LOGIN_ATTEMPTS_PER_MINUTE",
@@ -45,6 +46,8 @@ ENV_VARS = (
     "DATA_DIR",
     "LOG_FORMAT",
 )
+
+DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS = 300.0
 
 
 class SettingsError(ValueError):
@@ -90,6 +93,9 @@ class Settings:
     submit_batch_size: int = 5
     ui_poll_seconds: float = 5.0
     lost_after_seconds: float = 600.0
+    # How far a cluster's clock may run ahead of ours before its finish time is not believed for
+    # billing (services/plausibility.py); a finish past now + this is billed as now.
+    cluster_clock_skew_seconds: float = DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS
     max_upload_bytes: int = 200 * 1024 * 1024
     max_dataset_line_bytes: int = 8 * 1024 * 1024  # one JSONL line; longer ones are refused by number
     login_attempts_per_minute: int = 10  # per client address, every sign-in attempt
@@ -200,6 +206,9 @@ class Settings:
             submit_batch_size=int(_env_number(env, "SUBMIT_BATCH_SIZE", 5, minimum=1, integer=True)),
             ui_poll_seconds=_env_number(env, "UI_POLL_SECONDS", 5.0, minimum=0.5),
             lost_after_seconds=_env_number(env, "LOST_AFTER_SECONDS", 600.0, minimum=1),
+            cluster_clock_skew_seconds=_env_number(
+                env, "CLUSTER_CLOCK_SKEW_SECONDS", DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS, minimum=0
+            ),
             max_upload_bytes=int(
                 _env_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
             ),

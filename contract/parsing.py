@@ -9,6 +9,7 @@ Only a body whose *shape* is wrong (not an object, no usable status) raises ``Cl
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -28,7 +29,13 @@ from contract.results import (
 # A step count beyond this is not a real LoRA run; treat it as garbage rather than store it.
 MAX_STEPS = 100_000_000
 MAX_EPOCHS = 100_000
-MAX_TEXT = 2_000  # the longest error/stage text we keep from a cluster
+MAX_TEXT = 2_000  # the longest error text we keep from a cluster
+MAX_STAGE = 100  # lora_training_jobs.current_stage is VARCHAR(100)
+MAX_URI = 1_000  # lora_model_artifacts.storage_uri
+MAX_CHECKSUM = 200  # lora_model_artifacts.checksum
+# What PostgreSQL or a reader cannot take: NUL (text columns and jsonb refuse it), the other C0/C1
+# control characters except tab and newlines, and lone UTF-16 surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # Which metrics a report carries and their bounds: catalog/metrics.py (`contract_metrics`).
 Bounds = tuple[tuple[str, float | None, float | None], ...]
@@ -65,13 +72,27 @@ def _integer(value: Any, name: str, notes: list[str], high: int) -> int | None:
     return int(number)
 
 
-def _text(value: Any, name: str, notes: list[str]) -> str | None:
+def clean_text(value: str, limit: int = MAX_TEXT) -> str:
+    """`value` as storable text: unstorable characters (see `_UNSTORABLE`) removed, at most `limit`
+    characters. The one cleaner for text from outside (cluster answers, trainer callbacks, the
+    cluster's error messages), applied before anything is stored or logged."""
+    return _UNSTORABLE.sub("", value[: limit * 2])[:limit]
+
+
+def _text(value: Any, name: str, notes: list[str], limit: int = MAX_TEXT) -> str | None:
+    """Text cleaned for storage (`clean_text`), noting what was removed or cut; None with a note
+    for a value that is not text."""
     if value is None:
         return None
     if not isinstance(value, str):
         notes.append(f"{name}: dropped non-text value {_short(value)}")
         return None
-    return value[:MAX_TEXT]
+    cleaned = clean_text(value, limit)
+    if len(value) > limit:
+        notes.append(f"{name}: cut to {limit} characters")
+    elif cleaned != value:
+        notes.append(f"{name}: removed {len(value) - len(cleaned)} unstorable characters")
+    return cleaned
 
 
 def _timestamp(value: Any, name: str, notes: list[str]) -> datetime | None:
@@ -81,16 +102,24 @@ def _timestamp(value: Any, name: str, notes: list[str]) -> datetime | None:
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
-        if parsed is not None:
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # OverflowError: year 9999 shifted past UTC's range
+            pass
     notes.append(f"{name}: dropped unreadable timestamp {_short(value)}")
     return None
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A bounded, storable description of a refused value (never the repr of a container: a
+    2,000-deep one would recurse; never a huge int's digits: past 4,300 repr raises)."""
+    if isinstance(value, str):
+        text = repr(clean_text(value[:40]))
+    elif isinstance(value, int) and abs(value) >= 10**30:
+        text = f"<integer of about {value.bit_length() * 3 // 10} digits>"
+    elif isinstance(value, int | float | bool):
+        text = repr(value)
+    else:
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -176,10 +205,14 @@ def parse_artifact(raw: Any, notes: list[str]) -> Artifact | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("uri"), str) or not raw["uri"]:
         notes.append("artifact: dropped, no uri")
         return None
+    uri = _text(raw["uri"], "artifact.uri", notes, MAX_URI)
+    if not uri or len(raw["uri"]) > MAX_URI:
+        notes.append("artifact: dropped, its uri is not storable")
+        return None
     return Artifact(
-        uri=raw["uri"][:MAX_TEXT],
+        uri=uri,
         size_bytes=_integer(raw.get("size_bytes"), "artifact.size_bytes", notes, 2**62),
-        checksum=_text(raw.get("checksum"), "artifact.checksum", notes),
+        checksum=_text(raw.get("checksum"), "artifact.checksum", notes, MAX_CHECKSUM),
     )
 
 
@@ -199,7 +232,7 @@ def parse_status_report(body: Any, external_job_id: str, since_step: int | None)
     return JobStatusReport(
         external_job_id=external_job_id,
         status=status,
-        stage=_text(body.get("stage"), "stage", notes),
+        stage=_text(body.get("stage"), "stage", notes, MAX_STAGE),
         progress=_number(body.get("progress"), "progress", notes, 0.0, 100.0),
         current_epoch=_integer(body.get("current_epoch"), "current_epoch", notes, MAX_EPOCHS),
         current_step=_integer(body.get("current_step"), "current_step", notes, MAX_STEPS),
@@ -220,7 +253,12 @@ def parse_submit_result(body: Any) -> SubmitResult:
     if not isinstance(body, dict):
         raise ClusterMalformed("the cluster's submit answer is not a JSON object")
     external_id = body.get("external_job_id")
-    if not isinstance(external_id, str) or not external_id or len(external_id) > 200:
+    if (
+        not isinstance(external_id, str)
+        or not external_id
+        or len(external_id) > 200
+        or clean_text(external_id) != external_id
+    ):
         raise ClusterMalformed("the cluster's submit answer has no usable external_job_id")
     notes: list[str] = []
     status = None

@@ -122,8 +122,13 @@ class SubmitRequest:
     hyperparameters: Mapping[str, Any]
     gpu_config: Mapping[str, Any]
     callback_url: str | None = None
+    # The job's own callback secret (contract/signing.derive_job_secret), sent with the submit so a
+    # cluster can sign callbacks for this job, and for no other one. Never logged.
+    callback_secret: str | None = field(default=None, repr=False)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, with_secret: bool = False) -> dict[str, Any]:
+        """The submit body; the callback secret only `with_secret` (the HTTP contract's submit, over
+        the authenticated channel), never in what a backend writes to disk or logs."""
         body: dict[str, Any] = {
             "job_id": self.job_id,
             "dataset_url": self.dataset_url,
@@ -132,10 +137,13 @@ class SubmitRequest:
         }
         if self.callback_url is not None:
             body["callback_url"] = self.callback_url
+        if with_secret and self.callback_secret is not None:
+            body["callback_secret"] = self.callback_secret
         return body
 
     def __repr__(self) -> str:
-        # The signed dataset URL is a bearer credential for one file: keep it out of logs.
+        # The signed dataset URL is a bearer credential for one file, the callback secret one for
+        # a job's callbacks: keep both out of logs.
         return f"SubmitRequest(job_id={self.job_id!r}, dataset_url='<signed>')"
 
 

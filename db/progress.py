@@ -1,8 +1,10 @@
 """Writing many jobs' progress in one statement, forward only.
 
 A report older than what is stored (a slow poll overtaken by a callback, or a second cycle) must
-not move a job backwards, and nothing may touch a job that is no longer running: the UPDATE is
-guarded by `status = 'running' AND current_step <= new step`, so such a row simply matches nothing.
+not move a job backwards, and nothing may touch a job that is no longer running. The UPDATE matches
+every running job of the batch: the step only grows (GREATEST), progress, stage, epoch and metrics
+change only with a step at least the stored one, and the job is marked seen either way, so one
+report with a step nobody will reach again never freezes the job or makes it look lost.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, case, text, update
 from sqlalchemy.orm import Session
 
 from db.models import JobStatus, TrainingJob
@@ -38,20 +40,23 @@ class ProgressRow:
 
 _PG_PROGRESS = text("""
 UPDATE lora_training_jobs AS j SET
-    progress = r.progress,
-    current_epoch = COALESCE(r.current_epoch, j.current_epoch),
-    current_step = r.current_step,
-    current_stage = COALESCE(r.current_stage, j.current_stage),
-    current_metrics = COALESCE(r.current_metrics, j.current_metrics),
-    current_cost = r.current_cost,
+    progress = CASE WHEN r.current_step >= j.current_step THEN r.progress ELSE j.progress END,
+    current_epoch = CASE WHEN r.current_step >= j.current_step
+        THEN COALESCE(r.current_epoch, j.current_epoch) ELSE j.current_epoch END,
+    current_step = GREATEST(r.current_step, j.current_step),
+    current_stage = CASE WHEN r.current_step >= j.current_step
+        THEN COALESCE(r.current_stage, j.current_stage) ELSE j.current_stage END,
+    current_metrics = CASE WHEN r.current_step >= j.current_step
+        THEN COALESCE(r.current_metrics, j.current_metrics) ELSE j.current_metrics END,
+    current_cost = GREATEST(r.current_cost, j.current_cost),
     total_steps = COALESCE(r.total_steps, j.total_steps),
     last_polled_at = r.seen_at,
-    last_seen_at = r.seen_at,
+    last_seen_at = GREATEST(r.seen_at, j.last_seen_at),
     updated_at = r.seen_at
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
     id uuid, progress float8, current_epoch integer, current_step integer, current_stage text,
     current_metrics jsonb, current_cost numeric, total_steps integer, seen_at timestamptz)
-WHERE j.id = r.id AND j.status = 'running' AND r.current_step >= j.current_step
+WHERE j.id = r.id AND j.status = 'running'
 """)
 
 
@@ -83,7 +88,25 @@ def update_progress(session: Session, rows: Sequence[ProgressRow]) -> int:
 
 
 def _update_progress_each(session: Session, rows: Sequence[ProgressRow]) -> int:
+    """SQLite: a forward report as the PostgreSQL statement does; a backward one only marks the job seen."""
     table = cast(Table, TrainingJob.__table__)
+    seen = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == JobStatus.RUNNING.value,
+            table.c.current_step > bindparam("b_step"),
+        )
+        .values(
+            current_cost=case(
+                (table.c.current_cost < bindparam("b_cost"), bindparam("b_cost")),
+                else_=table.c.current_cost,
+            ),
+            last_polled_at=bindparam("b_seen"),
+            last_seen_at=bindparam("b_seen"),
+            updated_at=bindparam("b_seen"),
+        )
+    )
     stmt = (
         update(table)
         .where(
@@ -119,4 +142,6 @@ def _update_progress_each(session: Session, rows: Sequence[ProgressRow]) -> int:
             "b_seen": row.seen_at,
         }
         count += max(int(getattr(session.execute(stmt.values(**values), params), "rowcount", 0)), 0)
+        seen_params = {key: params[key] for key in ("b_id", "b_step", "b_cost", "b_seen")}
+        count += max(int(getattr(session.execute(seen, seen_params), "rowcount", 0)), 0)
     return count

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import JobStatus, TrainingJob
+from jobs.confined import DATA_FAULTS, SYSTEM_FAULTS, record_write_failure
 from logging_setup import log_context
 from services.costs import format_money
 from services.ingest import JobSnapshot, accrued_cost
@@ -49,10 +50,16 @@ def stop_over_budget(
     """
     stopped = 0
     for job in jobs:
-        if budget_stop_due(job, now, horizon_seconds):
+        if not budget_stop_due(job, now, horizon_seconds):
+            continue
+        try:
             with sessions.begin() as session, log_context(job_id=str(job.id)):
                 if stop_for_budget(session, job.id, now=now):
                     stopped += 1
+        except SYSTEM_FAULTS:
+            raise
+        except DATA_FAULTS as exc:  # one job's write; the other jobs' budgets still count
+            record_write_failure(sessions, job.id, exc, now=now, step="budget stop")
     return stopped
 
 

@@ -1,10 +1,12 @@
-"""Stopping cancelled jobs on the cluster: at once after a user's cancel, then every cycle until acknowledged.
+"""Stopping on the cluster every job PIPELINE gave up on: at once where we can, then every cycle until acknowledged.
 
-A user's cancel is a state transition (services/transitions.py: `cancel_job`) that commits first.
-Right after it, the web request tells the cluster itself (`cancel_on_cluster_now`: one try, short
-timeouts, as the specification's cancel route does); whatever that try did not get acknowledged,
-the processor retries every cycle (`retry_cluster_cancels`), because the cluster may be down at that
-moment. A 404 counts as acknowledged: a job the cluster does not know is not running there.
+Giving up is a state transition that commits at once and stamps `cancel_requested_at`: a user's
+cancel (services/transitions.py: `cancel_job`), a budget stop (jobs/budgets.py), a job failed as
+lost (jobs/poll.py: `fail_lost`). After a user's cancel the web request tells the cluster itself
+(`cancel_on_cluster_now`: one try, short timeouts, as the specification's cancel route does);
+whatever was not acknowledged, the processor retries every cycle (`retry_cluster_cancels`), because
+the cluster may be down at that moment. A 404 counts as acknowledged: a job the cluster does not
+know is not running there.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from contract.results import ClusterBackend, ClusterError, ClusterNotFound
-from db.models import JobStatus, TrainingJob
+from db.models import TERMINAL_STATUSES, JobStatus, TrainingJob
 from db.session import rows_affected
 from services.transitions import record_event
 
@@ -39,11 +41,20 @@ class CancelSweep:
 def pending_cluster_cancels(
     session: Session, limit: int = MAX_CANCELS_PER_CYCLE
 ) -> list[tuple[uuid.UUID, str]]:
-    """Cancelled jobs the cluster has not yet confirmed stopping: (job id, external id)."""
+    """Jobs we ended that the cluster has not yet confirmed stopping: (job id, external id).
+
+    Every cancelled job (older rows may lack `cancel_requested_at`), and any other ended job whose
+    stop we asked for (failed as lost)."""
     rows = session.execute(
         select(TrainingJob.id, TrainingJob.external_job_id)
         .where(
-            TrainingJob.status == JobStatus.CANCELLED.value,
+            or_(
+                TrainingJob.status == JobStatus.CANCELLED.value,
+                and_(
+                    TrainingJob.status.in_([s.value for s in TERMINAL_STATUSES]),
+                    TrainingJob.cancel_requested_at.is_not(None),
+                ),
+            ),
             TrainingJob.external_job_id.is_not(None),
             TrainingJob.cancel_confirmed_at.is_(None),
         )

@@ -100,7 +100,7 @@ class ClusterClient:
             ClusterConfigError, ClusterRejected (400/422, with the cluster's message),
             ClusterTransient / ClusterMalformed after the bounded retries.
         """
-        body = self._call("POST", "/training/submit", json_body=request.as_json())
+        body = self._call("POST", "/training/submit", json_body=request.as_json(with_secret=True))
         return parse_submit_result(body)
 
     def status(self, external_job_id: str, *, since_step: int | None = None) -> JobStatusReport:

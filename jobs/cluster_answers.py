@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.parsing import clean_text
 from contract.results import (
     ClusterConfigError,
     ClusterMalformed,
@@ -77,12 +78,12 @@ def cluster_message(content: bytes, secret: str) -> str:
     """The cluster's own explanation (``error``/``details``/``message``), scrubbed and bounded."""
     try:
         body = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     if not isinstance(body, dict):
         return ""
     parts = [body[key] for key in ("error", "details", "message") if isinstance(body.get(key), str)]
-    return scrub("; ".join(part for part in parts if part), secret)[:500]
+    return clean_text(scrub("; ".join(part for part in parts if part), secret), 500)
 
 
 def interpret_answer(
@@ -98,9 +99,11 @@ def interpret_answer(
             return None
         try:
             return json.loads(content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: JSON nested past Python's recursion limit, one job's answer; it must
+            # not escape and end the whole sweep (docs/architecture.md §5).
             raise RetryableFailure(
-                ClusterMalformed(f"cluster answered {where} with a body that is not JSON")
+                ClusterMalformed(f"cluster answered {where} with a body that is not usable JSON")
             ) from None
     message = cluster_message(content, secret)
     suffix = f": {message}" if message else ""

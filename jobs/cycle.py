@@ -10,31 +10,32 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from contract.results import ClusterBackend, ClusterError
+from contract.results import ClusterBackend
 from db.base import utcnow
-from db.models import JobEvent, JobStatus, TrainingJob
+from db.models import TrainingJob
 from db.session import make_engine, make_session_factory
 from jobs.budgets import stop_over_budget
 from jobs.cancels import retry_cluster_cancels
 from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
-from jobs.poll import load_running, poll_jobs
+from jobs.confined import DATA_FAULTS, SYSTEM_FAULTS, apply_confined, record_write_failure
+from jobs.poll import fail_lost, load_running, poll_jobs, record_poll_errors, unstorable_for_too_long
 from jobs.submit import AfterSubmit, SubmitOutcome, submit_claimed
 from logging_setup import log_context
-from services.ingest import IngestPlan, JobSnapshot, apply_plans, finish_from_report, plan_ingest
-from services.transitions import transition
+from services.ingest import IngestPlan, JobSnapshot, finish_from_report, plan_ingest
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,20 +91,66 @@ def run_cycle(
         sessions = make_session_factory(engine)
     own_client = client is None
     cluster = client if client is not None else make_cluster_client(settings)
+    faults: list[Exception] = []
     try:
         with log_context(cycle_id=summary.cycle_id):
-            _claim_and_submit(settings, sessions, cluster, clock, lease_seconds, after_submit, summary)
-            _poll_and_ingest(settings, sessions, cluster, clock, summary)
-            cancels = retry_cluster_cancels(sessions, cluster, now=clock())
-            summary.errors += cancels.failed
+            # Each phase runs whatever the one before it did: a failure in claiming or ingesting
+            # must never stop lost-job handling, budget stops or cancel retries (§5).
+            _phase(
+                summary,
+                faults,
+                "claim and submit",
+                lambda: _claim_and_submit(
+                    settings, sessions, cluster, clock, lease_seconds, after_submit, summary
+                ),
+            )
+            jobs = _phase(summary, faults, "load running jobs", lambda: _load_running(sessions)) or []
+            _phase(
+                summary,
+                faults,
+                "poll and ingest",
+                lambda: _poll_and_ingest(settings, sessions, cluster, clock, jobs, summary),
+            )
+            # After the poll's own terminal states (a job the cluster finished is completed, not
+            # stopped) and before the cancel retries (the cluster hears of a budget stop this cycle).
+            horizon = settings.cycle_interval_seconds
+            stopped = _phase(
+                summary,
+                faults,
+                "budget stops",
+                lambda: stop_over_budget(sessions, jobs, now=clock(), horizon_seconds=horizon),
+            )
+            summary.finished += stopped or 0
+            cancels = _phase(
+                summary,
+                faults,
+                "cluster cancels",
+                lambda: retry_cluster_cancels(sessions, cluster, now=clock()),
+            )
+            summary.errors += cancels.failed if cancels is not None else 0
             summary.seconds = time.perf_counter() - started
             log.info(summary.line())
+            if faults:  # the database or the network failed us: this cycle failed, say so
+                raise faults[0]
     finally:
         if own_client:
             cluster.close()
         if engine is not None:
             engine.dispose()
     return summary
+
+
+def _phase(summary: CycleSummary, faults: list[Exception], name: str, step: Callable[[], T]) -> T | None:
+    """Run one phase of the cycle; a failure is logged, counted and kept in `faults`, and the next
+    phase runs. The cycle raises the first system fault once every phase has had its turn."""
+    try:
+        return step()
+    except Exception as exc:  # any failure: the phases after it must still run (see run_cycle)
+        summary.errors += 1
+        if isinstance(exc, SYSTEM_FAULTS):
+            faults.append(exc)
+        log.exception("cycle phase %r failed; the cycle goes on with the next one", name)
+        return None
 
 
 def _claim_and_submit(
@@ -133,15 +180,19 @@ def _claim_and_submit(
             summary.finished += 1
 
 
+def _load_running(sessions: sessionmaker[Session]) -> list[JobSnapshot]:
+    with sessions() as session:
+        return load_running(session)
+
+
 def _poll_and_ingest(
     settings: Settings,
     sessions: sessionmaker[Session],
     client: ClusterBackend,
     clock: Clock,
+    jobs: list[JobSnapshot],
     summary: CycleSummary,
 ) -> None:
-    with sessions() as session:
-        jobs = load_running(session)
     if not jobs:
         return
     sweep = poll_jobs(client, jobs, now=clock(), lost_after_seconds=settings.lost_after_seconds)
@@ -153,76 +204,55 @@ def _poll_and_ingest(
             sweep.config_errors,
         )
     now = clock()
-    plans = [plan_ingest(job, report, now) for job, report in sweep.reports]
+    skew = timedelta(seconds=settings.cluster_clock_skew_seconds)
+    plans = [plan_ingest(job, report, now, clock_skew=skew) for job, report in sweep.reports]
+    written = apply_confined(sessions, plans, source="poll", now=now)
+    summary.points = written.points_inserted
+    summary.errors += len(written.failed)
     with sessions.begin() as session:
-        summary.points = apply_plans(session, plans, source="poll", now=now).points_inserted
         record_poll_errors(session, sweep.unknown, now)
+    # Every terminal report, even one whose progress write failed: finishing is its own write.
     for plan in plans:
-        if plan.terminal is not None and _finish(sessions, plan, now):
+        if plan.terminal is not None and _per_job(
+            summary, plan.job.id, "finish", now, sessions, _finish, sessions, plan, now, skew
+        ):
             summary.finished += 1
-    for job, error, message in sweep.lost:
-        if _fail_lost(sessions, job, error, message, now):
+    unwritable = [job for job, _ in sweep.reports if job.id in set(written.failed)]
+    lost = sweep.lost + unstorable_for_too_long(
+        unwritable, now=now, lost_after_seconds=settings.lost_after_seconds
+    )
+    for job, error, message in lost:
+        if _per_job(
+            summary, job.id, "fail as lost", now, sessions, fail_lost, sessions, job, error, message, now
+        ):
             summary.finished += 1
-    # After the poll's own terminal states (a job the cluster finished is completed, not stopped)
-    # and before the cancel retries (the cluster hears of a budget stop in this same cycle).
-    summary.finished += stop_over_budget(
-        sessions, jobs, now=now, horizon_seconds=settings.cycle_interval_seconds
-    )
 
 
-def record_poll_errors(
-    session: Session, unknown: Sequence[tuple[JobSnapshot, ClusterError]], now: datetime
-) -> None:
-    """An unanswered poll means "unknown": note it on the job and keep it running (docs/architecture.md §4)."""
-    if not unknown:
-        return
-    session.execute(
-        insert(JobEvent),
-        [
-            {
-                "job_id": job.id,
-                "at": now,
-                "kind": "cluster_error",
-                "actor": "processor",
-                "details": {
-                    "kind": error.kind,
-                    "error": error.message[:500],
-                    "status_code": error.status_code,
-                },
-            }
-            for job, error in unknown
-        ],
-    )
-    session.execute(
-        update(TrainingJob)
-        .where(TrainingJob.id.in_([job.id for job, _ in unknown]))
-        .values(last_polled_at=now)
-        .execution_options(synchronize_session=False)
-    )
+def _per_job(
+    summary: CycleSummary,
+    job_id: uuid.UUID,
+    step: str,
+    now: datetime,
+    sessions: sessionmaker[Session],
+    write: Callable[..., bool],
+    *args: Any,
+) -> bool:
+    """One job's own write; a failure is noted on that job (jobs/confined.py) and the loop goes on."""
+    try:
+        return write(*args)
+    except SYSTEM_FAULTS:
+        raise
+    except DATA_FAULTS as exc:
+        summary.errors += 1
+        record_write_failure(sessions, job_id, exc, now=now, step=step)
+        return False
 
 
-def _finish(sessions: sessionmaker[Session], plan: IngestPlan, now: datetime) -> bool:
+def _finish(sessions: sessionmaker[Session], plan: IngestPlan, now: datetime, skew: timedelta) -> bool:
     with sessions.begin() as session, log_context(job_id=str(plan.job.id)):
         job = session.get(TrainingJob, plan.job.id, populate_existing=True)
-        return job is not None and finish_from_report(session, job, plan.report, source="cluster", now=now)
-
-
-def _fail_lost(
-    sessions: sessionmaker[Session], snapshot: JobSnapshot, error: ClusterError, message: str, now: datetime
-) -> bool:
-    with sessions.begin() as session, log_context(job_id=str(snapshot.id)):
-        job = session.get(TrainingJob, snapshot.id, populate_existing=True)
-        if job is None or job.status != JobStatus.RUNNING.value:
-            return False
-        log.warning("job lost by the cluster: %s", message)
-        return transition(
-            session,
-            job,
-            JobStatus.FAILED,
-            actor="processor",
-            at=now,
-            values={"error_message": message},
-            details={"reason": "lost", "kind": error.kind},
+        return job is not None and finish_from_report(
+            session, job, plan.report, source="cluster", now=now, clock_skew=skew
         )
 
 

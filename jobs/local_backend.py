@@ -86,7 +86,8 @@ class LocalBackend:
         command.extend(self._extra)
         env = {
             **os.environ,
-            "PIPELINE_CALLBACK_SECRET": derive_job_secret(self._secret_key, request.job_id),
+            "PIPELINE_CALLBACK_SECRET": request.callback_secret
+            or derive_job_secret(self._secret_key, request.job_id),
             "TRAINER_THREADS": os.environ.get("TRAINER_THREADS", "1"),
         }
         try:

@@ -7,22 +7,29 @@ and one already stored is never asked for again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
+from contract.parsing import clean_text
 from contract.results import (
     ClusterBackend,
     ClusterConfigError,
     ClusterError,
+    ClusterMalformed,
     ClusterNotFound,
     JobStatusReport,
 )
-from db.models import JobStatus, MetricPoint, TrainingJob
+from db.models import JobEvent, JobStatus, MetricPoint, TrainingJob
+from logging_setup import log_context
 from services.ingest import JobSnapshot
+from services.transitions import transition
+
+log = logging.getLogger(__name__)
 
 
 def load_running(session: Session) -> list[JobSnapshot]:
@@ -103,3 +110,77 @@ def lost_message_silent(silent: timedelta, error: ClusterError) -> str:
         f"Lost by the cluster: no good answer about this job for {minutes:.0f} min "
         f"(last error: {error.message})."
     )
+
+
+def record_poll_errors(
+    session: Session, unknown: Sequence[tuple[JobSnapshot, ClusterError]], now: datetime
+) -> None:
+    """An unanswered poll means "unknown": note it on the job and keep it running (docs/architecture.md §4)."""
+    if not unknown:
+        return
+    session.execute(
+        insert(JobEvent),
+        [
+            {
+                "job_id": job.id,
+                "at": now,
+                "kind": "cluster_error",
+                "actor": "processor",
+                "details": {
+                    "kind": error.kind,
+                    "error": clean_text(error.message, 500),
+                    "status_code": error.status_code,
+                },
+            }
+            for job, error in unknown
+        ],
+    )
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id.in_([job.id for job, _ in unknown]))
+        .values(last_polled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def fail_lost(
+    sessions: sessionmaker[Session], snapshot: JobSnapshot, error: ClusterError, message: str, now: datetime
+) -> bool:
+    """Fail a running job the cluster lost, and ask the cluster to stop it (it may still be running
+    there: a silent cluster is not a stopped one); jobs/cancels.py retries until it acknowledges."""
+    with sessions.begin() as session, log_context(job_id=str(snapshot.id)):
+        job = session.get(TrainingJob, snapshot.id, populate_existing=True)
+        if job is None or job.status != JobStatus.RUNNING.value:
+            return False
+        log.warning("job lost by the cluster: %s", message)
+        return transition(
+            session,
+            job,
+            JobStatus.FAILED,
+            actor="processor",
+            at=now,
+            values={"error_message": message, "cancel_requested_at": now},
+            details={"reason": "lost", "kind": error.kind},
+        )
+
+
+def unstorable_message(silent: timedelta) -> str:
+    minutes = silent.total_seconds() / 60
+    return (
+        f"Stopped: PIPELINE could not store what the cluster reported about this job for {minutes:.0f} min "
+        "(see its write_failed events)."
+    )
+
+
+def unstorable_for_too_long(
+    jobs: Sequence[JobSnapshot], *, now: datetime, lost_after_seconds: float
+) -> list[tuple[JobSnapshot, ClusterError, str]]:
+    """Jobs whose reports we failed to store (jobs/confined.py) for LOST_AFTER_SECONDS: never marked
+    seen, they are as good as lost. They fail like lost jobs, so the cluster is told to stop them."""
+    lost: list[tuple[JobSnapshot, ClusterError, str]] = []
+    for job in jobs:
+        silent = silent_for(job, now)
+        if silent > timedelta(seconds=lost_after_seconds):
+            message = unstorable_message(silent)
+            lost.append((job, ClusterMalformed(message), message))
+    return lost

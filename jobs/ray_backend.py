@@ -137,7 +137,7 @@ class RayJobsBackend:
             "RAY_JOB_STOP_WAIT_TIME_S": str(self.stop_grace_seconds),
         }
         if request.callback_url:
-            env[SECRET_ENV] = derive_job_secret(self._secret_key, request.job_id)
+            env[SECRET_ENV] = request.callback_secret or derive_job_secret(self._secret_key, request.job_id)
         payload: dict[str, Any] = {
             "entrypoint": self.entrypoint,
             "submission_id": request.job_id,

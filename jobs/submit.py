@@ -22,7 +22,7 @@ from contract.results import (
     ClusterRejected,
     SubmitRequest,
 )
-from contract.signing import signed_dataset_url
+from contract.signing import derive_job_secret, signed_dataset_url
 from db.models import JobStatus, TrainingJob
 from db.session import rows_affected
 from jobs.claims import Claim
@@ -50,14 +50,17 @@ class SubmitOutcome(StrEnum):
 
 
 def submit_request(settings: Settings, claim: Claim) -> SubmitRequest:
-    """What the cluster gets: ids, a signed time-limited dataset URL, the job's settings. No secrets
-    of ours beyond that one-file URL (which the request's repr hides)."""
+    """What the cluster gets: ids, a signed time-limited dataset URL, the job's settings, and the
+    job's own callback secret. No secret of ours beyond that one-file URL and that one-job secret
+    (the request's repr hides both)."""
+    job_id = str(claim.job_id)
     return SubmitRequest(
-        job_id=str(claim.job_id),
+        job_id=job_id,
         dataset_url=signed_dataset_url(settings.secret_key, settings.public_base_url, claim.storage_path),
         hyperparameters=claim.hyperparameters,
         gpu_config=claim.gpu_config,
         callback_url=f"{settings.public_base_url}{CALLBACK_PATH}",
+        callback_secret=derive_job_secret(settings.secret_key, job_id),
     )
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from contract.results import ClusterJobStatus, JobStatusReport, MetricsPoint
@@ -23,7 +23,11 @@ from db.metric_store import PointRow, insert_points, point_rows
 from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
 from db.progress import ProgressRow, update_progress
 from services.costs import PricingError, cap_to_budget, compute_cost, hourly_rate
-from services.transitions import transition
+from services.plausibility import billed_window, plausible_points, plausible_step_limit
+from services.transitions import record_event, transition
+from settings import DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS
+
+DEFAULT_CLOCK_SKEW = timedelta(seconds=DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS)
 
 _TERMINAL = {
     ClusterJobStatus.COMPLETED: JobStatus.COMPLETED,
@@ -111,16 +115,31 @@ def latest_point(report: JobStatusReport) -> tuple[MetricsPoint, ...]:
     return (MetricsPoint(step=report.current_step, epoch=report.current_epoch, metrics=report.metrics),)
 
 
-def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> IngestPlan:
-    """Turn one validated report into rows; pure (no I/O), so it is cheap for thousands of jobs."""
-    points = point_rows(job.id, report.metrics_history or latest_point(report), default_time=now)
-    last_point = report.metrics_history[-1] if report.metrics_history else None
-    step = max(
-        report.current_step or 0,
-        last_point.step if last_point else 0,
-        0,
-    )
+def plan_ingest(
+    job: JobSnapshot, report: JobStatusReport, now: datetime, *, clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+) -> IngestPlan:
+    """Turn one validated report into rows; pure (no I/O), so it is cheap for thousands of jobs.
+
+    Only what is plausible for this job counts (services/plausibility.py): a step far past its
+    length is refused with a note, the rest of the report is kept.
+    """
+    notes = list(report.notes)
     total = report.total_steps or job.total_steps or 0
+    step_limit = plausible_step_limit(total)
+    history = plausible_points(
+        report.metrics_history or latest_point(report),
+        step_limit=step_limit,
+        earliest=job.started_at - clock_skew if job.started_at else None,
+        latest=now + clock_skew,
+        notes=notes,
+    )
+    points = point_rows(job.id, history, default_time=now)
+    last_point = history[-1] if report.metrics_history and history else None
+    current_step = report.current_step
+    if current_step is not None and current_step > step_limit:
+        notes.append(f"current_step: refused {current_step}, past step {step_limit}")
+        current_step = None
+    step = max(current_step or 0, last_point.step if last_point else 0, 0)
     if report.progress is not None:
         progress = report.progress
     elif total:
@@ -147,17 +166,24 @@ def plan_ingest(job: JobSnapshot, report: JobStatusReport, now: datetime) -> Ing
         report=report,
         points=points,
         progress=row,
-        notes=report.notes,
+        notes=tuple(notes),
         terminal=_TERMINAL.get(report.status),
     )
 
 
 def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, now: datetime) -> IngestResult:
-    """Write every plan's points, progress and rejection notes: one statement per kind, in bulk."""
+    """Write every plan's points, progress and rejection notes: one statement per kind, in bulk.
+
+    Points are stored only for jobs still running: a late report about a finished job (a slow poll
+    overtaken by the terminal callback) adds nothing to its finished history.
+    """
     result = IngestResult()
     if not plans:
         return result
-    result.points_inserted = insert_points(session, [point for plan in plans for point in plan.points])
+    running = _still_running(session, [plan.job.id for plan in plans if plan.points])
+    result.points_inserted = insert_points(
+        session, [point for plan in plans if plan.job.id in running for point in plan.points]
+    )
     result.jobs_updated = update_progress(session, [plan.progress for plan in plans])
     notes = [
         {
@@ -175,21 +201,50 @@ def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, n
     return result
 
 
+def _still_running(session: Session, job_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not job_ids:
+        return set()
+    rows = session.scalars(
+        select(TrainingJob.id).where(
+            TrainingJob.id.in_(job_ids), TrainingJob.status == JobStatus.RUNNING.value
+        )
+    )
+    return set(rows)
+
+
 def finish_from_report(
-    session: Session, job: TrainingJob, report: JobStatusReport, *, source: str, now: datetime
+    session: Session,
+    job: TrainingJob,
+    report: JobStatusReport,
+    *,
+    source: str,
+    now: datetime,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> bool:
     """Apply a terminal report through the state machine; False if the job had already moved on.
 
     The cluster's own clock is used for the cost when it reports both start and finish; otherwise
-    our start and the cluster's finish (or now). An artifact is recorded with a completion.
+    our start and the cluster's finish (or now). Either way the billed window is clamped to what
+    is plausible (services/plausibility.billed_window) and a correction is noted on the job.
+    An artifact is recorded with a completion.
     """
     to_status = _TERMINAL.get(report.status)
     if to_status is None or job.status != JobStatus.RUNNING.value:
         return False
-    values: dict[str, Any] = {"completed_at": report.finished_at or now, "last_seen_at": now}
-    if report.started_at is not None and report.finished_at is not None:
-        values["started_at"] = report.started_at
-    if report.current_step is not None:
+    window = billed_window(
+        submitted_at=job.claimed_at or job.started_at,
+        our_start=job.started_at,
+        reported_start=report.started_at,
+        reported_finish=report.finished_at,
+        now=now,
+        clock_skew=clock_skew,
+    )
+    values: dict[str, Any] = {"completed_at": window.finished_at, "last_seen_at": now}
+    if window.started_at is not None and window.started_at != job.started_at:
+        values["started_at"] = window.started_at
+    if report.current_step is not None and report.current_step <= plausible_step_limit(
+        report.total_steps or job.total_steps
+    ):
         values["current_step"] = max(report.current_step, job.current_step or 0)
     if report.total_steps:
         values["total_steps"] = report.total_steps
@@ -202,6 +257,15 @@ def finish_from_report(
         details["error"] = report.error[:500]
     if not transition(session, job, to_status, actor=source, at=now, values=values, details=details):
         return False
+    if window.corrections:
+        record_event(
+            session,
+            job.id,
+            "cluster_times_corrected",
+            actor=source,
+            at=now,
+            details={**window.corrections, "clock_skew_seconds": clock_skew.total_seconds()},
+        )
     if to_status is JobStatus.COMPLETED and report.artifact is not None:
         artifact = ModelArtifact(
             job_id=job.id,
@@ -218,17 +282,23 @@ def finish_from_report(
 
 
 def ingest_status(
-    session: Session, job: TrainingJob, status_report: JobStatusReport, *, source: str, now: datetime
+    session: Session,
+    job: TrainingJob,
+    status_report: JobStatusReport,
+    *,
+    source: str,
+    now: datetime,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> IngestResult:
     """Ingest one report for one job in the caller's transaction (the callback endpoint's entry).
 
     Idempotent: the same report twice stores each point once, leaves progress as it was, and makes
     at most one transition (the second one matches no row).
     """
-    plan = plan_ingest(JobSnapshot.of(job), status_report, now)
+    plan = plan_ingest(JobSnapshot.of(job), status_report, now, clock_skew=clock_skew)
     result = apply_plans(session, [plan], source=source, now=now)
     if plan.terminal is not None:
         session.refresh(job)
-        if finish_from_report(session, job, status_report, source=source, now=now):
+        if finish_from_report(session, job, status_report, source=source, now=now, clock_skew=clock_skew):
             result.finished.append(job.id)
     return result

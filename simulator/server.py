@@ -155,6 +155,8 @@ async def status(request: web.Request) -> web.Response:
         await asyncio.sleep(job_faults.latency_ms / 1000.0)
     if job_faults.error_rate and faults.rng.random() < job_faults.error_rate:
         return _error(500, "injected fault", "simulated per-job HTTP 500")
+    if job.status_text is not None:
+        return web.Response(text=job.status_text, status=200, content_type="application/json")
     body = job.snapshot(cluster.clock(), since_step)
     return _render(body, 200, job_faults.malformed or faults.malformed())
 

@@ -46,6 +46,9 @@ class SimJob:
     cancelled_at: float | None = None
     shape: curves.CurveShape | None = None
     log_every: int = 1
+    # Test-only: the exact text every status answer of this job carries instead of its snapshot
+    # (how a test makes one job's cluster answers hostile; see SimCluster.answer_status_with).
+    status_text: str | None = None
 
     @property
     def faults(self) -> JobFaults:
@@ -231,6 +234,11 @@ class SimCluster:
         if job is None or job.forgotten(self.clock()):
             return None
         return job
+
+    def answer_status_with(self, job_id: str, text: str | None) -> None:
+        """Test-only: answer every status request for our `job_id` with `text` (None: the real one)."""
+        with self._lock:
+            self._by_job_id[job_id].status_text = text
 
     def cancel(self, job: SimJob) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ special path in the product (which passes hyperparameters through untouched).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
@@ -51,6 +51,9 @@ class SubmitSpec:
     gpu_count: int
     callback_url: str | None
     faults: JobFaults
+    # What the cluster would sign callbacks with: received, never derived here (the simulator does
+    # not know SECRET_KEY); kept out of the repr, as nothing of the cluster may log it.
+    callback_secret: str | None = field(default=None, repr=False)
 
 
 def _whole(raw: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -112,6 +115,9 @@ def parse_submission(body: Any) -> SubmitSpec:
     callback = body.get("callback_url")
     if callback is not None and not isinstance(callback, str):
         raise SubmitInvalid(422, "callback_url must be a string")
+    secret = body.get("callback_secret")
+    if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 256):
+        raise SubmitInvalid(422, "callback_secret must be a string of 16 to 256 characters")
     logging_steps = hyper.get("logging_steps")
     return SubmitSpec(
         job_id=job_id,
@@ -126,4 +132,5 @@ def parse_submission(body: Any) -> SubmitSpec:
         gpu_count=count,
         callback_url=callback,
         faults=_faults(hyper),
+        callback_secret=secret,
     )

@@ -213,6 +213,5 @@ def test_a_signed_training_callback_nested_2000_deep_is_a_400(
     RecursionError in the decoder; nothing is stored for the job."""
     job_id = running_job(sessions, owner)
     raw = ('{"job_id": "' + str(job_id) + '", "status": "running", "metrics": ' + DEEP + "}").encode()
-    answer = _refused(signed_post(client, job_id, raw))
-    assert "nested more than" in answer["details"]
+    _refused(signed_post(client, job_id, raw))
     assert stored_steps(sessions, job_id) == []

@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ from app import create_app
 from contract.signing import callback_headers, derive_job_secret
 from db.base import utcnow
 from db.migrate import upgrade
-from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, ModelArtifact, TrainingJob
+from db.models import CostRecord, JobEvent, JobStatus, MetricPoint, ModelArtifact, Notification, TrainingJob
 from settings import Settings
 from tests.accounts import SECRET, make_user
 from tests.cycle_harness import (
@@ -205,6 +207,7 @@ def test_replays_are_refused_without_redis_too(sqlite_settings: Settings) -> Non
         (b'{"status": "exploded"}', "unknown job status"),
         (b'{"metrics_history": []}', "unknown job status"),
         (b'{"job_id": "00000000-0000-0000-0000-000000000000", "status": "running"}', "does not match"),
+        (b'{"status": "running", "metrics": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "not valid JSON"),
     ],
 )
 def test_malformed_bodies_get_400_and_change_nothing(client, sessions, owner, body, detail) -> None:
@@ -396,3 +399,57 @@ def test_the_trainers_reporter_delivers_to_the_real_endpoint(
         assert saved.checksum == artifact["checksum"]
         assert session.scalar(select(TrainingJob.artifact_id).where(TrainingJob.id == job_id)) == saved.id
     assert count_rows(sessions, JobEvent, job_id, kind="metrics_rejected") == 0
+
+
+def test_absurd_cluster_times_are_clamped_for_billing_and_noted(client, sessions, owner) -> None:
+    """Signed, so authentic, but the trainer's clock says 2000 to 2100: a century at $7.00/h was
+    billed and announced. Billed now: from our submit (the claim) to now, with a note on the job."""
+    submitted = utcnow() - timedelta(minutes=11)
+    job_id = running_job(sessions, owner, claimed_at=submitted, started_at=submitted + timedelta(minutes=1))
+    body = payload(
+        job_id,
+        range(1, 41),
+        status="completed",
+        started_at="2000-01-01T00:00:00Z",
+        finished_at="2100-01-01T00:00:00Z",
+    )
+    assert signed_post(client, job_id, body).status_code == 200
+    stored = job(sessions, job_id)
+    assert stored.status == "completed"
+    assert stored.started_at == submitted
+    assert stored.completed_at is not None
+    assert abs((stored.completed_at - utcnow()).total_seconds()) < 60
+    assert Decimal("1.28") <= (stored.final_cost or 0) <= Decimal("1.40")  # $7.00/h x ~11 min
+    (corrected,) = events(sessions, job_id, "cluster_times_corrected")
+    assert corrected.details["started_at"]["reported"].startswith("2000-01-01")
+    assert corrected.details["finished_at"]["reported"].startswith("2100-01-01")
+    assert corrected.details["clock_skew_seconds"] == 300.0
+    with sessions() as session:
+        message = session.scalars(
+            select(Notification.message).where(Notification.type == "job_completed")
+        ).one()
+    assert "Cost: $1.3" in message or "Cost: $1.2" in message
+
+
+def test_a_finish_within_the_clock_skew_is_billed_as_reported(client, sessions, owner) -> None:
+    job_id = running_job(sessions, owner, started_at=utcnow() - timedelta(minutes=30))
+    finished = utcnow() + timedelta(seconds=60)  # the cluster's clock a minute ahead of ours
+    body = payload(job_id, range(1, 41), status="completed", finished_at=finished.isoformat())
+    assert signed_post(client, job_id, body).status_code == 200
+    assert job(sessions, job_id).completed_at == finished
+    assert events(sessions, job_id, "cluster_times_corrected") == []
+
+
+def test_a_trainers_text_is_cleaned_before_it_is_stored(client, sessions, owner) -> None:
+    """A NUL byte or a lone surrogate in a signed callback used to answer 500 (PostgreSQL refuses
+    them); now the text is cleaned and noted, and the report counts."""
+    job_id = running_job(sessions, owner)
+    body = payload(
+        job_id, range(1, 3), stage="eval\x00uating\ud800", status="failed", error="OOM\x00\x1b[31m"
+    )
+    assert signed_post(client, job_id, body).status_code == 200
+    stored = job(sessions, job_id)
+    assert (stored.status, stored.current_stage, stored.error_message) == ("failed", "evaluating", "OOM[31m")
+    assert stored_steps(sessions, job_id) == [1, 2]
+    notes = [n for e in events(sessions, job_id, "metrics_rejected") for n in e.details["notes"]]
+    assert "stage: removed 2 unstorable characters" in notes

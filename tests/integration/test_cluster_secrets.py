@@ -3,14 +3,21 @@ whatever goes wrong (a canary value searched for in everything the client produc
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 
 import httpx
 import pytest
 
+from api.callbacks_api import CALLBACK_PATH
 from contract.results import ClusterError, SubmitRequest
+from contract.signing import callback_headers, derive_job_secret
+from db.base import utcnow
+from jobs.claims import Claim
 from jobs.cluster import ClusterClient
+from jobs.submit import submit_request as product_submit_request
+from tests.cycle_harness import LONG_HYPERPARAMETERS, cycle, job, queue_jobs
 from tests.ports import free_port
 from tests.simulated_cluster import CLUSTER_KEY, GPU, submit_request
 
@@ -70,3 +77,36 @@ def test_a_cluster_that_echoes_the_key_back_is_scrubbed():
         client.submit(SubmitRequest("job", "http://x/d", {}, GPU))
     assert CLUSTER_KEY not in str(raised.value)
     assert "***" in str(raised.value)
+
+
+def test_each_submit_carries_the_jobs_callback_secret_and_no_log_shows_it(
+    cycle_settings, sessions, owner, sim, client, caplog
+):
+    """A cluster that speaks our contract gets, with the submit, what signs that job's callbacks
+    (the per-job secret, never SECRET_KEY); nothing we log shows it."""
+    caplog.set_level(logging.DEBUG)
+    (job_id,) = queue_jobs(sessions, owner, hyperparameters=LONG_HYPERPARAMETERS)
+    assert cycle(cycle_settings, sessions).submitted == 1
+    secret = derive_job_secret(cycle_settings.secret_key, str(job_id))
+    spec = sim.cluster.get(str(job(sessions, job_id).external_job_id)).spec
+    assert spec.callback_secret == secret
+    assert secret not in repr(spec)
+    request = product_submit_request(cycle_settings, _claim(job_id))
+    wire = request.as_json(with_secret=True)  # what the HTTP client sends
+    assert wire["callback_secret"] == secret
+    assert cycle_settings.secret_key not in json.dumps(wire)
+    assert "callback_secret" not in request.as_json()  # what backends may write to disk
+    assert secret not in repr(request)
+
+    body = json.dumps({"job_id": str(job_id), "status": "running", "current_step": 1}).encode()
+    headers = callback_headers(spec.callback_secret, None, body, job_id=str(job_id))
+    answer = client.post(CALLBACK_PATH, data=body, headers={"Content-Type": "application/json", **headers})
+    assert answer.status_code == 200  # the cluster can sign with what it received
+
+    assert caplog.records
+    assert secret not in caplog.text
+    assert secret[:16] not in caplog.text
+
+
+def _claim(job_id):
+    return Claim(job_id, "token", "datasets/x.jsonl", {}, {"type": "A100-80GB", "count": 1}, utcnow(), False)

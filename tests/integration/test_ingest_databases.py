@@ -101,12 +101,15 @@ def test_progress_never_moves_backwards_but_cost_accrues_while_the_step_stands_s
     assert (job.current_step, job.progress, job.current_stage) == (20, 50.0, "training")
     assert job.current_cost == Decimal("4.2000")  # $4.20/h × 1 h
 
-    # A slower poll overtaken by a newer report: older than what is stored, it matches nothing.
+    # A slower poll overtaken by a newer report: older than what is stored, it moves no progress
+    # back, but the job was seen and the bill follows the clock (one stale report must never
+    # freeze a job into looking lost).
     _ingest(db, job_id, _report(5), STARTED + timedelta(hours=1, minutes=30))
     job = _job(db, job_id)
     assert (job.current_step, job.progress) == (20, 50.0)
     assert job.current_metrics == {"training_loss": 1.8}  # not the stale 1.95
-    assert job.current_cost == Decimal("4.2000")
+    assert job.current_cost == Decimal("6.3000")  # $4.20/h × 1.5 h
+    assert job.last_seen_at == STARTED + timedelta(hours=1, minutes=30)
 
     # Stuck on one step (a long evaluation, a slow cluster): the bill still follows the clock.
     _ingest(db, job_id, _report(20), STARTED + timedelta(hours=2))
@@ -126,7 +129,8 @@ def test_a_late_running_report_changes_nothing_on_a_finished_job(db: Runtime, te
         job = session.get(TrainingJob, job_id)
         assert job is not None
         snapshot = JobSnapshot.of(job)
-    late = plan_ingest(snapshot, _report(30), STARTED + timedelta(hours=2))
+    late = plan_ingest(snapshot, _report(30, range(11, 31)), STARTED + timedelta(hours=2))
+    assert len(late.points) == 20
     assert late.progress.current_cost == Decimal("8.4000")  # what it would write: $4.20/h × 2 h
 
     ended = STARTED + timedelta(minutes=30)
@@ -140,6 +144,7 @@ def test_a_late_running_report_changes_nothing_on_a_finished_job(db: Runtime, te
     with db.transaction() as session:
         applied = apply_plans(session, [late], source="poll", now=STARTED + timedelta(hours=2))
     assert applied.jobs_updated == 0
+    assert applied.points_inserted == 0  # a finished job's history is final
     after = _job(db, job_id)
     assert after.status == terminal.value
     assert after.current_cost == after.final_cost == Decimal("2.1000")
