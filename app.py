@@ -18,7 +18,9 @@ from flask_login import current_user
 from api.auth import init_auth
 from api.dash_requests import init_dash_requests
 from api.errors import register_error_handlers
+from api.request_parsing import init_request_parsing
 from api.runtime import Runtime, install, ui_poll_seconds
+from api.security_headers import init_security_headers
 from components.aria import aria
 from components.notification_view import navbar_bell
 from settings import Settings
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install(server, runtime)
     register_error_handlers(server)
     init_auth(server, settings)
+    init_request_parsing(server)
     # Imported here, by name: a renamed or missing blueprint module stops the app at start-up.
     from api.api_fallback import bp as api_fallback_bp
     from api.artifacts_api import bp as artifacts_bp
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.layout = shell_layout
     init_dash_requests(app)
+    init_security_headers(app)
     return app
 
 

@@ -34,6 +34,7 @@ ENV_VARS = (
     "LOST_AFTER_SECONDS",
     "CLUSTER_CLOCK_SKEW_SECONDS",
     "MAX_UPLOAD_BYTES",
+    "MAX_DATASET_LINE_BYTES",
     "LOGIN_ATTEMPTS_PER_MINUTE",
     "LOGIN_FAILURES_PER_ACCOUNT",
     "REGISTRATION_OPEN",
@@ -97,6 +98,7 @@ class Settings:
     # billing (services/plausibility.py); a finish past now + this is billed as now.
     cluster_clock_skew_seconds: float = DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_dataset_line_bytes: int = 8 * 1024 * 1024  # one JSONL line; longer ones are refused by number
     login_attempts_per_minute: int = 10  # per client address, every sign-in attempt
     login_failures_per_account: int = 5  # failed sign-ins per account *and* address per minute, escalating
     registration_open: bool = False  # anyone may register; otherwise CLI users and invite links only
@@ -210,6 +212,9 @@ class Settings:
             ),
             max_upload_bytes=int(
                 _env_number(env, "MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1, integer=True)
+            ),
+            max_dataset_line_bytes=int(
+                _env_number(env, "MAX_DATASET_LINE_BYTES", 8 * 1024 * 1024, minimum=1024, integer=True)
             ),
             login_attempts_per_minute=int(
                 _env_number(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1, integer=True)

@@ -42,6 +42,7 @@ def upload() -> tuple[Response, int]:
             upload_file.stream,
             data_dir=runtime.settings.data_dir,
             max_bytes=runtime.settings.max_upload_bytes,
+            max_line_bytes=runtime.settings.max_dataset_line_bytes,
         )
         body = dataset_json(dataset)
     return success(body, 201)

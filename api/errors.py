@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from dash.exceptions import DependencyException
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +49,11 @@ def register_error_handlers(app: Flask) -> None:
             return exc
         names = {413: "Request too large", 405: "Method not allowed", 404: "Not found"}
         return error_response(exc.code or 500, names.get(exc.code or 0, exc.name), exc.description)
+
+    @app.errorhandler(DependencyException)
+    def _unknown_component_suite(exc: DependencyException) -> Response:
+        """Dash raises this for a `/_dash-component-suites/` path naming no package it serves."""
+        return error_response(404, "Not found", str(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

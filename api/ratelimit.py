@@ -43,7 +43,10 @@ def _failed_sign_in(response: Response) -> bool:
 
 
 def _retry_after(limit: RequestLimit) -> str:
-    return str(max(1, limit.reset_at - int(datetime.now(UTC).timestamp())))
+    """Seconds until the window resets: at least 1, and never more than the window itself (the
+    storage's reset time is rounded up to a whole second, which could otherwise read 61 for 60)."""
+    remaining = limit.reset_at - int(datetime.now(UTC).timestamp())
+    return str(min(limit.limit.get_expiry(), max(1, remaining)))
 
 
 def _page(template: str, **context: object) -> Callable[[RequestLimit], Response]:

@@ -2,16 +2,23 @@
 
 Everything that can be wrong about a request becomes `ApiError(4xx, error, details)` here, so a
 handler body only sees well-typed values and a bad request can never reach the database (or a 500).
+Two checks cover every route, Dash's callback endpoint included (`init_request_parsing`): request
+JSON is decoded by `contract.strict_json` (depth, digits, NaN, NUL, lone surrogates), and form
+fields, file names and query parameters carrying NUL or a lone surrogate are refused.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
-from flask import Blueprint, Response, jsonify, request
+import flask
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask_login import current_user
+from werkzeug.exceptions import BadRequest
 
-from api.errors import ApiError, error_response
+from api.errors import ApiError, error_response, wants_json
+from contract import strict_json
 from services.errors import ServiceError, ValidationError
 
 MAX_DB_ID = 2**63 - 1  # PostgreSQL bigint; a larger id cannot exist and must not reach the driver
@@ -40,9 +47,10 @@ def json_body() -> dict[str, Any]:
         raise ApiError(
             413, "Request too large", {"body": f"JSON bodies are limited to {MAX_JSON_BYTES:,} bytes"}
         )
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "Malformed JSON", {"body": "the body is not valid JSON"})
+    try:
+        data = request.get_json()
+    except BadRequest as exc:
+        raise ApiError(400, "Malformed JSON", {"body": exc.description}) from None
     if not isinstance(data, dict):
         raise ApiError(400, "Invalid input", {"body": "must be a JSON object"})
     return data
@@ -93,3 +101,67 @@ def register_service_errors(bp: Blueprint) -> None:
     def _service_error(exc: ServiceError) -> Response:
         details = exc.errors if isinstance(exc, ValidationError) else exc.details
         return error_response(exc.status, exc.message, details)
+
+
+class _StrictJson:
+    """What `request.get_json()` decodes with: `contract.strict_json` (Flask's session cookie, which
+    is signed, keeps Flask's own decoder)."""
+
+    @staticmethod
+    def loads(data: str | bytes, **_kwargs: Any) -> Any:
+        return strict_json.loads(data)
+
+    dumps = staticmethod(flask.json.dumps)
+
+
+class StrictRequest(flask.Request):
+    """Flask's request, decoding JSON bodies strictly and saying why one was refused (Flask's own
+    answer hides the reason outside debug mode)."""
+
+    @property  # type: ignore[override]
+    def json_module(self) -> type[_StrictJson]:
+        return _StrictJson
+
+    @json_module.setter
+    def json_module(self, _provider: object) -> None:
+        """Flask sets `app.json` on every request (flask/ctx.py); request bodies keep the strict one."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:  # not declared JSON: werkzeug's 415
+            return super().on_json_loading_failed(e)
+        raise BadRequest(f"The body is not JSON this site accepts: {e}.")
+
+
+def _named_text() -> Iterator[tuple[str, str]]:
+    """(what, text) for every query parameter, form field and uploaded file name, keys included."""
+    for where, fields in (("query parameter", request.args), ("form field", request.form)):
+        for key, value in fields.items(multi=True):
+            yield f"The {where} name {key!r}", key or ""  # a multipart part may come without a name
+            yield f"The {where} {key!r}", value
+    for key, upload in request.files.items(multi=True):
+        yield f"The file name of {key!r}", upload.filename or ""
+
+
+def refuse_broken_text() -> None:
+    """400 when any query parameter, form field or file name holds text we could never store.
+
+    Raises:
+        ApiError: 400 `{error, details}` on JSON routes; a plain 400 page for a browser's form post.
+    """
+    for what, text in _named_text():
+        problem = strict_json.text_problem(text)
+        if problem is not None:
+            _refuse_text(f"{what} {problem}.")
+
+
+def _refuse_text(message: str) -> NoReturn:
+    if wants_json():
+        raise ApiError(400, "Invalid input", message)
+    raise BadRequest(message)
+
+
+def init_request_parsing(app: Flask) -> None:
+    """Strict JSON and the text check for every request (after the sign-in guard, so an anonymous
+    request is still a 401 and its body is never read)."""
+    app.request_class = StrictRequest
+    app.before_request(refuse_broken_text)

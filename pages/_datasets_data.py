@@ -47,6 +47,7 @@ def store_upload(user_id: int, name: str, data: bytes) -> tuple[dict[str, Any] |
                 io.BytesIO(data),
                 data_dir=runtime.settings.data_dir,
                 max_bytes=runtime.settings.max_upload_bytes,
+                max_line_bytes=runtime.settings.max_dataset_line_bytes,
             )
             return dataset_json(dataset), None
     except ServiceError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 from api.runtime import get_runtime
 from components.pager import page_count
 from pages._paging import read_page
+from pages._payload import payload_id
 from services.errors import NotFound
 from services.notifications import (
     MAX_PAGE_SIZE,
@@ -71,7 +72,7 @@ def notifications_changed(user_id: int, seen: list[Any] | None) -> bool:
     counts cover the few new rows instead of the user's whole history; the unread count is the
     bell's indexed COUNT.
     """
-    latest = seen[0] if seen and isinstance(seen[0], int) else None
+    latest = payload_id(seen[0]) if isinstance(seen, list) and seen else None
     with get_runtime().transaction() as session:
         page = list_notifications(session, user_id, limit=1, since_id=latest)
         return [page.latest_id, page.unread_count] != seen

@@ -17,6 +17,7 @@ from components.aria import aria
 from components.dataset_view import DELETE_TYPE, datasets_table, format_file_size
 from pages._dataset_upload import DecodeError, decode_upload, page_upload_limit, upload_name, upload_result
 from pages._datasets_data import dataset_name, delete_user_dataset, store_upload, user_datasets
+from pages._payload import payload_id
 from pages._signed_in import require_user_id, signed_in_user_id
 
 dash.register_page(__name__, path="/datasets", name="Datasets", title="Datasets · PIPELINE", nav_order=3)
@@ -185,8 +186,8 @@ def ask_delete(_clicks: list[int | None], _cancel: int | None) -> tuple[Any, Any
         return False, dash.no_update, None
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
         return dash.no_update, dash.no_update, dash.no_update
-    dataset_id = int(trigger["id"])
-    name = dataset_name(require_user_id(), dataset_id)
+    dataset_id = payload_id(trigger.get("id"))
+    name = dataset_name(require_user_id(), dataset_id) if dataset_id is not None else None
     if name is None:
         return False, dash.no_update, None
     body = [
@@ -210,10 +211,11 @@ def ask_delete(_clicks: list[int | None], _cancel: int | None) -> tuple[Any, Any
 )
 def confirm_delete(n_clicks: int | None, dataset_id: int | None) -> tuple[Any, Any, bool]:
     """Delete through the service; "in use" and "not found" come back as a clear message."""
-    if not n_clicks or dataset_id is None:
+    target = payload_id(dataset_id)
+    if not n_clicks or target is None:
         return dash.no_update, dash.no_update, False
     user_id = require_user_id()
-    name, refused = delete_user_dataset(user_id, int(dataset_id))
+    name, refused = delete_user_dataset(user_id, target)
     if refused is not None:
         # Name the dataset only when it is the user's (a missing one is just "not found").
         title = f"{refused.message}: “{name}” was not deleted. " if name else f"{refused.message}. "

@@ -31,6 +31,7 @@ from pages._notifications_data import (
     unread_for,
     user_notifications,
 )
+from pages._payload import payload_id
 from pages._signed_in import require_user_id, signed_in_user_id
 
 PATH = "/notifications"
@@ -125,7 +126,9 @@ def mark_notification_read(_clicks: list[int | None], page: object) -> tuple[Any
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0].get("value"):
         return (dash.no_update,) * 6
     user_id = require_user_id()
-    mark_one(user_id, int(trigger["id"]))
+    notification_id = payload_id(trigger.get("id"))
+    if notification_id is not None:
+        mark_one(user_id, notification_id)
     return _refreshed(user_id, page)
 
 

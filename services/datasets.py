@@ -14,7 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import ACTIVE_STATUSES, Dataset, DatasetStatus, TrainingJob
-from services.dataset_files import DATASETS_BUCKET, new_storage_path, storage_file, validate_and_store
+from services.dataset_files import (
+    DATASETS_BUCKET,
+    MAX_LINE_BYTES,
+    new_storage_path,
+    storage_file,
+    validate_and_store,
+)
 from services.errors import BIGINT_MAX, Conflict, NotFound, ValidationError
 
 NAME_LIMIT = 200
@@ -39,7 +45,14 @@ def validate_dataset_name(name: object) -> str:
 
 
 def create_dataset(
-    session: Session, user_id: int, name: object, source: IO[bytes], *, data_dir: Path, max_bytes: int
+    session: Session,
+    user_id: int,
+    name: object,
+    source: IO[bytes],
+    *,
+    data_dir: Path,
+    max_bytes: int,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Dataset:
     """Validate every line of `source`, store it under DATA_DIR/datasets/<user>/, record the row.
 
@@ -53,7 +66,7 @@ def create_dataset(
     storage_path = new_storage_path(user_id)
     destination = storage_file(data_dir, storage_path)
     assert destination is not None  # generated paths never escape the folder
-    report = validate_and_store(source, destination, max_bytes)
+    report = validate_and_store(source, destination, max_bytes, max_line_bytes=max_line_bytes)
     dataset = Dataset(
         user_id=user_id,
         name=clean_name,

@@ -17,6 +17,7 @@ from pages.monitor.layout import ARTIFACT, JOB_ID, VIEW_STATE
 
 @callback(Output(ARTIFACT, "children"), Input(VIEW_STATE, "data"), State(JOB_ID, "data"))
 def show_artifact(view_state: dict[str, Any] | None, job_id: str | None) -> Any:
-    if not view_state or view_state.get("status") != "completed":
+    # The store is the page's own, but a crafted callback request can put any JSON there.
+    if not isinstance(view_state, dict) or view_state.get("status") != "completed":
         return None
     return artifact_card(read_artifact(job_id))

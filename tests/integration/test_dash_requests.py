@@ -17,7 +17,7 @@ from api.dash_requests import MALFORMED
 ENDPOINT = "/_dash-update-component"
 MODAL = "mon-cancel-modal.is_open"  # the monitor's cancel dialog: two inputs, no state, one output
 OUTPUT = {"id": "mon-cancel-modal", "property": "is_open"}
-INPUTS = [
+INPUTS: list[dict[str, Any]] = [
     {"id": "mon-cancel-open", "property": "n_clicks", "value": 1},
     {"id": "mon-cancel-dismiss", "property": "n_clicks", "value": None},
 ]
@@ -72,3 +72,43 @@ def test_a_body_that_is_not_json_is_refused_by_flask_as_json(auth_client: FlaskC
     assert (broken.status_code, broken.get_json()["error"]) == (400, "Bad Request")
     untyped = auth_client.post(ENDPOINT, data="{}")
     assert (untyped.status_code, untyped.get_json()["error"]) == (415, "Unsupported Media Type")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "detail"),
+    [
+        pytest.param(
+            [{**INPUTS[0], "value": [1, 2]}, INPUTS[1]],
+            "'n_clicks' of 'mon-cancel-open' cannot be list",
+            id="list",
+        ),
+        pytest.param(
+            [INPUTS[0], {**INPUTS[1], "value": {"a": 1}}],
+            "'n_clicks' of 'mon-cancel-dismiss' cannot be dict",
+            id="dict",
+        ),
+        pytest.param([{**INPUTS[0], "value": "1"}, INPUTS[1]], "cannot be str", id="text-for-a-number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_for_its_component_is_a_400(
+    auth_client: FlaskClient, inputs: list[Any], detail: str
+) -> None:
+    answer = _post(auth_client, {**GOOD, "inputs": inputs})
+    assert answer.status_code == 400
+    assert detail in answer.get_json()["details"]
+
+
+def test_a_clientside_callback_cannot_be_called_on_the_server(auth_client: FlaskClient) -> None:
+    body = {
+        "output": "theme-store.data",
+        "outputs": {"id": "theme-store", "property": "data"},
+        "inputs": [{"id": "theme-toggle", "property": "n_clicks", "value": 1}],
+        "state": [{"id": "theme-store", "property": "data", "value": None}],
+    }
+    answer = _post(auth_client, body)
+    assert (answer.status_code, answer.get_json()["error"]) == (400, MALFORMED)
+
+
+def test_a_list_for_a_single_id_is_refused(auth_client: FlaskClient) -> None:
+    answer = _post(auth_client, {**GOOD, "outputs": [OUTPUT]})
+    assert (answer.status_code, answer.get_json()["error"]) == (400, MALFORMED)
