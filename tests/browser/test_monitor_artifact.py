@@ -62,7 +62,8 @@ def test_mon_art001_completed_job_shows_its_adapter_and_downloads_the_exact_byte
 ) -> None:
     job_id = _completed_local_job(runtime, user["id"])
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")
-    duo.wait_for_element(f"#{ARTIFACT_DOWNLOAD}", timeout=10)
+    # render, then the card: two round trips, which missed 10 s once on a loaded CI box
+    duo.wait_for_element(f"#{ARTIFACT_DOWNLOAD}", timeout=20)
 
     card = duo.find_element(".monitor-artifact").text
     assert "Trained adapter" in card
