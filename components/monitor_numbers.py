@@ -224,13 +224,13 @@ class ProgressParts(TypedDict):
 
 
 def progress_parts(job: dict[str, Any]) -> ProgressParts:
-    """The progress bar's value and texts: percent (clamped to 0–100), epoch and step counters."""
+    """The progress bar's value and texts: percent (clamped to 0–100, one decimal as the specification shows it), epoch and step counters."""
     value = min(max(float(job.get("progress") or 0.0), 0.0), 100.0)
     epoch, total_epochs = int(job.get("current_epoch") or 0), int(job.get("total_epochs") or 0)
     step, total_steps = int(job.get("current_step") or 0), int(job.get("total_steps") or 0)
     return {
         "value": value,
-        "label": f"{value:.0f}%",
+        "label": f"{value:.1f}%",
         "epoch": f"Epoch {epoch:,} / {total_epochs:,}" if total_epochs else "Epoch —",
         "step": f"Step {step:,} / {total_steps:,}" if total_steps else "Step —",
     }

@@ -22,7 +22,7 @@ SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 
 
-DATASET_URL_TTL_SECONDS = 6 * 3600
+DATASET_URL_TTL_SECONDS = 24 * 3600  # as the specification signs it: a cluster queue may hold a job for hours
 STORAGE_PREFIX = "/storage/datasets/"
 ARTIFACT_URL_TTL_SECONDS = 3600
 

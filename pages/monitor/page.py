@@ -6,11 +6,13 @@ build in ``views`` (docs/architecture.md §8).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import dash
 from dash import Input, State, callback, ctx, no_update
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.runtime import ui_poll_seconds
 from pages.monitor import artifact as _artifact  # noqa: F401  # registers the adapter card's callback
@@ -51,6 +53,7 @@ from pages.monitor.views import (
     full_charts,
     header_values,
     join_state,
+    load_failed_alert,
     not_found_alert,
     render_numbers,
     status_outputs,
@@ -76,6 +79,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+logger = logging.getLogger(__name__)
+
 _PAGE_OUTPUTS = {
     "loading": dash.Output(LOADING, "className"),
     "not_found": dash.Output(NOT_FOUND, "children"),
@@ -100,12 +105,15 @@ def render(
     job_id: str | None, smoothing: float | None, y_scale: str, x_axis: str, theme: str | None
 ) -> dict[str, Any]:
     """The whole page for the signed-in user's job, or the not-found alert (nothing else)."""
-    snap = read_job(job_id, with_dataset=True)
     outputs = {**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs()}
+    try:
+        snap = read_job(job_id, with_dataset=True)
+    except SQLAlchemyError:
+        logger.exception("monitor: reading job %s failed", job_id)
+        failed = load_failed_alert("The database did not answer.")
+        return _only_alert(outputs, failed)
     if snap is None:
-        missing: dict[str, Any] = dict.fromkeys(outputs, no_update)
-        missing.update(loading=HIDDEN, not_found=not_found_alert(), body=HIDDEN, interval_disabled=True)
-        return missing
+        return _only_alert(outputs, not_found_alert())
     now = _now()
     charts, window = full_charts(snap, chart_options(snap.job, smoothing, y_scale, x_axis, theme))
     numbers = render_numbers(snap, charts["chart_state"], window, now)
@@ -117,6 +125,13 @@ def render(
         **status_values(snap, numbers, now),
         **charts,
     }
+
+
+def _only_alert(outputs: dict[str, Any], alert: Any) -> dict[str, Any]:
+    """The page reduced to one alert in place of the job: nothing else drawn, nothing polled."""
+    values: dict[str, Any] = dict.fromkeys(outputs, no_update)
+    values.update(loading=HIDDEN, not_found=alert, body=HIDDEN, interval_disabled=True)
+    return values
 
 
 @callback(

@@ -350,6 +350,19 @@ def not_found_alert() -> dbc.Alert:
     )
 
 
+def load_failed_alert(reason: str) -> dbc.Alert:
+    """The first view could not be read (the database did not answer): say so, never spin forever."""
+    return dbc.Alert(
+        [
+            html.H2("Failed to load training job", className="h5 alert-heading"),
+            html.P(f"{reason} Reload the page to try again.", className="mb-2"),
+            dcc.Link("Back to your jobs", href="/training/jobs", className="alert-link"),
+        ],
+        color="danger",
+        id="mon-load-failed-alert",
+    )
+
+
 def cancel_result(ok: bool, message: str) -> dbc.Alert:
     """What happened after the confirm button: success, or why the cancel was refused."""
     icon = "bi-check-circle" if ok else "bi-exclamation-triangle"

@@ -87,7 +87,7 @@ def test_mon001_running_job_details_cards_chart_and_live_progress(
     assert "status-look--running" in badge.get_attribute("class")
     assert duo.find_elements("#mon-badge .badge .bi-activity")
     progress = duo.find_element("#mon-progress").text
-    for expected in ("20%", "Epoch 1 / 2", "Step 20 / 100"):
+    for expected in ("20.0%", "Epoch 1 / 2", "Step 20 / 100"):
         assert expected in progress
     now = metrics_at(20)
     assert duo.find_element("#mon-tl").text == format_loss(now["training_loss"])

@@ -199,3 +199,37 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb(
     assert len(next(op for op in loss_ops if op["location"] == ["data", 0, "x"])["params"]["value"]) == 10
     (annotations,) = [op for op in loss_ops if op["location"] == ["layout", "annotations"]]
     assert "@ step 1,000,010" in annotations["params"]["value"][0]["text"]  # the worst case: marker moved
+
+
+def test_a_first_view_the_database_cannot_answer_says_so_instead_of_spinning(
+    auth_client: Any, app: Any, runtime: Runtime, user: dict[str, Any]
+) -> None:
+    """The specification's error state: "Failed to load training job", not a spinner forever.
+    The jobs table is really gone for the moment (renamed), so the read fails in PostgreSQL."""
+    from sqlalchemy import text
+
+    from benchmarks.monitor_tick import callback_request, callbacks_of
+
+    job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=3)
+    auth_client.get("/training/jobs")  # first request: Dash registers its callbacks
+    values = {
+        "mon-job-id.data": job_id,
+        "mon-smoothing.value": 0.6,
+        "mon-y-scale.value": "linear",
+        "mon-x-axis.value": "step",
+        "theme-store.data": "light",
+    }
+    request = callback_request(callbacks_of(app), "mon-job-id", "data", values)
+    with runtime.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE lora_training_jobs RENAME TO lora_training_jobs_away"))
+    try:
+        response = auth_client.post("/_dash-update-component", json=request)
+    finally:
+        with runtime.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE lora_training_jobs_away RENAME TO lora_training_jobs"))
+    assert response.status_code == 200
+    answer = response.get_json()["response"]
+    assert "Failed to load training job" in str(answer["mon-not-found"])
+    assert answer["mon-interval"] == {"disabled": True}
+    ok = auth_client.post("/_dash-update-component", json=request).get_json()["response"]
+    assert "Failed to load" not in str(ok.get("mon-not-found"))  # a reload after recovery draws the job

@@ -162,7 +162,7 @@ def test_progress_parts_and_style() -> None:
     job = {"progress": 42.6, "current_epoch": 1, "total_epochs": 3, "current_step": 1200, "total_steps": 3000}
     assert progress_parts(job) == {
         "value": 42.6,
-        "label": "43%",
+        "label": "42.6%",
         "epoch": "Epoch 1 / 3",
         "step": "Step 1,200 / 3,000",
     }
