@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash
-from dash import Input, State, callback, ctx, no_update
+from dash import Input, Output, State, callback, ctx, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.runtime import ui_poll_seconds
-from pages.monitor import artifact as _artifact  # noqa: F401  # registers the adapter card's callback
+from pages.monitor.artifact import show_artifact
 from pages.monitor.data import cancel_shown_job, read_job
 from pages.monitor.layout import (
+    ARTIFACT,
     BODY,
     CANCEL_CONFIRM,
     CANCEL_DISMISS,
@@ -125,6 +126,9 @@ def render(
         **status_values(snap, numbers, now),
         **charts,
     }
+
+
+callback(Output(ARTIFACT, "children"), Input(VIEW_STATE, "data"), State(JOB_ID, "data"))(show_artifact)
 
 
 def _only_alert(outputs: dict[str, Any], alert: Any) -> dict[str, Any]:
