@@ -77,6 +77,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.layout = shell_layout
+    app.clientside_callback(
+        THEME_TOGGLE_JS,
+        dash.Output("theme-store", "data"),
+        dash.Input("theme-toggle", "n_clicks"),
+        dash.State("theme-store", "data"),
+    )
     init_dash_requests(app)
     init_security_headers(app)
     return app
@@ -153,19 +159,16 @@ def shell_layout() -> html.Div:
     )
 
 
-dash.clientside_callback(
-    """
-    function(clicks, stored) {
-        let theme = stored || (window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
-        if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
-        document.documentElement.setAttribute('data-bs-theme', theme);
-        return theme;
-    }
-    """,
-    dash.Output("theme-store", "data"),
-    dash.Input("theme-toggle", "n_clicks"),
-    dash.State("theme-store", "data"),
-)
+# The theme toggle, in the browser. Bound to each app in create_app (not `dash.clientside_callback`,
+# whose global list reaches only the first app a process builds: a second app's toggle did nothing).
+THEME_TOGGLE_JS = """
+function(clicks, stored) {
+    let theme = stored || (window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+    if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
+    document.documentElement.setAttribute('data-bs-theme', theme);
+    return theme;
+}
+"""
 
 
 def _dev_server() -> None:

@@ -47,7 +47,8 @@ def _shoot(duo: Any, name: str, width: int, height: int) -> None:
 def _set_theme(duo: Any, theme: str) -> None:
     current = duo.driver.execute_script("return document.documentElement.getAttribute('data-bs-theme')")
     if current != theme:
-        duo.find_element("#theme-toggle").click()
+        # A script click: at phone width the toggle sits in the collapsed navbar menu.
+        duo.driver.execute_script("document.querySelector('#theme-toggle').click()")
         time.sleep(0.8)
 
 
