@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.webhook_receiver import loopback_receiver, run_burst_worker
 PUBLIC = "https://93.184.215.14/hooks/pipeline"  # a public address literal: no DNS needed
 
 
-def _create(user: ApiUser, **body) -> object:
+def _create(user: ApiUser, **body: Any) -> Any:
     return user.post("/api/webhooks", json={"url": PUBLIC, "events": ["job_completed"], **body})
 
 
@@ -24,7 +25,11 @@ def test_the_secret_is_shown_once_and_never_listed(alice: ApiUser) -> None:
     assert answer.status_code == 201
     created = answer.get_json()["data"]
     assert re.fullmatch(r"[0-9a-f]{64}", created["secret"])
-    assert (created["format"], created["events"], created["enabled"]) == ("slack", ["job_failed", "budget_stop"], True)
+    assert (created["format"], created["events"], created["enabled"]) == (
+        "slack",
+        ["job_failed", "budget_stop"],
+        True,
+    )
     listed = alice.get("/api/webhooks").get_json()["data"]
     assert [item["id"] for item in listed["items"]] == [created["id"]]
     assert "secret" not in listed["items"][0]
