@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, get_current_job
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_QUEUE = "pipeline-webhooks"
 CLAIM_BATCH = 500
+FINISHED_KEPT = timedelta(days=7)  # delivered/failed outbox rows; the attempts log keeps its own 50
 JOB_TIMEOUT_SECONDS = 60
 
 _embedded_pool: ThreadPoolExecutor | None = None  # process plumbing, no per-user state
@@ -78,9 +79,17 @@ def claim_pending(
 def dispatch_pending(
     sessions: sessionmaker[Session], settings: Settings, *, only_ids: Sequence[int] | None = None
 ) -> int:
-    """Claim pending deliveries and hand them over; returns how many were handed over."""
+    """Claim pending deliveries and hand them over; returns how many were handed over. The cycle's
+    call (no `only_ids`) also drops finished outbox rows older than FINISHED_KEPT."""
+    now = utcnow()
     with sessions.begin() as session:
-        ids = claim_pending(session, settings, now=utcnow(), only_ids=only_ids)
+        ids = claim_pending(session, settings, now=now, only_ids=only_ids)
+        if only_ids is None:
+            session.execute(
+                delete(WebhookDelivery).where(
+                    WebhookDelivery.status != "pending", WebhookDelivery.finished_at < now - FINISHED_KEPT
+                )
+            )
     if not ids:
         return 0
     if settings.redis_url is None:

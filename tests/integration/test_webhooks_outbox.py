@@ -83,3 +83,19 @@ def test_rows_are_written_with_the_notification_or_not_at_all(sessions, owner, r
     with sessions.begin() as session:
         warn(session)
     assert _rows(sessions) == {mine: ["health_warning"]}
+
+
+def test_rows_redis_could_not_take_are_enqueued_by_a_later_cycle(settings, sessions, owner) -> None:
+    from jobs.webhook_dispatch import dispatch_pending
+    from services.webhooks import queue_test_delivery
+    from tests.ports import free_port
+
+    with sessions.begin() as session:
+        hook = _hook(session, owner, ["job_failed"])
+        delivery_id = queue_test_delivery(session, owner, hook).id
+    redis_away = settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    assert dispatch_pending(sessions, redis_away) == 0
+    with sessions() as session:
+        assert session.get(WebhookDelivery, delivery_id).enqueued_at is None  # still owed
+    assert dispatch_pending(sessions, settings) == 1
+    assert dispatch_pending(sessions, settings) == 0  # handed over once, not every cycle
