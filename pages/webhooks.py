@@ -111,6 +111,8 @@ def layout(**_query: str) -> html.Div:
 @callback(
     Output(TABLE, "children"),
     Output(CREATED, "children"),
+    Output(URL, "value"),
+    Output(NAME, "value"),
     Input(CREATE, "n_clicks"),
     State(NAME, "value"),
     State(URL, "value"),
@@ -120,17 +122,19 @@ def layout(**_query: str) -> html.Div:
 )
 def create(
     n_clicks: int | None, name: object, url: object, events: object, body_format: object
-) -> tuple[Any, Any]:
-    """Save a webhook and show its secret once; a refused URL or field is explained in words."""
+) -> tuple[Any, Any, Any, Any]:
+    """Save a webhook and show its secret once (the form is cleared); a refused URL or field is
+    explained in words and the form keeps what was typed."""
     if not n_clicks:
-        return dash.no_update, dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update, dash.no_update
     user_id = require_user_id()
     try:
         secret = add_webhook(user_id, url=url or "", events=events or [], body_format=body_format, name=name)
     except ServiceError as exc:
         details = exc.details if isinstance(exc.details, dict) else {"": exc.details}
         lines = [html.Div(f"{field}: {why}" if field else str(why)) for field, why in details.items()]
-        return dash.no_update, dbc.Alert(lines, color="danger", className="mb-0 small", id="webhook-error")
+        alert = dbc.Alert(lines, color="danger", className="mb-0 small", id="webhook-error")
+        return dash.no_update, alert, dash.no_update, dash.no_update
     shown = dbc.Alert(
         [
             html.Div("Webhook added. Copy its signing secret now: it is shown only this once."),
@@ -139,7 +143,7 @@ def create(
         color="success",
         className="mb-0 small",
     )
-    return _table(user_id), shown
+    return _table(user_id), shown, "", ""
 
 
 def _clicked_id() -> int | None:
