@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from api.jobs_api import bp as jobs_bp
     from api.notifications_api import bp as notifications_bp
     from api.storage import bp as storage_bp
+    from api.webhooks_api import bp as webhooks_bp
 
     for blueprint in (
         health_bp,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         jobs_bp,
         artifacts_bp,
         notifications_bp,
+        webhooks_bp,
         storage_bp,
         callbacks_bp,
     ):

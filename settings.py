@@ -43,6 +43,8 @@ ENV_VARS = (
     "MAX_GPUS_PER_USER",
     "MAX_ACTIVE_SPEND_PER_USER",
     "TRUSTED_PROXIES",
+    "WEBHOOKS_ALLOW_PRIVATE",
+    "WEBHOOK_RETRY_SECONDS",
     "DATA_DIR",
     "LOG_FORMAT",
 )
@@ -107,6 +109,10 @@ class Settings:
     max_gpus_per_user: int = 16  # sum of gpu_config.count over the user's active jobs
     max_active_spend_per_user: Decimal = Decimal("1000")  # USD, sum of active jobs' estimated cost
     trusted_proxies: int = 0  # reverse proxies in front of the web process that set X-Forwarded-*
+    # Outgoing webhooks (docs/security.md): private/loopback targets only for on-premise installs,
+    # and the pauses between delivery attempts (RQ Retry intervals; len = retries after the first).
+    webhooks_allow_private: bool = False
+    webhook_retry_seconds: tuple[int, ...] = (10, 60, 300, 1800)
     log_format: str = "text"
     session_cookie_secure: bool = False
 
@@ -177,6 +183,9 @@ class Settings:
         registration_open = env.get("REGISTRATION_OPEN", "false").strip().lower()
         if registration_open not in ("1", "0", "true", "false", "yes", "no"):
             raise SettingsError("REGISTRATION_OPEN must be true or false")
+        allow_private = env.get("WEBHOOKS_ALLOW_PRIVATE", "false").strip().lower()
+        if allow_private not in ("1", "0", "true", "false", "yes", "no"):
+            raise SettingsError("WEBHOOKS_ALLOW_PRIVATE must be true or false")
         log_format = env.get("LOG_FORMAT", "text")
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT must be 'text' or 'json'")
@@ -232,6 +241,8 @@ class Settings:
             max_gpus_per_user=int(_env_number(env, "MAX_GPUS_PER_USER", 16, minimum=1, integer=True)),
             max_active_spend_per_user=_env_money(env, "MAX_ACTIVE_SPEND_PER_USER", Decimal("1000")),
             trusted_proxies=int(_env_number(env, "TRUSTED_PROXIES", 0, minimum=0, integer=True)),
+            webhooks_allow_private=allow_private in ("1", "true", "yes"),
+            webhook_retry_seconds=_env_delays(env, "WEBHOOK_RETRY_SECONDS", cls.webhook_retry_seconds),
             log_format=log_format,
             session_cookie_secure=public_base_url.startswith("https://"),
         )
@@ -251,6 +262,17 @@ def _env_number(
     if value < minimum or value != value:
         raise SettingsError(f"{name} must be >= {minimum:g}, got {raw!r}")
     return value
+
+
+def _env_delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of whole seconds (0 to 86400 each, at most 10), e.g. `10,60,300`."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) > 10 or not all(p.isascii() and p.isdigit() and int(p) <= 86400 for p in parts):
+        raise SettingsError(f"{name} must be up to 10 comma-separated whole seconds (0-86400), got {raw!r}")
+    return tuple(int(part) for part in parts)
 
 
 def _env_money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode
 TIMESTAMP_HEADER = "X-Pipeline-Timestamp"
 SIGNATURE_HEADER = "X-Pipeline-Signature"
 JOB_ID_HEADER = "X-Pipeline-Job-Id"
+WEBHOOK_EVENT_HEADER = "X-Pipeline-Event"
+WEBHOOK_DELIVERY_HEADER = "X-Pipeline-Delivery"
 SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 
@@ -101,6 +103,14 @@ def derive_job_secret(secret_key: str, job_id: str) -> str:
     if not job_id:
         raise ValueError("job_id is empty: cannot derive a callback secret")
     return _purpose_signature(secret_key, "callback", str(job_id))
+
+
+def derive_webhook_secret(secret_key: str, salt: str) -> str:
+    """An outgoing webhook's signing secret (hex), from SECRET_KEY and the webhook's stored salt:
+    the database alone cannot sign, and any process holding SECRET_KEY can (docs/security.md)."""
+    if not secret_key or not salt:
+        raise ValueError("SECRET_KEY and the webhook's salt are needed to derive its secret")
+    return _purpose_signature(secret_key, "webhook", salt)
 
 
 def _digest(secret: str, timestamp: str, body: bytes) -> str:

@@ -22,6 +22,8 @@ from services.costs import format_money
 from services.ingest import JobSnapshot, accrued_cost
 from services.transitions import Notice, job_label, transition
 
+BUDGET_STOP_EVENT = "budget_stop"  # the webhook event of this cancel (services/webhooks.py)
+
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +88,7 @@ def stop_for_budget(session: Session, job_id: uuid.UUID, *, now: datetime) -> bo
             f"Job {job_label(job)} was stopped before its cost passed its budget limit of "
             f"{format_money(job.budget_limit)}.",
             priority="high",  # unlike a cancel, the user did not just ask for it
+            event=BUDGET_STOP_EVENT,
         ),
     )
     if stopped:

@@ -1,4 +1,5 @@
-"""One processor cycle: claim, submit, poll, ingest, finish, stop jobs at their budget, retry cancels.
+"""One processor cycle: claim, submit, poll, ingest, finish, stop jobs at their budget, retry cancels,
+enqueue webhook deliveries.
 
 The one function the RQ worker, `lora-pipeline cycle` and the demo's timer all run; safe when two
 copies overlap (docs/architecture.md §5).
@@ -28,6 +29,7 @@ from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
 from jobs.confined import DATA_FAULTS, SYSTEM_FAULTS, apply_confined, record_write_failure
 from jobs.poll import fail_lost, load_running, poll_jobs, record_poll_errors, unstorable_for_too_long
 from jobs.submit import AfterSubmit, SubmitOutcome, submit_claimed
+from jobs.webhook_dispatch import dispatch_pending
 from logging_setup import log_context
 from services.ingest import IngestPlan, JobSnapshot, finish_from_report, plan_ingest
 from settings import Settings
@@ -128,6 +130,9 @@ def run_cycle(
                 lambda: retry_cluster_cancels(sessions, cluster, now=clock()),
             )
             summary.errors += cancels.failed if cancels is not None else 0
+            # Last: hand this cycle's (and any earlier, unsent) webhook outbox rows to RQ. Only
+            # enqueues; the endpoints are called by workers, never waited on here.
+            _phase(summary, faults, "webhook deliveries", lambda: dispatch_pending(sessions, settings))
             summary.seconds = time.perf_counter() - started
             log.info(summary.line())
             if faults:  # the database or the network failed us: this cycle failed, say so

@@ -24,6 +24,7 @@ from rq.exceptions import StopRequested
 
 from jobs.cycle import run_cycle
 from jobs.locks import RedisLock
+from jobs.webhook_dispatch import WEBHOOK_QUEUE
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,9 @@ def run_scheduler(
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
-    """`lora-pipeline worker`: an RQ worker on the cycle queue (each job in a forked work horse).
+    """`lora-pipeline worker`: an RQ worker on the cycle queue, then the webhook queue (each job in a
+    forked work horse). Cycles come first, so a cycle waits at most one delivery (seconds, capped by
+    its timeouts); RQ's scheduler runs in the worker to move webhook retries back when due.
 
     RQ's worker exits when Redis goes away; this loop starts a new one once Redis answers again,
     so a Redis restart needs no operator. A shutdown request (SIGTERM/SIGINT) ends the loop.
@@ -197,8 +200,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     while True:
         name = f"pipeline-{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
         try:
-            worker = Worker([Queue(QUEUE_NAME, connection=redis)], connection=redis, name=name)
-            worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+            queues = [Queue(QUEUE_NAME, connection=redis), Queue(WEBHOOK_QUEUE, connection=redis)]
+            worker = Worker(queues, connection=redis, name=name)
+            worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             return 0  # burst finished, or a shutdown was requested
         except RedisError as exc:
             log.warning("lost Redis (%s); starting a new worker in %.1f s", exc, delay)

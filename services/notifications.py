@@ -1,7 +1,8 @@
 """A user's notifications: the list (unread first), the unread count for the navbar bell, marking read.
 
-Notifications are written by the state machine (services/transitions.py); this module only reads and
-marks them, always scoped to the acting user.
+Every notification is created through `add_notification` (the state machine, services/transitions.py,
+and any later source such as run health checks), which also writes the outbox rows of the user's
+webhooks that chose its type, in the same transaction. Reads and marks are scoped to the acting user.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from db.base import utcnow
 from db.models import Notification
 from db.session import rows_affected
 from services.errors import BIGINT_MAX, NotFound
+from services.webhooks import queue_notification_deliveries
 
 MAX_PAGE_SIZE = 100
 
@@ -27,6 +29,14 @@ class NotificationPage:
     limit: int
     offset: int
     latest_id: int | None  # pass back as `since` to get only newer ones
+
+
+def add_notification(session: Session, notification: Notification) -> Notification:
+    """Add a notification to the caller's transaction, with its webhook outbox rows (enqueued for
+    delivery after the commit by the processor cycle: jobs/webhook_dispatch.py)."""
+    session.add(notification)
+    queue_notification_deliveries(session, notification)
+    return notification
 
 
 def unread_count(session: Session, user_id: int) -> int:

@@ -13,7 +13,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from db.models import CostRecord, Dataset, JobEvent, Notification, TrainingJob
+from db.models import (
+    CostRecord,
+    Dataset,
+    JobEvent,
+    Notification,
+    TrainingJob,
+    Webhook,
+    WebhookAttempt,
+)
 
 
 def money(value: Decimal | None) -> float | None:
@@ -110,4 +118,30 @@ def notification_json(notification: Notification) -> dict[str, Any]:
         "read": notification.read_at is not None,
         "read_at": timestamp(notification.read_at),
         "created_at": timestamp(notification.created_at),
+    }
+
+
+def webhook_json(webhook: Webhook) -> dict[str, Any]:
+    """A webhook as the API shows it: never its secret (that is shown once, at creation)."""
+    return {
+        "id": webhook.id,
+        "name": webhook.name,
+        "url": webhook.url,
+        "events": list(webhook.events or []),
+        "format": webhook.format,
+        "enabled": webhook.enabled,
+        "created_at": timestamp(webhook.created_at),
+    }
+
+
+def webhook_attempt_json(attempt: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "delivery_id": attempt.delivery_id,
+        "event": attempt.event,
+        "at": timestamp(attempt.at),
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "latency_ms": attempt.latency_ms,
+        "ok": attempt.error is None,
     }

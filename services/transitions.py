@@ -37,6 +37,7 @@ from services.costs import (
     format_money,
     hourly_rate,
 )
+from services.notifications import add_notification
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.INITIALIZING, JobStatus.CANCELLED, JobStatus.FAILED}),
@@ -70,6 +71,7 @@ class Notice:
     title: str
     message: str
     priority: str | None = None  # the status's own priority when None
+    event: str | None = None  # a finer event name for webhooks (metadata["event"]), e.g. budget_stop
 
 
 class TransitionRefused(Exception):
@@ -214,7 +216,11 @@ def _notify(
     if notice is not None:
         title, message = notice.title, _notice_message(notice, job)
         priority = notice.priority or spec.priority
-    session.add(
+    metadata: dict[str, Any] = {"job_id": str(job.id), "status": to_status.value}
+    if notice is not None and notice.event:
+        metadata["event"] = notice.event
+    add_notification(
+        session,
         Notification(
             user_id=job.user_id,
             type=spec.type,
@@ -222,9 +228,9 @@ def _notify(
             message=message,
             priority=priority,
             action_url=f"/training/jobs/{job.id}",
-            metadata_={"job_id": str(job.id), "status": to_status.value},
+            metadata_=metadata,
             created_at=at,
-        )
+        ),
     )
 
 
