@@ -214,18 +214,43 @@ def _notify(
     if notice is not None:
         title, message = notice.title, _notice_message(notice, job)
         priority = notice.priority or spec.priority
-    session.add(
-        Notification(
-            user_id=job.user_id,
-            type=spec.type,
-            title=title,
-            message=message,
-            priority=priority,
-            action_url=f"/training/jobs/{job.id}",
-            metadata_={"job_id": str(job.id), "status": to_status.value},
-            created_at=at,
-        )
+    record_notification(
+        session,
+        job,
+        spec.type,
+        title,
+        message,
+        priority=priority,
+        metadata={"job_id": str(job.id), "status": to_status.value},
+        at=at,
     )
+
+
+def record_notification(
+    session: Session,
+    job: TrainingJob,
+    type_: str,
+    title: str,
+    message: str,
+    *,
+    priority: str,
+    metadata: dict[str, Any],
+    at: datetime,
+) -> Notification:
+    """The one place a job's notification is created (status changes and health warnings), in the
+    caller's transaction; outgoing delivery hooks here by `type_`."""
+    notification = Notification(
+        user_id=job.user_id,
+        type=type_,
+        title=title,
+        message=message,
+        priority=priority,
+        action_url=f"/training/jobs/{job.id}",
+        metadata_=metadata,
+        created_at=at,
+    )
+    session.add(notification)
+    return notification
 
 
 def _notice_message(notice: Notice, job: TrainingJob) -> str:
