@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from catalog.health_checks import find_health_check, resolved_health_config
+from catalog.health_checks import CHECKS_BY_ID, find_health_check, resolved_health_config
 from db.metric_store import PointRow, columns
-from db.models import JobStatus, TrainingJob
+from db.models import JobEvent, JobStatus, TrainingJob
 from services.health import Firing, check_title, evaluate
 from services.transitions import Notice, job_label, record_event, record_notification, transition
 
@@ -152,3 +152,15 @@ def stop_now(session: Session, user_id: int, job_id: uuid.UUID, check_id: str, *
     if job is None:
         return False
     return stop_for_health(session, job, check_id, now=now, actor="user")
+
+
+def health_warnings(session: Session, job_id: uuid.UUID) -> list[JobEvent]:
+    """A job's fired checks, oldest first (at most one per check: services/health.py)."""
+    return list(
+        session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.kind == HEALTH_EVENT)
+            .order_by(JobEvent.at, JobEvent.id)
+            .limit(len(CHECKS_BY_ID) * 2)
+        )
+    )

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.runtime import ui_poll_seconds
 from pages.monitor import artifact as _artifact  # noqa: F401  # registers the adapter card's callback
+from pages.monitor import health as _health  # noqa: F401  # registers the health warnings' callbacks
 from pages.monitor.data import cancel_shown_job, read_job
 from pages.monitor.layout import (
     BODY,
