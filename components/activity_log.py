@@ -203,16 +203,21 @@ def stop_alert(
         return None
     ending = _ending_event(events, status)
     error = job.get("error_message")
-    budget_stop = bool(ending and ending.get("details", {}).get("budget_limit")) or (
-        status == "cancelled" and bool(error)
+    # A health check's stop (services/run_health.py) names its check; its reason is the error text.
+    health_stop = status == "cancelled" and bool(ending and ending.get("details", {}).get("check"))
+    budget_stop = not health_stop and (
+        bool(ending and ending.get("details", {}).get("budget_limit"))
+        or (status == "cancelled" and bool(error))
     )
     if status == "failed":
         heading, color, icon = "This job failed", "danger", "bi-x-circle"
+    elif health_stop:
+        heading, color, icon = "This job was stopped by a health check", "warning", "bi-heart-pulse"
     elif budget_stop:
         heading, color, icon = "This job was stopped at its budget limit", "warning", "bi-cash-coin"
     else:
         heading, color, icon = "This job was cancelled", "secondary", "bi-x-circle"
-    sentence = event_sentence(ending, job, owner_email) if ending else None
+    sentence = event_sentence(ending, job, owner_email) if ending and not health_stop else None
     body: list[Any] = []
     if status == "failed" and error:
         body.append(html.Pre(str(error), className="activity-error mb-1 mt-2"))
