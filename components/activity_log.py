@@ -76,12 +76,22 @@ def _status_changed(event: Event, who: str, job: Mapping[str, Any]) -> str:
             spent = _money(job.get("final_cost"))
             at = f" at {spent}" if spent else ""
             return f"Budget limit of {budget} reached{at}: stopped by {who}"
+        if details.get("check"):
+            return f"{details.get('reason') or 'Stopped by a health check'} (by {who})"
         return f"Cancel requested by {who}"
     return f"Status changed from {event.get('from_status')} to {to_status} by {who}"
 
 
+def _health_warning(event: Event, who: str, _job: Mapping[str, Any]) -> str:
+    details = event["details"]
+    step = details.get("step")
+    stop = "; the job is stopped" if details.get("action") == "stop" else ""
+    return f"Health warning at step {step}: {details.get('message') or details.get('check')}{stop} (by {who})"
+
+
 _SENTENCES: dict[str, Callable[[Event, str, Mapping[str, Any]], str]] = {
     "queued": _queued,
+    "health_warning": _health_warning,
     "status_changed": _status_changed,
     "reclaimed": lambda e, who, _j: f"Claim taken over by {who} after a stalled submission",
     "submit_failed": lambda e, who, _j: (
