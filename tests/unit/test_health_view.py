@@ -10,9 +10,14 @@ from tests.component_tree import walk
 
 
 def text_of(component: object) -> str:
-    return " ".join(
-        str(c.children) for c in walk(component) if isinstance(getattr(c, "children", None), str | int)
-    )
+    """Every text child, in order (a string may sit in a list next to an icon)."""
+    texts: list[str] = []
+    for node in walk(component):
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if isinstance(child, str | int | float):
+                texts.append(str(child))
+    return " ".join(texts)
 
 
 WARNING = {
