@@ -4,6 +4,7 @@ pathology the simulator can inject (its check fires, once)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,11 @@ def test_off_never_fires() -> None:
     config["exploding_loss"]["action"] = "off"
     points = [{"step": s, "training_loss": 1.0 if s < 20 else 9.0} for s in range(1, 30)]
     assert evaluate(config, {}, points, total_steps=1000) == []
+
+
+def test_docs_api_lists_every_check_with_its_defaults() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    for check in HEALTH_CHECKS:
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| `{check.id}` |")]
+        for parameter in check.parameters:
+            assert f"`{parameter.name}` {parameter.default:g} (" in row, (check.id, parameter.name)
