@@ -83,6 +83,13 @@ class _Run:
         self.state = state
         self.total_steps = total_steps
         self.firings: list[Firing] = []
+        # Thresholds read once per batch: `param` runs several times for every point.
+        self.params = {
+            (check, name): float(value)
+            for check, values in config.items()
+            for name, value in values.items()
+            if name != "action"
+        }
 
     def armed(self, check: str) -> bool:
         action = self.config.get(check, {}).get("action", "warn")
@@ -96,7 +103,7 @@ class _Run:
         self.firings.append(Firing(check, step, message, evidence, action))
 
     def param(self, check: str, name: str) -> float:
-        return float(self.config[check][name])
+        return self.params[(check, name)]
 
     def point(self, step: int, point: Point) -> None:
         loss = _finite(point.get("training_loss"))
