@@ -7,10 +7,14 @@ stop's path and the cluster hears of it.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from catalog.health_checks import find_health_check
-from db.models import JobStatus
+from contract.parsing import parse_status_report
+from db.base import utcnow
+from db.models import JobStatus, TrainingJob
+from services.ingest import ingest_status
 from simulator.pathologies import PATHOLOGIES
 from tests.cycle_harness import (
     LONG_HYPERPARAMETERS,
@@ -87,3 +91,25 @@ def test_a_stop_check_cancels_the_job_and_the_cluster_hears_it(cycle_settings, s
     on_cluster = sim.cluster.get(str(stopped.external_job_id))
     assert on_cluster is not None
     assert on_cluster.cancelled_at is not None
+
+
+def test_a_nan_loss_by_callback_warns_once_however_often_it_arrives(sessions, owner) -> None:
+    """The callback's entry (ingest_status) runs the same checks; a report sent twice, or a poll
+    repeating the callback's NaN, writes one event and one notification."""
+    (job_id,) = queue_jobs(sessions, owner, status=JobStatus.RUNNING, started_at=utcnow(), total_steps=100)
+    body = {
+        "status": "running",
+        "current_step": 12,
+        "metrics": {"training_loss": math.nan, "throughput": 900.0},
+    }
+    for source in ("callback", "callback", "poll"):
+        with sessions.begin() as session:
+            running = session.get_one(TrainingJob, job_id)
+            report = parse_status_report(body, "ext-1", None)
+            ingest_status(session, running, report, source=source, now=utcnow())
+    (warning,) = events(sessions, job_id, "health_warning")
+    assert warning.details["check"] == "nan_loss"
+    assert warning.details["step"] == 12
+    assert warning.details["evidence"] == {"metric": "training_loss"}
+    assert notifications(sessions, job_id) == ["health_warning"]
+    assert job(sessions, job_id).status == JobStatus.RUNNING
