@@ -15,7 +15,9 @@ from contract.parsing import parse_status_report
 from db.base import utcnow
 from db.models import JobStatus, TrainingJob
 from services.ingest import ingest_status
+from services.run_health import stop_now
 from simulator.pathologies import PATHOLOGIES
+from tests.accounts import make_user
 from tests.cycle_harness import (
     LONG_HYPERPARAMETERS,
     all_terminal,
@@ -113,3 +115,22 @@ def test_a_nan_loss_by_callback_warns_once_however_often_it_arrives(sessions, ow
     assert warning.details["evidence"] == {"metric": "training_loss"}
     assert notifications(sessions, job_id) == ["health_warning"]
     assert job(sessions, job_id).status == JobStatus.RUNNING
+
+
+def test_stop_now_only_stops_the_users_own_running_job_for_a_known_check(sessions, owner, runtime) -> None:
+    """The monitor's "Stop now" (services/run_health.stop_now): another user's job, an unknown
+    check or a finished job are left alone; the owner's stop reads "Stopped: <check title>"."""
+    other = make_user(runtime, "mallory-health@example.com")
+    (job_id,) = queue_jobs(sessions, owner, status=JobStatus.RUNNING, started_at=utcnow())
+    with sessions.begin() as session:
+        assert not stop_now(session, other, job_id, "gpu_idle", now=utcnow())
+        assert not stop_now(session, owner, job_id, "no_such_check", now=utcnow())
+    assert job(sessions, job_id).status == JobStatus.RUNNING
+    with sessions.begin() as session:
+        assert stop_now(session, owner, job_id, "gpu_idle", now=utcnow())
+    stopped = job(sessions, job_id)
+    assert stopped.status == JobStatus.CANCELLED
+    assert stopped.error_message == "Stopped: GPU utilization low"
+    assert stopped.cancel_requested_at is not None
+    with sessions.begin() as session:
+        assert not stop_now(session, owner, job_id, "gpu_idle", now=utcnow())
