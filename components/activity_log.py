@@ -76,12 +76,22 @@ def _status_changed(event: Event, who: str, job: Mapping[str, Any]) -> str:
             spent = _money(job.get("final_cost"))
             at = f" at {spent}" if spent else ""
             return f"Budget limit of {budget} reached{at}: stopped by {who}"
+        if details.get("check"):
+            return f"{details.get('reason') or 'Stopped by a health check'} (by {who})"
         return f"Cancel requested by {who}"
     return f"Status changed from {event.get('from_status')} to {to_status} by {who}"
 
 
+def _health_warning(event: Event, who: str, _job: Mapping[str, Any]) -> str:
+    details = event["details"]
+    step = details.get("step")
+    stop = "; the job is stopped" if details.get("action") == "stop" else ""
+    return f"Health warning at step {step}: {details.get('message') or details.get('check')}{stop} (by {who})"
+
+
 _SENTENCES: dict[str, Callable[[Event, str, Mapping[str, Any]], str]] = {
     "queued": _queued,
+    "health_warning": _health_warning,
     "status_changed": _status_changed,
     "reclaimed": lambda e, who, _j: f"Claim taken over by {who} after a stalled submission",
     "submit_failed": lambda e, who, _j: (
@@ -203,16 +213,21 @@ def stop_alert(
         return None
     ending = _ending_event(events, status)
     error = job.get("error_message")
-    budget_stop = bool(ending and ending.get("details", {}).get("budget_limit")) or (
-        status == "cancelled" and bool(error)
+    # A health check's stop (services/run_health.py) names its check; its reason is the error text.
+    health_stop = status == "cancelled" and bool(ending and ending.get("details", {}).get("check"))
+    budget_stop = not health_stop and (
+        bool(ending and ending.get("details", {}).get("budget_limit"))
+        or (status == "cancelled" and bool(error))
     )
     if status == "failed":
         heading, color, icon = "This job failed", "danger", "bi-x-circle"
+    elif health_stop:
+        heading, color, icon = "This job was stopped by a health check", "warning", "bi-heart-pulse"
     elif budget_stop:
         heading, color, icon = "This job was stopped at its budget limit", "warning", "bi-cash-coin"
     else:
         heading, color, icon = "This job was cancelled", "secondary", "bi-x-circle"
-    sentence = event_sentence(ending, job, owner_email) if ending else None
+    sentence = event_sentence(ending, job, owner_email) if ending and not health_stop else None
     body: list[Any] = []
     if status == "failed" and error:
         body.append(html.Pre(str(error), className="activity-error mb-1 mt-2"))

@@ -16,6 +16,7 @@ from dash import html
 
 from catalog.base_models import BASE_MODELS
 from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT
+from catalog.health_checks import HEALTH_CHECKS
 from components.aria import aria
 from components.formatters import MISSING, format_duration, parse_money
 from services.costs import format_money
@@ -50,6 +51,26 @@ GPU_COUNT_FIELD = FieldSpec("gpu_count", "GPU count", "gpu_config.count", f"1 to
 NAME_FIELD = FieldSpec("name", "Job name", "name", "Optional; shown in lists and notifications")
 BUDGET_FIELD = FieldSpec("budget_limit", "Budget limit ($)", "budget_limit", "Optional spending cap")
 
+# The configure page's advanced section: each health check's action and thresholds
+# (catalog/health_checks.py); empty means the catalogue default (components/health_form.py lays them out).
+HEALTH_FIELDS: tuple[FieldSpec, ...] = tuple(
+    spec
+    for check in HEALTH_CHECKS
+    for spec in (
+        FieldSpec(f"health_{check.id}_action", "When it fires", f"health_checks.{check.id}.action", ""),
+        *(
+            FieldSpec(
+                f"health_{check.id}_{p.name}",
+                p.label.capitalize(),
+                f"health_checks.{check.id}.{p.name}",
+                f"{p.low:g} to {p.high:g}",
+                p.integer,
+            )
+            for p in check.parameters
+        ),
+    )
+)
+
 # Every control that shows its own error, in the order the page lays them out. Errors on
 # anything else (the preset, the body) go to the form-level alert instead of being lost.
 ALL_FIELDS: tuple[FieldSpec, ...] = (
@@ -60,6 +81,7 @@ ALL_FIELDS: tuple[FieldSpec, ...] = (
     GPU_COUNT_FIELD,
     NAME_FIELD,
     BUDGET_FIELD,
+    *HEALTH_FIELDS,
 )
 _BY_ERROR_KEY = {spec.error_key: spec.name for spec in ALL_FIELDS}
 # The service may report a whole group ("gpu_config": "...") or a nested key; map groups too.
@@ -191,6 +213,13 @@ def form_payload(values: Mapping[str, Any], preset_id: str | None) -> dict[str, 
         payload["name"] = str(name).strip()
     if _given(values.get(BUDGET_FIELD.name)):
         payload["budget_limit"] = values[BUDGET_FIELD.name]
+    health: dict[str, dict[str, Any]] = {}
+    for spec in HEALTH_FIELDS:
+        if _given(values.get(spec.name)):
+            _, check_id, setting = spec.error_key.split(".")
+            health.setdefault(check_id, {})[setting] = values[spec.name]
+    if health:
+        payload["health_checks"] = health
     return payload
 
 

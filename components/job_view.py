@@ -14,6 +14,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
+from catalog.health_checks import HEALTH_CHECKS
 from components.formatters import (
     MISSING,
     parse_money,
@@ -70,6 +71,8 @@ def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Tab
     ]
     hyper = sorted((job.get("hyperparameters") or {}).items())
     rows = _section("Run", run) + _section("Hyperparameters", [(_humanize(k), v) for k, v in hyper])
+    if isinstance(job.get("health_checks"), dict):
+        rows += _section("Health checks", health_rows(job["health_checks"]))
     if dataset:
         rows += _section(
             "Dataset",
@@ -81,6 +84,19 @@ def config_table(job: dict[str, Any], dataset: dict[str, Any] | None) -> dbc.Tab
             ],
         )
     return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="config-table mb-0")
+
+
+def health_rows(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row per catalogued check: its action, then its thresholds (`factor 3 · steps 3`)."""
+    rows = []
+    for check in HEALTH_CHECKS:
+        values = settings.get(check.id)
+        if not isinstance(values, dict):
+            continue
+        parts = [str(values.get("action", check.default_action))]
+        parts += [f"{p.name.replace('_', ' ')} {_display(values.get(p.name))}" for p in check.parameters]
+        rows.append((check.title, " · ".join(parts)))
+    return rows
 
 
 def _money_text(value: Any) -> str | None:

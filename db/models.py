@@ -162,6 +162,10 @@ class TrainingJob(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Run health (services/health.py): the job's check settings over catalog/health_checks.py's
+    # defaults, and the checks' small running state, updated per ingested batch.
+    health_checks: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    health_state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     dataset: Mapped[Dataset] = relationship()
 

@@ -14,6 +14,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
+from components.health_form import health_card
 from components.job_form import (
     FEEDBACK_TYPE,
     FIELD_TYPE,
@@ -63,7 +64,9 @@ def layout(dataset: str | None = None, **_query: str) -> html.Div:
     has_datasets = bool(datasets) or user_id is None  # no user: Dash's validation skeleton
     form = dbc.Row(
         [
-            dbc.Col([dataset_card(datasets, dataset), preset_card(values), gpu_card(values)], lg=8),
+            dbc.Col(
+                [dataset_card(datasets, dataset), preset_card(values), gpu_card(values), health_card()], lg=8
+            ),
             dbc.Col(estimate_card(), lg=4, className="configure-aside"),
         ],
         id=FORM,

@@ -24,6 +24,7 @@ from db.models import JobEvent, JobStatus, ModelArtifact, TrainingJob
 from db.progress import ProgressRow, update_progress
 from services.costs import PricingError, cap_to_budget, compute_cost, hourly_rate
 from services.plausibility import billed_window, plausible_points, plausible_step_limit
+from services.run_health import check_health
 from services.transitions import record_event, transition
 from settings import DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS
 
@@ -175,7 +176,8 @@ def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, n
     """Write every plan's points, progress and rejection notes: one statement per kind, in bulk.
 
     Points are stored only for jobs still running: a late report about a finished job (a slow poll
-    overtaken by the terminal callback) adds nothing to its finished history.
+    overtaken by the terminal callback) adds nothing to its finished history. The run-health checks
+    see the new points of running jobs (services/run_health.py).
     """
     result = IngestResult()
     if not plans:
@@ -185,6 +187,13 @@ def apply_plans(session: Session, plans: Sequence[IngestPlan], *, source: str, n
         session, [point for plan in plans if plan.job.id in running for point in plan.points]
     )
     result.jobs_updated = update_progress(session, [plan.progress for plan in plans])
+    # After the progress UPDATE has locked the rows: a poll and a callback take turns (§9a).
+    check_health(
+        session,
+        [(plan.job.id, plan.points, plan.notes, plan.progress.current_step) for plan in plans],
+        source=source,
+        now=now,
+    )
     notes = [
         {
             "job_id": plan.job.id,

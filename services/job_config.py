@@ -9,6 +9,7 @@ accepts is a value the API accepts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from typing import Any
 
 from catalog.base_models import BASE_MODELS, DEFAULT_BASE_MODEL, BaseModel, find_base_model, fits_on
 from catalog.gpus import GPU_TYPES, MAX_GPU_COUNT, GpuType, find_gpu_type, gpu_type_ids, valid_gpu_count
+from catalog.health_checks import default_health_config
 from services.costs import PricingError, format_money, hourly_rate
 from services.errors import BIGINT_MAX, ValidationError
+from services.health_config import parse_health_checks
 from services.job_timing import startup_seconds, step_seconds, tokens_per_step
 
 # Each preset names its default base model (catalog/base_models.py); the request may choose another.
@@ -87,7 +90,16 @@ HYPERPARAMETER_RULES: dict[str, NumberRule] = {
     "max_seq_length": NumberRule(16, 32768, integer=True),
 }
 TOP_LEVEL_FIELDS = frozenset(
-    {"dataset_id", "preset_id", "base_model", "hyperparameters", "gpu_config", "name", "budget_limit"}
+    {
+        "dataset_id",
+        "preset_id",
+        "base_model",
+        "hyperparameters",
+        "gpu_config",
+        "name",
+        "budget_limit",
+        "health_checks",
+    }
 )
 GPU_FIELDS = frozenset({"type", "count"})
 NAME_LIMIT = 100
@@ -105,6 +117,9 @@ class JobConfig:
     name: str | None = None
     budget_limit: Decimal | None = None
     base_model: str = DEFAULT_BASE_MODEL
+    health_checks: dict[str, Any] = dataclasses.field(
+        default_factory=default_health_config
+    )  # services/health_config.py
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,7 @@ def resolve_job_config(payload: Mapping[str, Any]) -> JobConfig:
     base_model = _base_model(model_id, find_gpu_type(gpu_type), errors)
     name = _name(payload.get("name"), errors)
     budget = _budget(payload.get("budget_limit"), errors)
+    health_checks = parse_health_checks(payload.get("health_checks"), errors)
     if errors:
         raise ValidationError(errors)
     return JobConfig(
@@ -235,6 +251,7 @@ def resolve_job_config(payload: Mapping[str, Any]) -> JobConfig:
         name=name,
         budget_limit=budget,
         base_model=base_model.hub_id if base_model else DEFAULT_BASE_MODEL,
+        health_checks=health_checks,
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from catalog.health_checks import resolved_health_config
 from db.models import (
     CostRecord,
     Dataset,
@@ -66,6 +67,7 @@ def job_json(job: TrainingJob) -> dict[str, Any]:
         "cancel_requested_at": timestamp(job.cancel_requested_at),
         "cancel_confirmed_at": timestamp(job.cancel_confirmed_at),
         "artifact_id": job.artifact_id,
+        "health_checks": resolved_health_config(job.health_checks),
     }
 
 

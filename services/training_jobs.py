@@ -112,6 +112,7 @@ def create_job(
         total_steps=estimate.total_steps,
         estimated_total_cost=estimate.estimated_total_cost,
         budget_limit=config.budget_limit,
+        health_checks=dict(config.health_checks),
         queued_at=now,
         created_at=now,
         updated_at=now,

@@ -219,19 +219,42 @@ def _notify(
     metadata: dict[str, Any] = {"job_id": str(job.id), "status": to_status.value}
     if notice is not None and notice.event:
         metadata["event"] = notice.event
-    add_notification(
+    record_notification(
         session,
-        Notification(
-            user_id=job.user_id,
-            type=spec.type,
-            title=title,
-            message=message,
-            priority=priority,
-            action_url=f"/training/jobs/{job.id}",
-            metadata_=metadata,
-            created_at=at,
-        ),
+        job,
+        spec.type,
+        title,
+        message,
+        priority=priority,
+        metadata=metadata,
+        at=at,
     )
+
+
+def record_notification(
+    session: Session,
+    job: TrainingJob,
+    type_: str,
+    title: str,
+    message: str,
+    *,
+    priority: str,
+    metadata: dict[str, Any],
+    at: datetime,
+) -> Notification:
+    """The one place a job's notification is created (status changes and health warnings), in the
+    caller's transaction; outgoing delivery hooks here by `type_`."""
+    notification = Notification(
+        user_id=job.user_id,
+        type=type_,
+        title=title,
+        message=message,
+        priority=priority,
+        action_url=f"/training/jobs/{job.id}",
+        metadata_=metadata,
+        created_at=at,
+    )
+    return add_notification(session, notification)
 
 
 def _notice_message(notice: Notice, job: TrainingJob) -> str:

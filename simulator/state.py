@@ -20,6 +20,7 @@ from typing import Any
 from catalog.base_models import default_base_model, find_base_model
 from services.job_timing import startup_seconds, tokens_per_step
 from simulator import curves
+from simulator.pathologies import apply_pathology
 from simulator.submission import JobFaults, SubmitSpec
 
 # Simulated seconds for the phases around training: queueing and saving here, loading the model
@@ -179,18 +180,24 @@ class SimJob:
         logged = step if step == shape.total_steps else step // self.log_every * self.log_every
         if logged <= 0:
             return {}
-        values = curves.point(shape, logged)
+        values = self._point(logged)
         return {k: v for k, v in values.items() if k not in ("step", "epoch") and v is not None}
 
     def _history(self, since_step: int, step: int) -> list[dict[str, Any]]:
-        shape = self._shape()
         start = self.start_instant() or self.submitted_at
         points = []
         for logged in self._logged_steps(since_step, step):
-            values: dict[str, Any] = {k: v for k, v in curves.point(shape, logged).items() if v is not None}
+            values: dict[str, Any] = {k: v for k, v in self._point(logged).items() if v is not None}
             values["timestamp"] = iso(self._instant_of_step(start, logged))
             points.append(values)
         return points
+
+    def _point(self, step: int) -> dict[str, Any]:
+        """The curves at `step`, as this job's pathology (if any) distorts them."""
+        shape = self._shape()
+        return apply_pathology(
+            self.faults.pathology, shape, curves.point(shape, step), self.faults.pathology_at
+        )
 
     def _shape(self) -> curves.CurveShape:
         assert self.shape is not None

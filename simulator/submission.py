@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.base_models import BASE_MODELS, find_base_model
 from catalog.gpus import MAX_GPU_COUNT, find_gpu_type, gpu_type_ids, valid_gpu_count
+from simulator.pathologies import DEFAULT_ONSET, PATHOLOGIES
 
 MALFORMED_KINDS = ("not_json", "wrong_shape", "bad_values")
 
@@ -36,6 +37,8 @@ class JobFaults:
     malformed: str | None = None  # one of MALFORMED_KINDS for this job's status bodies
     latency_ms: float = 0.0
     error_rate: float = 0.0  # fraction of this job's status requests answered 500
+    pathology: str | None = None  # one of simulator/pathologies.PATHOLOGIES: a sick run's curves
+    pathology_at: float = DEFAULT_ONSET  # fraction of training where the pathology starts
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,13 @@ def _faults(hyper: dict[str, Any]) -> JobFaults:
     malformed = hyper.get("sim_malformed")
     if malformed is not None and malformed not in MALFORMED_KINDS:
         raise SubmitInvalid(422, f"hyperparameters.sim_malformed must be one of {', '.join(MALFORMED_KINDS)}")
+    pathology = hyper.get("sim_pathology")
+    if pathology is not None and pathology not in PATHOLOGIES:
+        raise SubmitInvalid(422, f"hyperparameters.sim_pathology must be one of {', '.join(PATHOLOGIES)}")
+    onset = _fraction(hyper, "sim_pathology_at")
     return JobFaults(
+        pathology=pathology,
+        pathology_at=DEFAULT_ONSET if onset is None else onset,
         fail_at=_fraction(hyper, "sim_fail_at"),
         forget_at=_fraction(hyper, "sim_forget_at"),
         malformed=malformed,

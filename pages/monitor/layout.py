@@ -38,6 +38,7 @@ CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
 STOP_ALERT = "mon-stop"  # why a failed or cancelled job stopped, above the tabs
+HEALTH = "mon-health"  # fired run-health checks with "Stop now" (pages/monitor/health.py)
 PROGRESS = "mon-progress"
 ARTIFACT = (
     "mon-artifact"  # the trained adapter's card, filled once the job completed (pages/monitor/artifact.py)
@@ -300,6 +301,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
             html.Div(id=STOP_ALERT),
+            html.Div(id=HEALTH, **aria(live="polite")),
             _progress(),
             html.Div(id=ARTIFACT),
             cards,

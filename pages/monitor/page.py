@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, ctx, no_update
+from dash import ALL, Input, Output, State, callback, ctx, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.runtime import ui_poll_seconds
+from components.health_view import STOP_NOW
 from pages.monitor.artifact import show_artifact
 from pages.monitor.data import cancel_shown_job, read_job
+from pages.monitor.health import show_health, stop_from_warning
 from pages.monitor.layout import (
     ARTIFACT,
     BODY,
@@ -30,6 +32,7 @@ from pages.monitor.layout import (
     CHART_STATE,
     CONFIG,
     ETA_FROM,
+    HEALTH,
     INTERVAL,
     JOB_ID,
     LOADING,
@@ -129,6 +132,13 @@ def render(
 
 
 callback(Output(ARTIFACT, "children"), Input(VIEW_STATE, "data"), State(JOB_ID, "data"))(show_artifact)
+callback(Output(HEALTH, "children"), Input(VIEW_STATE, "data"), State(JOB_ID, "data"))(show_health)
+callback(
+    Output(HEALTH, "children", allow_duplicate=True),
+    Input({"type": STOP_NOW, "check": ALL}, "n_clicks"),
+    State(JOB_ID, "data"),
+    prevent_initial_call=True,
+)(stop_from_warning)
 
 
 def _only_alert(outputs: dict[str, Any], alert: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from services.costs import format_money
 from services.job_config import budget_warning, estimate_job_config, resolve_job_config
 from tests.accounts import make_user
 from tests.browser.accessibility import unnamed_controls
+from tests.browser.clicks import click_in_view
 from tests.browser.screens import save_screenshots
 from tests.factories import make_dataset
 
@@ -46,7 +47,7 @@ def _feedback(dash_duo: Any, name: str) -> Any:
 def _type(dash_duo: Any, name: str, text: str) -> None:
     """Replace the field's text in one edit (select all, type): no intermediate empty value."""
     element = _field(dash_duo, name)
-    element.click()  # focus first: keys must not land in the field edited just before
+    click_in_view(dash_duo.driver, element)  # focus first: keys must not land in the field edited just before
     WebDriverWait(dash_duo.driver, 5).until(lambda d: d.switch_to.active_element == element)
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(text)
@@ -276,4 +277,31 @@ def test_cfg006_base_model_choice_follows_the_preset_refuses_a_gpu_too_small_and
         assert stored is not None
         assert stored.base_model == "meta-llama/Llama-3.1-8B"
     until(lambda: "Llama 3.1 8B" in dash_duo.find_element("#mon-subtitle").text, timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_cfg007_advanced_health_checks_flag_a_bad_threshold_and_reach_the_job(
+    signed_in_duo: Any, datasets: dict[str, int], runtime: Runtime
+) -> None:
+    dash_duo = signed_in_duo
+    _open(dash_duo)
+    dash_duo.wait_for_text_to_equal("#estimate-steps", _expected_steps(datasets["mine"]), timeout=10)
+    advanced = dash_duo.driver.find_element(By.XPATH, "//button[contains(., 'Advanced: run health checks')]")
+    click_in_view(dash_duo.driver, advanced)
+    until(lambda: _field(dash_duo, "health_exploding_loss_factor").is_displayed(), timeout=10)
+
+    _type(dash_duo, "health_exploding_loss_factor", "0.5")
+    _wait_invalid(dash_duo, "health_exploding_loss_factor")
+    assert _feedback(dash_duo, "health_exploding_loss_factor").text == "Must be from 1.1 to 100"
+    dash_duo.wait_for_text_to_equal("#estimate-steps", "—", timeout=10)
+
+    _type(dash_duo, "health_exploding_loss_factor", "4")
+    Select(_field(dash_duo, "health_exploding_loss_action")).select_by_value("stop")
+    dash_duo.wait_for_text_to_equal("#estimate-steps", _expected_steps(datasets["mine"]), timeout=10)
+    click_in_view(dash_duo.driver, dash_duo.find_element("#configure-submit"))
+    WebDriverWait(dash_duo.driver, 10).until(lambda _d: "/training/jobs/" in dash_duo.driver.current_url)
+    with runtime.transaction() as session:
+        (job,) = session.scalars(select(TrainingJob)).all()
+        assert job.health_checks["exploding_loss"] == {"action": "stop", "factor": 4.0, "steps": 3}
+        assert job.health_checks["gpu_idle"]["action"] == "warn"
     assert dash_duo.get_logs() == []
