@@ -174,7 +174,7 @@ def empty_annotation() -> dict[str, Any]:
     }
 
 
-def _base_layout(fig: go.Figure, *, dark: bool, uirevision: str) -> None:
+def base_layout(fig: go.Figure, *, dark: bool, uirevision: str) -> None:
     fig.update_layout(
         template="plotly_dark" if dark else "plotly_white",
         paper_bgcolor="rgba(0,0,0,0)",  # let the Bootstrap card background show through
@@ -268,7 +268,7 @@ def loss_figure(
     )
     if not any(metrics["series"][n]["step"] for n in names):
         annotations = [empty_annotation()]
-    _base_layout(fig, dark=dark, uirevision="loss")
+    base_layout(fig, dark=dark, uirevision="loss")
     fig.update_layout(annotations=annotations)
     fig.update_xaxes(title_text=_x_title(x_axis), uirevision=x_axis)
     fig.update_yaxes(title_text="loss", type="log" if log_y else "linear", uirevision=f"log={log_y}")
@@ -318,7 +318,7 @@ def metric_panels_figure(
         )
         fig.update_yaxes(title_text=title, row=row, col=col, **metric.axis)
         fig.update_xaxes(title_text=_x_title(x_axis) if row == rows else None, row=row, col=col)
-    _base_layout(fig, dark=dark, uirevision="panels")
+    base_layout(fig, dark=dark, uirevision="panels")
     fig.update_xaxes(uirevision=x_axis)
     for index in range(2, len(names) + 1):  # link zoom; the first axis must not match itself
         fig.layout[f"xaxis{index}"].matches = "x"

@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
+from components.chart_controls import DEFAULT_SMOOTHING, segmented, smoothing_slider, y_scale_toggle
 from components.charts import panel_rows
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
@@ -83,7 +84,6 @@ def card_detail(name: str) -> str:
     return f"{CARDS[name]}-d"
 
 
-DEFAULT_SMOOTHING = 0.6
 CARD_SPECS: tuple[tuple[str, str, str], ...] = (
     ("training_loss", "Training loss", "bi-graph-down"),
     ("validation_loss", "Validation loss", "bi-clipboard-check"),
@@ -177,49 +177,12 @@ def _cancel_modal() -> dbc.Modal:
     )
 
 
-def _toggle(component_id: str, label: str, choices: list[tuple[str, str]], value: str) -> html.Div:
-    """A small segmented button group (radio inputs underneath, so keyboard and screen readers work)."""
-    return html.Div(
-        dbc.RadioItems(
-            id=component_id,
-            options=[{"label": text, "value": choice} for text, choice in choices],
-            value=value,
-            inline=True,
-            className="btn-group btn-group-sm",
-            inputClassName="btn-check",
-            labelClassName="btn btn-outline-secondary",
-            labelCheckedClassName="active",
-        ),
-        role="group",
-        className="monitor-control",
-        **aria(label),
-    )
-
-
 def _chart_controls() -> html.Div:
     return html.Div(
         [
-            html.Div(
-                [
-                    dbc.Label("Smoothing", html_for=SMOOTHING, className="small mb-0 me-2"),
-                    html.Div(
-                        dcc.Slider(
-                            id=SMOOTHING,
-                            min=0,
-                            max=0.99,
-                            step=0.01,
-                            value=DEFAULT_SMOOTHING,
-                            marks={0: "0", 0.5: "0.5", 0.99: "0.99"},
-                            tooltip={"placement": "bottom", "always_visible": False},
-                            updatemode="mouseup",
-                        ),
-                        className="monitor-slider",
-                    ),
-                ],
-                className="d-flex align-items-center monitor-control",
-            ),
-            _toggle(Y_SCALE, "Loss axis scale", [("Linear", "linear"), ("Log", "log")], "linear"),
-            _toggle(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
+            smoothing_slider(SMOOTHING, DEFAULT_SMOOTHING),
+            y_scale_toggle(Y_SCALE),
+            segmented(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
         ],
         className="d-flex flex-wrap align-items-center gap-3 mb-2",
     )
