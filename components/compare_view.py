@@ -154,6 +154,13 @@ def settings_table(entries: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[
     return dbc.Table([head, html.Tbody(body)], size="sm", responsive=True, className="compare-settings mb-0")
 
 
+def price_text(value: float | None) -> str:
+    """Money that can be far below a cent (cost per 1 % of improvement): 4 significant digits."""
+    if value is None:
+        return MISSING
+    return format_money(parse_money(value)) if value >= 1 else f"${value:.4g}"
+
+
 def _loss(value: float | None) -> str:
     return MISSING if value is None else f"{value:.4f}"
 
@@ -197,7 +204,7 @@ def outcome_table(entries: Sequence[Mapping[str, Any]]) -> dbc.Table:
                     html.Td(format_money(parse_money(out["cost"]))),
                     html.Td(format_duration(duration)),
                     html.Td(MISSING if out["improvement_pct"] is None else f"{out['improvement_pct']:.1f} %"),
-                    html.Td(format_money(parse_money(out["cost_per_improvement_pct"]))),
+                    html.Td(price_text(out["cost_per_improvement_pct"])),
                 ],
                 **{"data-job-id": job["id"]},
             )

@@ -46,7 +46,7 @@ def parse_compare_ids(raw: str | Sequence[str] | None) -> list[str]:
     return ids
 
 
-def job_settings(job: Mapping[str, Any]) -> dict[str, Any]:
+def job_settings(job: Mapping[str, Any], dataset_name: str | None = None) -> dict[str, Any]:
     """A job's stored settings as flat ``{label: value}`` rows, from its API JSON.
 
     Derived from the JSON rather than listed field by field, so a setting added to the job
@@ -55,7 +55,7 @@ def job_settings(job: Mapping[str, Any]) -> dict[str, Any]:
     rows: dict[str, Any] = {
         "preset": job.get("preset_id"),
         "base model": job.get("base_model"),
-        "dataset": job.get("dataset_id"),
+        "dataset": f"{dataset_name} (#{job.get('dataset_id')})" if dataset_name else job.get("dataset_id"),
         "budget limit": job.get("budget_limit"),
     }
     for key, value in sorted((job.get("gpu_config") or {}).items()):
@@ -98,7 +98,8 @@ def outcome(job: TrainingJob, series: Mapping[str, Any], now: datetime) -> dict[
         improvement = round((training[0] - training[-1]) / training[0] * 100.0, 3)
     per_pct = None
     if improvement is not None and improvement > 0 and cost is not None:
-        per_pct = money(cost / Decimal(str(improvement)))
+        # a ratio, not a stored amount: six decimals, since a cheap run pays fractions of a cent per 1 %
+        per_pct = float((cost / Decimal(str(improvement))).quantize(Decimal("0.000001")))
     return {
         "final_validation_loss": validation[-1] if validation else None,
         "best_validation_loss": min(validation) if validation else None,
@@ -139,10 +140,11 @@ def compare_jobs(
                 "elapsed": payload["elapsed"],
                 "last_step": payload["last_step"],
                 "outcome": outcome(job, series, now),
+                "dataset_name": job.dataset.name if job.dataset is not None else None,
             }
         )
     return {
         "jobs": entries,
-        "settings": settings_table([job_settings(e["job"]) for e in entries]),
+        "settings": settings_table([job_settings(e["job"], e["dataset_name"]) for e in entries]),
         "all_terminal": all(e["job"]["status"] in TERMINAL_STATUSES for e in entries),
     }

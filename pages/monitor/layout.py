@@ -9,6 +9,8 @@ be unique app-wide.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
@@ -38,6 +40,8 @@ CANCEL_MODAL = "mon-cancel-modal"
 CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
+CLONE = "mon-clone"  # opens the configure page filled with this job's settings
+RETRY = "mon-retry"  # the same, shown on a failed job only
 STOP_ALERT = "mon-stop"  # why a failed or cancelled job stopped, above the tabs
 PROGRESS = "mon-progress"
 ARTIFACT = (
@@ -114,7 +118,27 @@ def live_card(name: str, title: str, icon: str, caption: str = "") -> dbc.Card:
     )
 
 
-def _header() -> html.Div:
+def _copy_links(job_id: str | None) -> list[dcc.Link]:
+    """Clone (any job) and Retry (failed jobs: the status callbacks unhide it): both open the
+    configure page filled from this job (`?from=`, owner-only)."""
+    href = f"/training/configure?from={quote(job_id or '', safe='')}"
+    return [
+        dcc.Link(
+            [html.I(className="bi bi-arrow-repeat me-1", **aria(hidden=True)), "Retry"],
+            href=href,
+            id=RETRY,
+            className="btn btn-sm btn-primary d-none",
+        ),
+        dcc.Link(
+            [html.I(className="bi bi-copy me-1", **aria(hidden=True)), "Clone"],
+            href=href,
+            id=CLONE,
+            className="btn btn-sm btn-outline-secondary",
+        ),
+    ]
+
+
+def _header(job_id: str | None) -> html.Div:
     back = dcc.Link(
         [html.I(className="bi bi-arrow-left me-1", **aria(hidden=True)), "All jobs"],
         href="/training/jobs",
@@ -147,6 +171,7 @@ def _header() -> html.Div:
                         ],
                         className="me-auto",
                     ),
+                    *_copy_links(job_id),
                     cancel,
                 ],
                 className="d-flex flex-wrap align-items-start gap-2",
@@ -259,7 +284,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
     )
     body = html.Div(
         [
-            _header(),
+            _header(job_id),
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
             html.Div(id=STOP_ALERT),

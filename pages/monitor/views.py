@@ -49,6 +49,7 @@ from pages.monitor.layout import (
     PROGRESS_BAR,
     PROGRESS_EPOCH,
     PROGRESS_STEP,
+    RETRY,
     STOP_ALERT,
     VIEW_STATE,
     card_detail,
@@ -57,6 +58,7 @@ from pages.monitor.layout import (
 from services.downsample import series_names
 
 HIDDEN = "d-none"
+RETRY_LOOK = "btn btn-sm btn-primary"
 
 
 class ViewState(TypedDict):
@@ -75,6 +77,7 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
     outs = {
         "badge": out(BADGE, "children"),
         "cancel_wrap": out(CANCEL_WRAP, "className"),
+        "retry": out(RETRY, "className"),
         "activity": out(ACTIVITY, "children"),
         "stop_alert": out(STOP_ALERT, "children"),
         "interval_disabled": out(INTERVAL, "disabled"),
@@ -182,6 +185,7 @@ def status_values(
     values: dict[str, Any] = {
         "badge": status_badge(job["status"]),
         "cancel_wrap": "" if is_active(job["status"]) else HIDDEN,
+        "retry": RETRY_LOOK + ("" if job["status"] == "failed" else f" {HIDDEN}"),
         "progress_class": f"monitor-progress {look}",
         "progress_striped": moving,
         "progress_animated": moving,
