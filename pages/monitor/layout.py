@@ -16,7 +16,8 @@ from dash import dcc, html
 
 from components.aria import aria
 from components.chart_controls import DEFAULT_SMOOTHING, segmented, smoothing_slider, y_scale_toggle
-from components.charts import panel_rows
+from components.chart_markers import MARKER_KINDS
+from components.charts import loss_trace_index, panel_rows
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
 CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options (they change per render)
@@ -60,6 +61,8 @@ PANELS_GRAPH = "mon-panels-graph"
 SMOOTHING = "mon-smoothing"
 Y_SCALE = "mon-y-scale"
 X_AXIS = "mon-x-axis"
+MARKERS = "mon-markers"  # which lifecycle markers the loss chart shows (toggled in the browser)
+MARKER_TRACES = "mon-marker-traces"  # dcc.Store: {kind: trace index} for the browser's toggle
 
 # The parts a tick rewrites get short ids: each id is repeated in every tick response (5 KB budget).
 PROGRESS_BAR = "mon-pbar"  # dbc.Progress (value, label; colour/stripes on status change)
@@ -208,6 +211,19 @@ def _chart_controls() -> html.Div:
             smoothing_slider(SMOOTHING, DEFAULT_SMOOTHING),
             y_scale_toggle(Y_SCALE),
             segmented(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
+            html.Div(
+                dbc.Checklist(
+                    id=MARKERS,
+                    options=[{"label": look.label, "value": kind} for kind, look in MARKER_KINDS.items()],
+                    value=list(MARKER_KINDS),
+                    inline=True,
+                    switch=True,
+                    className="small",
+                ),
+                role="group",
+                className="monitor-control monitor-markers",
+                **aria("Markers on the loss chart"),
+            ),
         ],
         className="d-flex flex-wrap align-items-center gap-3 mb-2",
     )
@@ -320,6 +336,10 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             dcc.Store(id=ETA_FROM),
             dcc.Store(id=VIEW_STATE),
             dcc.Store(id=CHART_PATCH),
+            dcc.Store(
+                id=MARKER_TRACES,
+                data={k: i for k, i in loss_trace_index().items() if k.startswith("marker_")},
+            ),
             dcc.Interval(id=INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
             html.Div(
                 [dbc.Spinner(color="primary", spinner_class_name="me-2"), "Loading job…"],
