@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.activity_log import event_sentence
 from components.chart_markers import EVENT_KINDS, MARKER_KINDS, MARKER_Y, event_markers, marker_key, marker_xy
 from components.charts import loss_figure, loss_trace_index
 from contract.parsing import parse_status_report
@@ -98,4 +99,12 @@ def test_status_checkpoints_are_optional_and_bad_entries_are_dropped_with_a_note
     assert parse_status_report({"status": "running"}, "ext", None).checkpoints == ()
     assert parse_status_report({"status": "running", "checkpoints": 5}, "ext", None).notes == (
         "checkpoints: dropped, not a list",
+    )
+
+
+def test_the_activity_log_says_what_the_marker_events_mean() -> None:
+    assert event_sentence(EVENTS[4], JOB) == "The cluster saved a checkpoint at step 40"
+    assert (
+        event_sentence(EVENTS[2], JOB)
+        == "The cluster answers again after 65 s without a good answer (step 50)"
     )
