@@ -59,4 +59,4 @@ def job_to_clone(user_id: int, job_id: str) -> tuple[dict[str, Any], dict[str, A
         if job is None:
             return None
         as_json = job_json(job)
-        return clone_request(as_json), as_json
+        return clone_request(as_json, job), as_json

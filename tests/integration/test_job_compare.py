@@ -3,10 +3,12 @@ service; ownership, the 10-job limit, the outcome figures and live/terminal are 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import plotly
 import pytest
 from flask_login import login_user
 
@@ -14,6 +16,7 @@ from api.auth import SessionUser
 from api.runtime import Runtime
 from db.models import JobStatus, TrainingJob, User
 from pages._compare_data import read_comparison, signature
+from pages._configure_data import job_to_clone
 from tests.browser.monitor_support import advance, seed_job
 from tests.integration.api_fixtures import ApiUser
 
@@ -120,3 +123,34 @@ def test_page_read_is_live_until_all_terminal_and_its_signature_moves_with_the_j
     )
     assert eleven.data is None
     assert "at most 10" in (eleven.problem or "")
+
+
+def test_configure_from_a_job_is_owner_only_and_another_users_id_prefills_nothing(
+    as_alice: None, alice: ApiUser, bob: ApiUser, runtime: Runtime
+) -> None:
+    from pages import configure  # registered with the app built by the fixtures
+
+    mine = seed_job(runtime, alice.id, JobStatus.FAILED, points=3, dataset_name="alices-data")
+    theirs = seed_job(runtime, bob.id, JobStatus.FAILED, points=3, dataset_name="bobs-data")
+    _set_hyperparameters(runtime, theirs, rank=48)
+    _set_hyperparameters(runtime, mine, rank=24)
+    found = job_to_clone(alice.id, mine)
+    assert found is not None
+    assert found[0]["hyperparameters"]["rank"] == 24
+    assert job_to_clone(alice.id, theirs) is None
+    page = json.dumps(
+        configure.layout(**{"from": theirs}).to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder
+    )
+    assert "That job is not in your account" in page
+    assert "bobs-data" not in page
+    assert '"value": 48' not in page
+    own = json.dumps(configure.layout(**{"from": mine}).to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
+    assert "Settings copied from job" in own
+    assert '"value": 24' in own
+
+
+def _set_hyperparameters(runtime: Runtime, job_id: str, **values: Any) -> None:
+    with runtime.transaction() as session:
+        job = session.get(TrainingJob, uuid.UUID(job_id))
+        assert job is not None
+        job.hyperparameters = {**job.hyperparameters, **values}
