@@ -226,7 +226,11 @@ def _ids(value: object) -> list[str]:
 def pick(_values: list[Any], picked: list[Any] | None) -> tuple[Any, ...]:
     """The ticked rows of this page joined to those ticked on other pages, at most 10, and the
     "Compare" link to them (active from two jobs). An eleventh tick is undone on the page."""
-    shown = {item["id"]["job"]: bool(item.get("value")) for item in ctx.inputs_list[0]}
+    shown = {
+        str(item["id"]["job"]): bool(item.get("value"))
+        for item in ctx.inputs_list[0]
+        if isinstance(item, dict) and isinstance(item.get("id"), dict)
+    }
     kept = [job for job in _ids(picked) if shown.get(job, True)]
     added = [job for job, on in shown.items() if on and job not in kept]
     chosen = kept + added
@@ -235,5 +239,9 @@ def pick(_values: list[Any], picked: list[Any] | None) -> tuple[Any, ...]:
         chosen = chosen[:MAX_COMPARED_JOBS]
         hint = f"At most {MAX_COMPARED_JOBS} jobs can be compared; the latest ticks were left out."
     look = "btn btn-outline-primary btn-sm" + ("" if len(chosen) >= 2 else " disabled")
-    boxes = [job in chosen for job in shown]  # an 11th tick is taken back
+    # one value per checkbox the page has (an 11th tick is taken back)
+    boxes = [
+        isinstance(item, dict) and str((item.get("id") or {}).get("job")) in chosen
+        for item in ctx.outputs_list[4]
+    ]
     return chosen, f"/training/compare?jobs={','.join(chosen)}", look, hint, boxes
