@@ -91,19 +91,19 @@ def test_cmp001_three_jobs_one_running_update_live_then_stop_polling(
     link.click()
     duo.wait_for_element("#cmp-outcomes tbody tr", timeout=10)
     assert len(duo.find_elements("#cmp-outcomes tbody tr")) == 3
-    duo.wait_for_text_to_equal("#cmp-live", "updating live", timeout=5)
+    duo.wait_for_text_to_equal("#cmp-live", "updating live", timeout=10)
     differs = [row.text for row in duo.find_elements("#cmp-settings tr.compare-differs")]
     assert any(row.startswith("epochs") for row in differs), differs
     # traces: per job raw training, smoothed training, validation; the running job is the first
-    until(lambda: (duo.driver.execute_script(TRACE_LENGTHS_JS, "cmp-graph") or [0])[0] == 20, timeout=5)
+    until(lambda: (duo.driver.execute_script(TRACE_LENGTHS_JS, "cmp-graph") or [0])[0] == 20, timeout=10)
     advance(runtime, running, 30)
-    until(lambda: duo.driver.execute_script(TRACE_LENGTHS_JS, "cmp-graph")[0] == 30, timeout=5)
+    until(lambda: duo.driver.execute_script(TRACE_LENGTHS_JS, "cmp-graph")[0] == 30, timeout=10)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     duo.driver.set_window_size(1400, 1300)
     time.sleep(1.0)
     duo.driver.save_screenshot(str(SCREENSHOTS / "compare-desktop.png"))
     _set(runtime, running, status=JobStatus.COMPLETED.value, completed_at=None)
-    until(lambda: duo.find_element("#cmp-live").text == "", timeout=5)
+    until(lambda: duo.find_element("#cmp-live").text == "", timeout=10)
     settled = duo.driver.execute_script(UPDATE_REQUESTS_JS)
     time.sleep(POLL_SECONDS * 5)
     assert duo.driver.execute_script(UPDATE_REQUESTS_JS) == settled  # no more ticks
@@ -140,7 +140,7 @@ def test_cmp003_clone_and_retry_fill_the_configure_page_from_the_job(
     done = seed_job(runtime, user["id"], JobStatus.COMPLETED, points=5)
     duo = start_signed_in(dash_duo, compare_app, user, next_path=f"/training/jobs/{done}")
     duo.wait_for_element("#mon-clone", timeout=10)
-    until(lambda: "d-none" in (duo.find_element("#mon-retry").get_attribute("class") or ""), timeout=5)
+    until(lambda: "d-none" in (duo.find_element("#mon-retry").get_attribute("class") or ""), timeout=10)
     duo.driver.get(f"{duo.server.url}/training/jobs/{failed}")
     duo.wait_for_element("#mon-title", timeout=10)
     until(lambda: duo.find_element("#mon-retry").is_displayed(), timeout=10)
