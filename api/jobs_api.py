@@ -23,6 +23,7 @@ from api.runtime import Runtime, get_runtime
 from db.base import utcnow
 from jobs.cancels import cancel_on_cluster_now
 from services.errors import job_not_found
+from services.job_compare import compare_jobs, parse_compare_ids
 from services.job_config import JobEstimate, budget_warning
 from services.job_detail import METRICS_FORMATS, ArtifactAccess, MetricsFormat, job_detail
 from services.job_limits import UserLimits
@@ -116,6 +117,20 @@ def create() -> tuple[Response, int]:
         warning = budget_warning(result.estimated_total_cost, job.budget_limit)
         body = {"job": job_json(job), "estimate": {**_estimate_json(result), "budget_warning": warning}}
     return success(body, 201)
+
+
+@bp.get("/compare")
+def compare() -> tuple[Response, int]:
+    """Up to 10 of the user's jobs side by side (services/job_compare.py). Query: `ids`, comma-separated.
+
+    :raise 400: no id, or more than 10.
+    :raise 404: an id that is not one of the user's jobs (the same answer as a missing one).
+    """
+    ids = parse_compare_ids(request.args.get("ids"))
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        data = compare_jobs(session, current_user_id(), ids, cache=runtime.redis)
+    return success(data)
 
 
 @bp.get("/<job_id>")

@@ -34,5 +34,18 @@
       }
       return [figurePatch(packed, "loss"), figurePatch(packed, "panels")];
     },
+    /* The marker checklist: show the ticked kinds' traces ({"marker_<kind>": index}), hide the rest. */
+    showMarkers: function (kinds, traces) {
+      const dc = window.dash_clientside;
+      if (!traces) {
+        return dc.no_update;
+      }
+      const shown = new Set(kinds || []);
+      const patch = new dc.Patch();
+      for (const [key, index] of Object.entries(traces)) {
+        patch.assign(["data", index, "visible"], shown.has(key.slice("marker_".length)));
+      }
+      return patch.build();
+    },
   };
 })();

@@ -103,6 +103,13 @@ _SENTENCES: dict[str, Callable[[Event, str, Mapping[str, Any]], str]] = {
     "cluster_cancel_failed": lambda e, who, _j: (
         f"The cluster has not confirmed the cancel yet{_cause(e['details'])}; {who} retries"
     ),
+    "checkpoint_saved": lambda e, who, _j: (
+        f"The cluster saved a checkpoint at step {e['details'].get('step')}"
+    ),
+    "cluster_reconnected": lambda e, who, _j: (
+        f"The cluster answers again after {e['details'].get('silent_seconds')} s without a good answer"
+        f" (step {e['details'].get('step')})"
+    ),
     "cluster_cancel_acknowledged": lambda e, who, _j: (
         "The cluster no longer knew the job: nothing left to stop"
         if e["details"].get("answer") == "unknown to the cluster"

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from catalog.metrics import METRICS, chart_metrics
+from components.chart_markers import (
+    EVENT_KINDS,
+    MARKER_AXIS,
+    MARKER_KINDS,
+    evaluation_xy,
+    marker_key,
+    marker_trace,
+    marker_xy,
+)
 from components.smoothing import ema
 from services.downsample import MetricsPayload, round_significant
 
@@ -44,9 +53,15 @@ def panel_series() -> tuple[str, ...]:
 
 def loss_trace_index() -> dict[str, int]:
     """Trace of each line of the loss chart: every series raw, then every series smoothed, then
-    the best-validation marker (``training_loss_raw``, ..., ``best_validation``)."""
+    the best-validation marker, then one trace per lifecycle marker kind (``training_loss_raw``,
+    ..., ``best_validation``, ``marker_evaluation``, ...; components/chart_markers.py)."""
     names = loss_series()
-    keys = [*(f"{n}_raw" for n in names), *(f"{n}_smooth" for n in names), "best_validation"]
+    keys = [
+        *(f"{n}_raw" for n in names),
+        *(f"{n}_smooth" for n in names),
+        "best_validation",
+        *(marker_key(kind) for kind in MARKER_KINDS),
+    ]
     return {key: index for index, key in enumerate(keys)}
 
 
@@ -174,7 +189,7 @@ def empty_annotation() -> dict[str, Any]:
     }
 
 
-def _base_layout(fig: go.Figure, *, dark: bool, uirevision: str) -> None:
+def base_layout(fig: go.Figure, *, dark: bool, uirevision: str) -> None:
     fig.update_layout(
         template="plotly_dark" if dark else "plotly_white",
         paper_bgcolor="rgba(0,0,0,0)",  # let the Bootstrap card background show through
@@ -198,8 +213,14 @@ def loss_figure(
     x_axis: XAxis,
     steps_per_epoch: float | None,
     dark: bool = False,
+    markers: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    started_at: str | None = None,
+    shown_markers: Collection[str] | None = None,
 ) -> go.Figure:
     """Training and validation loss on one chart, traces in ``loss_trace_index()`` order.
+
+    ``markers`` are the event markers by kind (``chart_markers.event_markers``); evaluation
+    markers follow the validation series. ``shown_markers`` (default: all) are visible.
 
     With ``smoothing > 0`` the dense raw lines are drawn faint behind debiased EMA lines; sparse
     series (validation) are drawn as measured, so the best (minimum) validation loss, which gets
@@ -254,7 +275,7 @@ def loss_figure(
             if x_best is not None:
                 annotations.append(best_annotation(x_best, best[1], best[0], log_y, dark))
     for key in loss_trace_index():
-        if key != "best_validation":
+        if key in traces:
             fig.add_trace(traces[key])
     fig.add_trace(
         go.Scatter(
@@ -266,9 +287,17 @@ def loss_figure(
             **best_trace,
         )
     )
+    shown = set(MARKER_KINDS) if shown_markers is None else set(shown_markers)
+    val_trace = traces[f"{BEST_SERIES}_raw"]
+    fig.add_trace(marker_trace("evaluation", evaluation_xy(val_trace.x or [], [c[0] for c in val_trace.customdata or []]),
+                               "evaluation" in shown))  # fmt: skip
+    for kind in EVENT_KINDS:
+        data = marker_xy((markers or {}).get(kind, []), x_axis, started_at)
+        fig.add_trace(marker_trace(kind, data, kind in shown))
     if not any(metrics["series"][n]["step"] for n in names):
         annotations = [empty_annotation()]
-    _base_layout(fig, dark=dark, uirevision="loss")
+    base_layout(fig, dark=dark, uirevision="loss")
+    fig.update_layout(yaxis2=MARKER_AXIS)
     fig.update_layout(annotations=annotations)
     fig.update_xaxes(title_text=_x_title(x_axis), uirevision=x_axis)
     fig.update_yaxes(title_text="loss", type="log" if log_y else "linear", uirevision=f"log={log_y}")
@@ -318,7 +347,7 @@ def metric_panels_figure(
         )
         fig.update_yaxes(title_text=title, row=row, col=col, **metric.axis)
         fig.update_xaxes(title_text=_x_title(x_axis) if row == rows else None, row=row, col=col)
-    _base_layout(fig, dark=dark, uirevision="panels")
+    base_layout(fig, dark=dark, uirevision="panels")
     fig.update_xaxes(uirevision=x_axis)
     for index in range(2, len(names) + 1):  # link zoom; the first axis must not match itself
         fig.layout[f"xaxis{index}"].matches = "x"

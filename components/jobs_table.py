@@ -8,6 +8,7 @@ job, its status, how far along and what it costs.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,11 @@ STATUS_FILTER_OPTIONS: list[dict[str, str]] = [
     ),
 ]
 ACTIVE_FILTER_STATUSES = ("queued", "initializing", "running")
+PICK_TYPE = "jobs-pick"  # pattern-matching id type of a row's "compare" checkbox: {"type", "job"}
+
+
+def pick_id(job_id: str) -> dict[str, str]:
+    return {"type": PICK_TYPE, "job": job_id}
 
 
 def statuses_for_filter(value: str | None) -> list[str]:
@@ -88,8 +94,9 @@ def _progress_cell(job: dict[str, Any]) -> html.Td:
     )
 
 
-def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
-    """One job: name/dataset (the link to its monitor), status, GPU, progress, cost, created."""
+def job_row(job: dict[str, Any], now: datetime, picked: bool = False) -> html.Tr:
+    """One job: its compare checkbox, name/dataset (the link to its monitor), status, GPU,
+    progress, cost, created."""
     href = f"/training/jobs/{job['id']}"
     label = job.get("name") or job.get("dataset_name") or f"Job {job['id'][:8]}"
     sub = job.get("dataset_name") if job.get("name") else f"{job['id'][:8]}"
@@ -97,6 +104,17 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
     created = parse_timestamp(job["created_at"]) if job.get("created_at") else None
     return html.Tr(
         [
+            html.Td(
+                dbc.Checkbox(
+                    id=pick_id(job["id"]),
+                    value=picked,
+                    label=f"Compare {label}",
+                    label_class_name="visually-hidden",
+                    input_class_name="jobs-pick",
+                ),
+                className="jobs-col-pick",
+                title="Select to compare",
+            ),
             html.Td(
                 [
                     dcc.Link(label, href=href, className="fw-semibold jobs-row__link stretched-link"),
@@ -131,8 +149,10 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
     )
 
 
-def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Div:
-    """The table, or an empty state that says what to do next."""
+def jobs_table(
+    jobs: list[dict[str, Any]], now: datetime, picked: Collection[str] = ()
+) -> dbc.Table | html.Div:
+    """The table, or an empty state that says what to do next; ``picked`` ids are ticked."""
     if not jobs:
         return html.Div(
             [
@@ -146,6 +166,7 @@ def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Di
     head = html.Thead(
         html.Tr(
             [
+                html.Th(html.Span("Compare", className="visually-hidden"), scope="col"),
                 html.Th("Job", scope="col"),
                 html.Th("Status", scope="col", className=WIDE_ONLY),
                 html.Th("Model", scope="col", className=WIDE_ONLY),
@@ -157,7 +178,7 @@ def jobs_table(jobs: list[dict[str, Any]], now: datetime) -> dbc.Table | html.Di
         )
     )
     return dbc.Table(
-        [head, html.Tbody([job_row(job, now) for job in jobs])],
+        [head, html.Tbody([job_row(job, now, job["id"] in picked) for job in jobs])],
         hover=True,
         responsive=True,
         className="align-middle jobs-table mb-0",

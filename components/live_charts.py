@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, TypedDict, cast
 from dash import Patch, no_update
 
 from catalog.metrics import METRICS
+from components.chart_markers import evaluation_xy, marker_key
 from components.charts import (
     BEST_SERIES,
     EARLY_MARKERS,
@@ -170,6 +171,12 @@ def append_points_patch(new_metrics: MetricsPayload, state: LiveChartState) -> L
             continue
         loss_changed = True
         _extend(loss, loss_index[f"{name}_raw"], xs, values, custom)
+        if name == BEST_SERIES:  # each evaluation gets its marker on the x-axis
+            marks = evaluation_xy(xs, steps)
+            trace = loss["data"][loss_index[marker_key("evaluation")]]
+            trace["x"].extend(marks["x"])
+            trace["y"].extend(marks["y"])
+            trace["text"].extend(marks["text"])
         if grown:
             loss["data"][loss_index[f"{name}_raw"]]["mode"] = "lines"
             loss["data"][loss_index[f"{name}_smooth"]]["mode"] = "lines"

@@ -18,6 +18,7 @@ from catalog.metrics import contract_metrics
 from contract.results import (
     Artifact,
     CancelResult,
+    Checkpoint,
     ClusterJobStatus,
     ClusterMalformed,
     ClusterMetrics,
@@ -216,6 +217,36 @@ def parse_artifact(raw: Any, notes: list[str]) -> Artifact | None:
     )
 
 
+MAX_CHECKPOINTS = 1_000  # more than any run saves; a longer list is cut, with a note
+
+
+def parse_checkpoints(raw: Any, notes: list[str]) -> tuple[Checkpoint, ...]:
+    """The optional ``checkpoints`` list: valid entries ascending by step, one per step."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        notes.append("checkpoints: dropped, not a list")
+        return ()
+    if len(raw) > MAX_CHECKPOINTS:
+        notes.append(f"checkpoints: only the first {MAX_CHECKPOINTS} kept")
+    found: dict[int, Checkpoint] = {}
+    for index, item in enumerate(raw[:MAX_CHECKPOINTS]):
+        where = f"checkpoints[{index}]"
+        step = _step(item.get("step"), f"{where}.step", notes, MAX_STEPS) if type(item) is dict else None
+        if step is None or type(item) is not dict:
+            notes.append(f"{where}: dropped, no valid step")
+            continue
+        found.setdefault(
+            step,
+            Checkpoint(
+                step=step,
+                at=_timestamp(item.get("at"), f"{where}.at", notes),
+                uri=_text(item.get("uri"), f"{where}.uri", notes, MAX_URI),
+            ),
+        )
+    return tuple(found[step] for step in sorted(found))
+
+
 def parse_status_value(raw: Any) -> ClusterJobStatus:
     try:
         return ClusterJobStatus(raw)
@@ -244,6 +275,7 @@ def parse_status_report(body: Any, external_job_id: str, since_step: int | None)
         started_at=_timestamp(body.get("started_at"), "started_at", notes),
         finished_at=_timestamp(body.get("finished_at"), "finished_at", notes),
         artifact=parse_artifact(body.get("artifact"), notes),
+        checkpoints=parse_checkpoints(body.get("checkpoints"), notes),
         notes=tuple(notes),
         history_included=isinstance(body.get("metrics_history"), list),
     )

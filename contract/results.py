@@ -160,6 +160,15 @@ class SubmitResult:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint the cluster saved (optional in status answers): its step, when and where."""
+
+    step: int
+    at: datetime | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
 class JobStatusReport:
     """One validated answer of GET /training/status/{external_job_id}.
 
@@ -182,6 +191,7 @@ class JobStatusReport:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     artifact: Artifact | None = None
+    checkpoints: tuple[Checkpoint, ...] = ()  # optional; ascending by step, one per step
     notes: tuple[str, ...] = ()
     # True when the answer carried a metrics_history list (even an empty one): the cluster supports
     # since_step. False means "no history offered": the caller may store the latest metrics instead.

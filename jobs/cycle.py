@@ -27,7 +27,15 @@ from jobs.budgets import stop_over_budget
 from jobs.cancels import retry_cluster_cancels
 from jobs.claims import DEFAULT_LEASE_SECONDS, claim_jobs
 from jobs.confined import DATA_FAULTS, SYSTEM_FAULTS, apply_confined, record_write_failure
-from jobs.poll import fail_lost, load_running, poll_jobs, record_poll_errors, unstorable_for_too_long
+from jobs.poll import (
+    fail_lost,
+    load_running,
+    poll_jobs,
+    record_checkpoints,
+    record_poll_errors,
+    record_reconnections,
+    unstorable_for_too_long,
+)
 from jobs.submit import AfterSubmit, SubmitOutcome, submit_claimed
 from jobs.webhook_dispatch import dispatch_pending
 from logging_setup import log_context
@@ -216,6 +224,10 @@ def _poll_and_ingest(
     summary.errors += len(written.failed)
     with sessions.begin() as session:
         record_poll_errors(session, sweep.unknown, now)
+        # only reports that were stored: a job whose write failed is not "reconnected"
+        stored = [(job, report) for job, report in sweep.reports if job.id not in set(written.failed)]
+        record_reconnections(session, stored, now)
+        record_checkpoints(session, stored, now)
     # Every terminal report, even one whose progress write failed: finishing is its own write.
     for plan in plans:
         if plan.terminal is not None and _per_job(

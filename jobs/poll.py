@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +49,7 @@ def load_running(session: Session) -> list[JobSnapshot]:
             TrainingJob.started_at,
             TrainingJob.gpu_config,
             TrainingJob.last_seen_at,
+            TrainingJob.last_polled_at,
             TrainingJob.budget_limit,
             last_step.label("last_point_step"),
         ).where(TrainingJob.status == JobStatus.RUNNING.value, TrainingJob.external_job_id.is_not(None))
@@ -141,6 +143,79 @@ def record_poll_errors(
         .values(last_polled_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def record_reconnections(
+    session: Session, reports: Sequence[tuple[JobSnapshot, JobStatusReport]], now: datetime
+) -> int:
+    """A good answer after failed polls ends an error streak: one ``cluster_reconnected`` event
+    (the loss chart marks it at its step). The streak is read from the job row (polled after it was
+    last seen), so no history is scanned. Returns how many were written."""
+    rows = [
+        {
+            "job_id": job.id,
+            "at": now,
+            "kind": "cluster_reconnected",
+            "actor": "processor",
+            "details": {
+                "step": report.current_step if report.current_step is not None else job.current_step,
+                "silent_seconds": round(
+                    (now - (job.last_seen_at or job.last_polled_at or now)).total_seconds()
+                ),
+            },
+        }
+        for job, report in reports
+        if job.last_polled_at is not None
+        and (job.last_seen_at is None or job.last_polled_at > job.last_seen_at)
+    ]
+    if rows:
+        session.execute(insert(JobEvent), rows)
+    return len(rows)
+
+
+def record_checkpoints(
+    session: Session, reports: Sequence[tuple[JobSnapshot, JobStatusReport]], now: datetime
+) -> int:
+    """One ``checkpoint_saved`` event per checkpoint step a cluster reports for the first time.
+
+    Clusters repeat the whole list on every answer; the steps already stored are read for the
+    reporting jobs only (a few events each). Returns how many were written.
+    """
+    reported = {
+        job.id: [c for c in report.checkpoints if c.step <= 2 * job.total_steps + 100]  # as points (§6)
+        for job, report in reports
+        if report.checkpoints
+    }
+    if not reported:
+        return 0
+    known: dict[Any, set[int]] = {job_id: set() for job_id in reported}
+    for job_id, details in session.execute(
+        select(JobEvent.job_id, JobEvent.details).where(
+            JobEvent.job_id.in_(list(reported)), JobEvent.kind == "checkpoint_saved"
+        )
+    ):
+        step = (details or {}).get("step")
+        if isinstance(step, int):
+            known[job_id].add(step)
+    rows = [
+        {
+            "job_id": job_id,
+            "at": now,  # our clock; the cluster's own time is kept beside it
+            "kind": "checkpoint_saved",
+            "actor": "processor",
+            "details": {
+                "step": checkpoint.step,
+                "uri": checkpoint.uri,
+                "saved_at": checkpoint.at.isoformat() if checkpoint.at else None,
+            },
+        }
+        for job_id, checkpoints in reported.items()
+        for checkpoint in checkpoints
+        if checkpoint.step not in known[job_id]
+    ]
+    if rows:
+        session.execute(insert(JobEvent), rows)
+    return len(rows)
 
 
 def fail_lost(

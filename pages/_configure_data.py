@@ -13,9 +13,11 @@ from typing import Any
 from api.runtime import get_runtime
 from pages._datasets_data import user_datasets
 from services.datasets import TRAINABLE_STATUS
+from services.job_clone import clone_request
 from services.job_config import JobEstimate, budget_warning
 from services.job_limits import UserLimits
-from services.training_jobs import create_job, estimate_job
+from services.serialize import job_json
+from services.training_jobs import create_job, estimate_job, get_job_for_user
 
 
 def ready_datasets(user_id: int) -> list[dict[str, Any]]:
@@ -47,3 +49,14 @@ def create_queued_job(user_id: int, payload: Mapping[str, Any], *, actor: str) -
     with runtime.transaction() as session:
         job, _estimate = create_job(session, user_id, payload, actor=actor, limits=limits)
         return str(job.id)
+
+
+def job_to_clone(user_id: int, job_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(the create request copying the user's job, its API JSON), or None when the id is not one
+    of the user's jobs (another user's id prefills nothing and says nothing about that job)."""
+    with get_runtime().transaction() as session:
+        job = get_job_for_user(session, user_id, job_id)
+        if job is None:
+            return None
+        as_json = job_json(job)
+        return clone_request(as_json, job), as_json

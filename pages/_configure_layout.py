@@ -42,6 +42,8 @@ SUBMIT_ERROR = "configure-submit-error"
 FORM_ERRORS = "configure-form-errors"
 EMPTY = "configure-empty"
 FORM = "configure-form"
+CLONE_EXTRA = "configure-clone-extra"  # dcc.Store: a cloned job's settings the form has no control for
+CLONED = "configure-cloned"  # the note saying which job the form was filled from
 FIXABLE = "Fix the highlighted fields to see the estimate."
 NOT_CREATED = "The job was not created: fix the highlighted fields."
 PRESET_FIELDS = (*HYPERPARAMETER_FIELDS, BASE_MODEL_FIELD, GPU_TYPE_FIELD, GPU_COUNT_FIELD)
@@ -55,6 +57,39 @@ def preset_values(preset_id: str) -> dict[str, Any]:
         GPU_TYPE_FIELD.name: preset["gpu_config"]["type"],
         GPU_COUNT_FIELD.name: preset["gpu_config"]["count"],
     }
+
+
+def cloned_values(request: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(preset, form values, extra request fields) for a create request copied from a job
+    (services.job_clone): the preset's values overridden by the job's own; fields the form has
+    no control for ride along unchanged (merged into what the form sends)."""
+    preset_id = request.get("preset_id") if request.get("preset_id") in PRESETS else DEFAULT_PRESET
+    values = preset_values(str(preset_id))
+    values.update(request.get("hyperparameters") or {})
+    gpu = request.get("gpu_config") or {}
+    values[GPU_TYPE_FIELD.name] = gpu.get("type", values[GPU_TYPE_FIELD.name])
+    values[GPU_COUNT_FIELD.name] = gpu.get("count", values[GPU_COUNT_FIELD.name])
+    for spec in (BASE_MODEL_FIELD, NAME_FIELD, BUDGET_FIELD, DATASET_FIELD):
+        if request.get(spec.error_key) is not None:
+            values[spec.name] = request[spec.error_key]
+    shown = {"dataset_id", "preset_id", "hyperparameters", "gpu_config", "base_model", "name", "budget_limit"}
+    extra = {key: value for key, value in request.items() if key not in shown}
+    form_hp = {spec.name for spec in HYPERPARAMETER_FIELDS}
+    hidden_hp = {k: v for k, v in (request.get("hyperparameters") or {}).items() if k not in form_hp}
+    if hidden_hp:
+        extra["hyperparameters"] = hidden_hp
+    return str(preset_id), values, extra
+
+
+def with_extra(payload: dict[str, Any], extra: object) -> dict[str, Any]:
+    """The form's request with a cloned job's extra fields under it (the form's values win)."""
+    if not isinstance(extra, dict):
+        return payload
+    merged = {**extra, **payload}
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(payload.get(key), dict):
+            merged[key] = {**value, **payload[key]}
+    return merged
 
 
 def empty_state(hidden: bool) -> html.Div:
@@ -99,11 +134,11 @@ def dataset_card(datasets: list[dict[str, Any]], selected: str | None) -> dbc.Ca
     )
 
 
-def preset_card(values: dict[str, Any]) -> dbc.Card:
+def preset_card(values: dict[str, Any], preset_id: str = DEFAULT_PRESET) -> dbc.Card:
     radios = dbc.RadioItems(
         id=PRESET,
         options=preset_options(PRESETS),
-        value=DEFAULT_PRESET,
+        value=preset_id,
         inline=True,
         className="btn-group preset-choice",
         input_class_name="btn-check",
@@ -123,7 +158,7 @@ def preset_card(values: dict[str, Any]) -> dbc.Card:
                         className="mb-2",
                     ),
                     html.P(
-                        preset_summary(PRESETS[DEFAULT_PRESET]),
+                        preset_summary(PRESETS[preset_id]),
                         id=PRESET_HELP,
                         className="small text-body-secondary",
                     ),
@@ -146,8 +181,14 @@ def gpu_card(values: dict[str, Any]) -> dbc.Card:
         id=field_id(GPU_TYPE_FIELD.name), options=gpu_type_options(), value=values[GPU_TYPE_FIELD.name]
     )
     count = number_input(GPU_COUNT_FIELD, values[GPU_COUNT_FIELD.name], values[GPU_COUNT_FIELD.name])
-    name = dbc.Input(id=field_id(NAME_FIELD.name), type="text", maxlength=100, name=NAME_FIELD.name)
-    budget = number_input(BUDGET_FIELD)
+    name = dbc.Input(
+        id=field_id(NAME_FIELD.name),
+        type="text",
+        maxlength=100,
+        name=NAME_FIELD.name,
+        value=values.get(NAME_FIELD.name),
+    )
+    budget = number_input(BUDGET_FIELD, values.get(BUDGET_FIELD.name))
     return dbc.Card(
         [
             dbc.CardHeader(html.H2("Model, GPUs and run", className="h6 mb-0")),

@@ -12,15 +12,22 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from api.runtime import ui_poll_seconds
 from components.aria import aria
-from components.jobs_table import STATUS_FILTER_ALL, STATUS_FILTER_OPTIONS, jobs_summary, jobs_table
+from components.jobs_table import (
+    PICK_TYPE,
+    STATUS_FILTER_ALL,
+    STATUS_FILTER_OPTIONS,
+    jobs_summary,
+    jobs_table,
+)
 from components.pager import page_href, pager, requested_page
 from pages._jobs_data import PAGE_SIZE, JobsView, user_jobs
 from pages._signed_in import signed_in_user_id
 from services.errors import ValidationError
+from services.job_compare import MAX_COMPARED_JOBS
 
 PATH = "/training/jobs"
 dash.register_page(__name__, path=PATH, name="Jobs", title="Jobs · PIPELINE", nav_order=1)
@@ -32,6 +39,9 @@ PAGER = "jobs-pager"
 INTERVAL = "jobs-interval"
 URL = "jobs-url"
 SHOWN = "jobs-shown"  # {"status", "page", "pages"}: what the page shows, for the live refresh
+PICKED = "jobs-picked"  # dcc.Store: ids ticked for comparison, in the order ticked (any page)
+COMPARE = "jobs-compare"  # the "Compare" link to /training/compare?jobs=...
+COMPARE_HINT = "jobs-compare-hint"
 _FILTER_VALUES = {option["value"] for option in STATUS_FILTER_OPTIONS}
 
 
@@ -68,12 +78,25 @@ def layout(status: str | None = None, page: str | None = None, **_query: str) ->
                 [
                     html.H1("Training jobs", className="h3 mb-0 me-auto"),
                     dcc.Link(
+                        [html.I(className="bi bi-bar-chart-line me-1", **aria(hidden=True)), "Compare"],
+                        href="/training/compare",
+                        id=COMPARE,
+                        className="btn btn-outline-primary btn-sm disabled",
+                        title="Compare the selected jobs",
+                    ),
+                    dcc.Link(
                         [html.I(className="bi bi-plus-lg me-1", **aria(hidden=True)), "New job"],
                         href="/training/configure",
                         className="btn btn-primary btn-sm",
                     ),
                 ],
-                className="d-flex align-items-center gap-2 mb-3",
+                className="d-flex align-items-center gap-2 mb-1",
+            ),
+            html.P(
+                f"Tick up to {MAX_COMPARED_JOBS} jobs to compare them.",
+                id=COMPARE_HINT,
+                className="small text-body-secondary mb-2",
+                **aria(live="polite"),
             ),
             html.Div(
                 [
@@ -106,6 +129,7 @@ def layout(status: str | None = None, page: str | None = None, **_query: str) ->
             ),
             dcc.Location(id=URL, refresh="callback-nav"),
             dcc.Store(id=SHOWN, data=_shown(chosen, view)),
+            dcc.Store(id=PICKED, data=[]),
             dcc.Interval(
                 id=INTERVAL,
                 interval=int(ui_poll_seconds() * 1000),
@@ -153,9 +177,10 @@ dash.clientside_callback(
     Output(INTERVAL, "disabled"),
     Input(INTERVAL, "n_intervals"),
     State(SHOWN, "data"),
+    State(PICKED, "data"),
     prevent_initial_call=True,
 )
-def refresh(_ticks: int | None, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+def refresh(_ticks: int | None, shown: dict[str, Any] | None, picked: list[Any] | None) -> tuple[Any, ...]:
     """The shown page again, and whether to keep polling (any active job at all).
 
     The pager is sent only when its numbers changed: redrawn on every tick, a link could be
@@ -175,9 +200,48 @@ def refresh(_ticks: int | None, shown: dict[str, Any] | None) -> tuple[Any, ...]
     now_shown = _shown(status, view)
     same = now_shown == shown
     return (
-        jobs_table(view.rows, datetime.now(UTC)),
+        jobs_table(view.rows, datetime.now(UTC), _ids(picked)),
         _summary(view),
         dash.no_update if same else _pager(status, view),
         dash.no_update if same else now_shown,
         view.active == 0,
     )
+
+
+def _ids(value: object) -> list[str]:
+    """The stored selection as a list of strings (a crafted store value reads as nothing)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+@callback(
+    Output(PICKED, "data"),
+    Output(COMPARE, "href"),
+    Output(COMPARE, "className"),
+    Output(COMPARE_HINT, "children"),
+    Output({"type": PICK_TYPE, "job": ALL}, "value"),
+    Input({"type": PICK_TYPE, "job": ALL}, "value"),
+    State(PICKED, "data"),
+    prevent_initial_call=True,
+)
+def pick(_values: list[Any], picked: list[Any] | None) -> tuple[Any, ...]:
+    """The ticked rows of this page joined to those ticked on other pages, at most 10, and the
+    "Compare" link to them (active from two jobs). An eleventh tick is undone on the page."""
+    shown = {
+        str(item["id"]["job"]): bool(item.get("value"))
+        for item in ctx.inputs_list[0]
+        if isinstance(item, dict) and isinstance(item.get("id"), dict)
+    }
+    kept = [job for job in _ids(picked) if shown.get(job, True)]
+    added = [job for job, on in shown.items() if on and job not in kept]
+    chosen = kept + added
+    hint = f"{len(chosen)} selected." if chosen else f"Tick up to {MAX_COMPARED_JOBS} jobs to compare them."
+    if len(chosen) > MAX_COMPARED_JOBS:
+        chosen = chosen[:MAX_COMPARED_JOBS]
+        hint = f"At most {MAX_COMPARED_JOBS} jobs can be compared; the latest ticks were left out."
+    look = "btn btn-outline-primary btn-sm" + ("" if len(chosen) >= 2 else " disabled")
+    # one value per checkbox the page has (an 11th tick is taken back)
+    boxes = [
+        isinstance(item, dict) and str((item.get("id") or {}).get("job")) in chosen
+        for item in ctx.outputs_list[4]
+    ]
+    return chosen, f"/training/compare?jobs={','.join(chosen)}", look, hint, boxes

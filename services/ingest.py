@@ -52,6 +52,7 @@ class JobSnapshot:
     last_seen_at: datetime | None = None
     last_point_step: int | None = None
     budget_limit: Decimal | None = None
+    last_polled_at: datetime | None = None  # after last_seen_at: the polls since then failed
 
     @classmethod
     def of(cls, job: TrainingJob | Any, *, last_point_step: int | None = None) -> JobSnapshot:
@@ -68,6 +69,7 @@ class JobSnapshot:
             last_seen_at=job.last_seen_at,
             last_point_step=last_point_step,
             budget_limit=job.budget_limit,
+            last_polled_at=getattr(job, "last_polled_at", None),
         )
 
 

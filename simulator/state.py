@@ -149,6 +149,7 @@ class SimJob:
             "current_epoch": curves.epoch_of(shape, step),
             "progress": round(100.0 * step / shape.total_steps, 2),
             "metrics": self._metrics_at(step),
+            "checkpoints": self._checkpoints(start, step),
         }
         if since_step is not None:
             body["metrics_history"] = self._history(since_step, step)
@@ -198,6 +199,19 @@ class SimJob:
         return apply_pathology(
             self.faults.pathology, shape, curves.point(shape, step), self.faults.pathology_at
         )
+
+    def _checkpoints(self, start: float, step: int) -> list[dict[str, Any]]:
+        """A checkpoint at the end of every finished epoch (the contract's optional list)."""
+        shape = self._shape()
+        every = max(shape.steps_per_epoch, 1)
+        return [
+            {
+                "step": at,
+                "at": iso(self._instant_of_step(start, at)),
+                "uri": f"sim://{self.external_job_id}/ckpt-{at}",
+            }
+            for at in range(every, step + 1, every)
+        ]
 
     def _shape(self) -> curves.CurveShape:
         assert self.shape is not None

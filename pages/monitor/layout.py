@@ -9,11 +9,15 @@ be unique app-wide.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.aria import aria
-from components.charts import panel_rows
+from components.chart_controls import DEFAULT_SMOOTHING, segmented, smoothing_slider, y_scale_toggle
+from components.chart_markers import MARKER_KINDS
+from components.charts import loss_trace_index, panel_rows
 
 JOB_ID = "mon-job-id"  # dcc.Store: the job id from the URL
 CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options (they change per render)
@@ -37,6 +41,8 @@ CANCEL_MODAL = "mon-cancel-modal"
 CANCEL_CONFIRM = "mon-cancel-confirm"
 CANCEL_DISMISS = "mon-cancel-dismiss"
 CANCEL_RESULT = "mon-cancel-result"
+CLONE = "mon-clone"  # opens the configure page filled with this job's settings
+RETRY = "mon-retry"  # the same, shown on a failed job only
 STOP_ALERT = "mon-stop"  # why a failed or cancelled job stopped, above the tabs
 HEALTH = "mon-health"  # fired run-health checks with "Stop now" (pages/monitor/health.py)
 PROGRESS = "mon-progress"
@@ -56,6 +62,8 @@ PANELS_GRAPH = "mon-panels-graph"
 SMOOTHING = "mon-smoothing"
 Y_SCALE = "mon-y-scale"
 X_AXIS = "mon-x-axis"
+MARKERS = "mon-markers"  # which lifecycle markers the loss chart shows (toggled in the browser)
+MARKER_TRACES = "mon-marker-traces"  # dcc.Store: {kind: trace index} for the browser's toggle
 
 # The parts a tick rewrites get short ids: each id is repeated in every tick response (5 KB budget).
 PROGRESS_BAR = "mon-pbar"  # dbc.Progress (value, label; colour/stripes on status change)
@@ -84,7 +92,6 @@ def card_detail(name: str) -> str:
     return f"{CARDS[name]}-d"
 
 
-DEFAULT_SMOOTHING = 0.6
 CARD_SPECS: tuple[tuple[str, str, str], ...] = (
     ("training_loss", "Training loss", "bi-graph-down"),
     ("validation_loss", "Validation loss", "bi-clipboard-check"),
@@ -115,7 +122,27 @@ def live_card(name: str, title: str, icon: str, caption: str = "") -> dbc.Card:
     )
 
 
-def _header() -> html.Div:
+def _copy_links(job_id: str | None) -> list[dcc.Link]:
+    """Clone (any job) and Retry (failed jobs: the status callbacks unhide it): both open the
+    configure page filled from this job (`?from=`, owner-only)."""
+    href = f"/training/configure?from={quote(job_id or '', safe='')}"
+    return [
+        dcc.Link(
+            [html.I(className="bi bi-arrow-repeat me-1", **aria(hidden=True)), "Retry"],
+            href=href,
+            id=RETRY,
+            className="btn btn-sm btn-primary d-none",
+        ),
+        dcc.Link(
+            [html.I(className="bi bi-copy me-1", **aria(hidden=True)), "Clone"],
+            href=href,
+            id=CLONE,
+            className="btn btn-sm btn-outline-secondary",
+        ),
+    ]
+
+
+def _header(job_id: str | None) -> html.Div:
     back = dcc.Link(
         [html.I(className="bi bi-arrow-left me-1", **aria(hidden=True)), "All jobs"],
         href="/training/jobs",
@@ -148,6 +175,7 @@ def _header() -> html.Div:
                         ],
                         className="me-auto",
                     ),
+                    *_copy_links(job_id),
                     cancel,
                 ],
                 className="d-flex flex-wrap align-items-start gap-2",
@@ -178,49 +206,25 @@ def _cancel_modal() -> dbc.Modal:
     )
 
 
-def _toggle(component_id: str, label: str, choices: list[tuple[str, str]], value: str) -> html.Div:
-    """A small segmented button group (radio inputs underneath, so keyboard and screen readers work)."""
-    return html.Div(
-        dbc.RadioItems(
-            id=component_id,
-            options=[{"label": text, "value": choice} for text, choice in choices],
-            value=value,
-            inline=True,
-            className="btn-group btn-group-sm",
-            inputClassName="btn-check",
-            labelClassName="btn btn-outline-secondary",
-            labelCheckedClassName="active",
-        ),
-        role="group",
-        className="monitor-control",
-        **aria(label),
-    )
-
-
 def _chart_controls() -> html.Div:
     return html.Div(
         [
+            smoothing_slider(SMOOTHING, DEFAULT_SMOOTHING),
+            y_scale_toggle(Y_SCALE),
+            segmented(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
             html.Div(
-                [
-                    dbc.Label("Smoothing", html_for=SMOOTHING, className="small mb-0 me-2"),
-                    html.Div(
-                        dcc.Slider(
-                            id=SMOOTHING,
-                            min=0,
-                            max=0.99,
-                            step=0.01,
-                            value=DEFAULT_SMOOTHING,
-                            marks={0: "0", 0.5: "0.5", 0.99: "0.99"},
-                            tooltip={"placement": "bottom", "always_visible": False},
-                            updatemode="mouseup",
-                        ),
-                        className="monitor-slider",
-                    ),
-                ],
-                className="d-flex align-items-center monitor-control",
+                dbc.Checklist(
+                    id=MARKERS,
+                    options=[{"label": look.label, "value": kind} for kind, look in MARKER_KINDS.items()],
+                    value=list(MARKER_KINDS),
+                    inline=True,
+                    switch=True,
+                    className="small",
+                ),
+                role="group",
+                className="monitor-control monitor-markers",
+                **aria("Markers on the loss chart"),
             ),
-            _toggle(Y_SCALE, "Loss axis scale", [("Linear", "linear"), ("Log", "log")], "linear"),
-            _toggle(X_AXIS, "Horizontal axis", [("Step", "step"), ("Elapsed time", "elapsed")], "step"),
         ],
         className="d-flex flex-wrap align-items-center gap-3 mb-2",
     )
@@ -297,7 +301,7 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
     )
     body = html.Div(
         [
-            _header(),
+            _header(job_id),
             _cancel_modal(),
             html.Div(id=CANCEL_RESULT, **aria(live="polite")),
             html.Div(id=STOP_ALERT),
@@ -334,6 +338,10 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             dcc.Store(id=ETA_FROM),
             dcc.Store(id=VIEW_STATE),
             dcc.Store(id=CHART_PATCH),
+            dcc.Store(
+                id=MARKER_TRACES,
+                data={k: i for k, i in loss_trace_index().items() if k.startswith("marker_")},
+            ),
             dcc.Interval(id=INTERVAL, interval=int(poll_seconds * 1000), disabled=True),
             html.Div(
                 [dbc.Spinner(color="primary", spinner_class_name="me-2"), "Loading job…"],

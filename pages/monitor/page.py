@@ -37,6 +37,8 @@ from pages.monitor.layout import (
     JOB_ID,
     LOADING,
     LOSS_GRAPH,
+    MARKER_TRACES,
+    MARKERS,
     NOT_FOUND,
     PANELS_GRAPH,
     SMOOTHING,
@@ -104,9 +106,15 @@ _PAGE_OUTPUTS = {
         "x_axis": Input(X_AXIS, "value"),
         "theme": Input("theme-store", "data"),
     },
+    state={"markers": State(MARKERS, "value")},
 )
 def render(
-    job_id: str | None, smoothing: float | None, y_scale: str, x_axis: str, theme: str | None
+    job_id: str | None,
+    smoothing: float | None,
+    y_scale: str,
+    x_axis: str,
+    theme: str | None,
+    markers: list[str] | None = None,
 ) -> dict[str, Any]:
     """The whole page for the signed-in user's job, or the not-found alert (nothing else)."""
     outputs = {**_PAGE_OUTPUTS, **status_outputs(False), **chart_outputs()}
@@ -119,7 +127,8 @@ def render(
     if snap is None:
         return _only_alert(outputs, not_found_alert())
     now = _now()
-    charts, window = full_charts(snap, chart_options(snap.job, smoothing, y_scale, x_axis, theme))
+    options = chart_options(snap.job, smoothing, y_scale, x_axis, theme)
+    charts, window = full_charts(snap, options, markers if isinstance(markers, list) else None)
     numbers = render_numbers(snap, charts["chart_state"], window, now)
     return {
         "loading": HIDDEN,
@@ -195,6 +204,16 @@ dash.clientside_callback(
     dash.Output(LOSS_GRAPH, "figure", allow_duplicate=True),
     dash.Output(PANELS_GRAPH, "figure", allow_duplicate=True),
     Input(CHART_PATCH, "data"),
+    prevent_initial_call=True,
+)
+
+
+# Shows or hides the lifecycle markers in the browser: no request (assets/monitor_patch.js).
+dash.clientside_callback(
+    dash.ClientsideFunction(namespace="monitor", function_name="showMarkers"),
+    dash.Output(LOSS_GRAPH, "figure", allow_duplicate=True),
+    Input(MARKERS, "value"),
+    dash.State(MARKER_TRACES, "data"),
     prevent_initial_call=True,
 )
 

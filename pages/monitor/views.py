@@ -5,16 +5,17 @@ a tick answers ``no_update`` for anything the browser already shows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
 import dash_bootstrap_components as dbc
-from dash import Output, dcc, html, no_update
+from dash import Output, Patch, dcc, html, no_update
 
 from components.activity_log import activity_log, relative_time, stop_alert
 from components.aria import aria
-from components.charts import loss_figure, metric_panels_figure
+from components.chart_markers import EVENT_KINDS, event_markers, marker_key, marker_xy
+from components.charts import loss_figure, loss_trace_index, metric_panels_figure
 from components.formatters import base_model_name, parse_timestamp
 from components.job_status import progress_style, status_badge
 from components.job_view import config_table
@@ -49,6 +50,7 @@ from pages.monitor.layout import (
     PROGRESS_BAR,
     PROGRESS_EPOCH,
     PROGRESS_STEP,
+    RETRY,
     STOP_ALERT,
     VIEW_STATE,
     card_detail,
@@ -57,6 +59,7 @@ from pages.monitor.layout import (
 from services.downsample import series_names
 
 HIDDEN = "d-none"
+RETRY_LOOK = "btn btn-sm btn-primary"
 
 
 class ViewState(TypedDict):
@@ -75,6 +78,7 @@ def status_outputs(duplicate: bool) -> dict[str, Output]:
     outs = {
         "badge": out(BADGE, "children"),
         "cancel_wrap": out(CANCEL_WRAP, "className"),
+        "retry": out(RETRY, "className"),
         "activity": out(ACTIVITY, "children"),
         "stop_alert": out(STOP_ALERT, "children"),
         "interval_disabled": out(INTERVAL, "disabled"),
@@ -182,6 +186,7 @@ def status_values(
     values: dict[str, Any] = {
         "badge": status_badge(job["status"]),
         "cancel_wrap": "" if is_active(job["status"]) else HIDDEN,
+        "retry": RETRY_LOOK + ("" if job["status"] == "failed" else f" {HIDDEN}"),
         "progress_class": f"monitor-progress {look}",
         "progress_striped": moving,
         "progress_animated": moving,
@@ -244,8 +249,11 @@ def chart_options(
     }
 
 
-def full_charts(snap: MonitorSnapshot, options: ChartOptions) -> tuple[dict[str, Any], RateWindow]:
-    """Both figures from the downsampled history, the live state matching them, and the ETA window."""
+def full_charts(
+    snap: MonitorSnapshot, options: ChartOptions, shown_markers: Collection[str] | None = None
+) -> tuple[dict[str, Any], RateWindow]:
+    """Both figures from the downsampled history, the live state matching them, and the ETA window;
+    the loss chart's lifecycle markers from the events (``shown_markers`` visible, default all)."""
     assert snap.metrics is not None, "a full render reads the metric history"
     smoothing, log_y, x_axis, dark, spe = (
         options["smoothing"],
@@ -257,7 +265,15 @@ def full_charts(snap: MonitorSnapshot, options: ChartOptions) -> tuple[dict[str,
     window = rate_window(snap.metrics)
     outputs = {
         "loss_figure": loss_figure(
-            snap.metrics, smoothing=smoothing, log_y=log_y, x_axis=x_axis, steps_per_epoch=spe, dark=dark
+            snap.metrics,
+            smoothing=smoothing,
+            log_y=log_y,
+            x_axis=x_axis,
+            steps_per_epoch=spe,
+            dark=dark,
+            markers=event_markers(snap.events, snap.job),
+            started_at=snap.job.get("started_at"),
+            shown_markers=shown_markers,
         ),
         "panels_figure": metric_panels_figure(snap.metrics, x_axis=x_axis, steps_per_epoch=spe, dark=dark),
         "eta_from": window[0][0] if window else None,
@@ -328,13 +344,31 @@ def tick_values(
     new_from = window[0][0] if window else eta_from
     numbers = render_numbers(snap, update.state, window, now)
     values = status_values(snap, numbers, now, shown)
-    packed = pack_patches({"loss": update.loss, "panels": update.panels})
+    loss = _with_event_markers(update.loss, snap, state, shown)
+    packed = pack_patches({"loss": loss, "panels": update.panels})
     values.update(
         chart_patch=no_update if packed is None else packed,
         chart_state=split_state(update.state)[0] if update.state != state else no_update,
         eta_from=new_from if new_from != eta_from else no_update,
     )
     return values
+
+
+def _with_event_markers(
+    loss: Any, snap: MonitorSnapshot, state: LiveChartState, shown: ViewState | None
+) -> Any:
+    """The loss patch, plus the event markers redrawn when the activity log changed since the page
+    last saw it (markers change rarely: a quiet tick sends none)."""
+    if shown is not None and shown.get("events") == _view_state(snap.job, snap.events)["events"]:
+        return loss
+    patch = Patch() if loss is no_update else loss
+    index = loss_trace_index()
+    markers = event_markers(snap.events, snap.job)
+    for kind in EVENT_KINDS:
+        data = marker_xy(markers[kind], state["options"]["x_axis"], snap.job.get("started_at"))
+        trace = patch["data"][index[marker_key(kind)]]
+        trace["x"], trace["y"], trace["text"] = data["x"], data["y"], data["text"]
+    return patch
 
 
 def not_found_alert() -> dbc.Alert:

@@ -35,6 +35,10 @@ def mallory(runtime: Runtime) -> dict[str, Any]:
         return {"id": user_id, "dataset_id": dataset.id, "notification_id": notification.id}
 
 
+# what the configure page holds when it was not opened from a job (Clone/Retry)
+CLONE_EXTRA_STATE = {"id": "configure-clone-extra", "property": "data", "value": {}}
+
+
 def test_submit_with_another_users_dataset_creates_no_job(
     auth_client: FlaskClient, app: Any, runtime: Runtime, mallory: dict[str, Any]
 ) -> None:
@@ -54,7 +58,11 @@ def test_submit_with_another_users_dataset_creates_no_job(
         app,
         "submit_job",
         [{"id": "configure-submit", "property": "n_clicks", "value": 1}],
-        [fields, {"id": "configure-preset", "property": "value", "value": "balanced"}],
+        [
+            fields,
+            {"id": "configure-preset", "property": "value", "value": "balanced"},
+            CLONE_EXTRA_STATE,
+        ],
     )
     assert response.status_code == 200
     assert "/training/jobs/" not in response.get_data(as_text=True)
@@ -84,6 +92,7 @@ def test_estimate_with_another_users_dataset_reveals_nothing(
         app,
         "live_estimate",
         [fields, {"id": "configure-preset", "property": "value", "value": "fast"}],
+        [CLONE_EXTRA_STATE],
         outputs=outputs,
     )
     text = response.get_data(as_text=True)

@@ -50,7 +50,7 @@ def _trace(fig: go.Figure, index: int) -> Any:
 
 def test_loss_traces_are_in_the_documented_order() -> None:
     fig = loss_figure(_payload(10, 600), smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=100)
-    assert len(fig.data) == len(loss_trace_index()) == 5
+    assert len(fig.data) == len(loss_trace_index()) == 10  # 5 loss traces, then one per marker kind
     raw = _trace(fig, loss_trace_index()["training_loss_raw"])
     smooth = _trace(fig, loss_trace_index()["training_loss_smooth"])
     assert raw.opacity < 0.5 and smooth.visible is True  # noqa: PT018
@@ -60,7 +60,7 @@ def test_loss_traces_are_in_the_documented_order() -> None:
 
 def test_no_smoothing_keeps_hidden_empty_smoothed_traces_and_opaque_raw() -> None:
     fig = loss_figure(_payload(10, 600), smoothing=0.0, log_y=False, x_axis="step", steps_per_epoch=None)
-    assert len(fig.data) == 5
+    assert len(fig.data) == len(loss_trace_index())
     assert fig.data[loss_trace_index()["training_loss_smooth"]].visible is False
     assert list(fig.data[loss_trace_index()["training_loss_smooth"]].y) == []
     assert fig.data[loss_trace_index()["training_loss_raw"]].opacity == 1.0
@@ -111,7 +111,7 @@ def test_empty_state_message_and_stable_trace_count() -> None:
         empty_metrics_payload(), smoothing=0.6, log_y=False, x_axis="step", steps_per_epoch=None
     )
     panels = metric_panels_figure(empty_metrics_payload(), x_axis="step", steps_per_epoch=None)
-    assert len(loss.data) == 5
+    assert len(loss.data) == len(loss_trace_index())
     assert len(panels.data) == 4
     assert loss.layout.annotations[0].text == EMPTY_MESSAGE
     assert panels.layout.annotations[0].text == EMPTY_MESSAGE
