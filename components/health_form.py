@@ -7,29 +7,39 @@ as the placeholder), and the service's message for a bad one lands under its fie
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash_bootstrap_components as dbc
 from dash import html
 
-from catalog.health_checks import ACTIONS, HEALTH_CHECKS, HealthCheck, default_settings
+from catalog.health_checks import (
+    ACTIONS,
+    HEALTH_CHECKS,
+    HealthCheck,
+    default_settings,
+    resolved_health_config,
+)
 from components.job_form import HEALTH_FIELDS, FieldSpec, field_id, labelled_field, number_input
 
 HEALTH_SECTION = "configure-health"
 _ACTION_LABELS = {"warn": "Warn", "stop": "Warn and stop the job", "off": "Off"}
 
 
-def _check_row(check: HealthCheck, fields: dict[str, FieldSpec]) -> html.Div:
+def _check_row(check: HealthCheck, fields: dict[str, FieldSpec], chosen: dict[str, Any]) -> html.Div:
     defaults = default_settings(check)
     action_spec = fields[f"health_{check.id}_action"]
     action = dbc.Select(
         id=field_id(action_spec.name),
         options=[{"label": _ACTION_LABELS[a], "value": a} for a in ACTIONS],
-        value=check.default_action,
+        value=chosen["action"],
         name=action_spec.name,
     )
     columns = [labelled_field(action_spec, action, md=4)]
     for parameter in check.parameters:
         spec = fields[f"health_{check.id}_{parameter.name}"]
-        columns.append(labelled_field(spec, number_input(spec, None, defaults[parameter.name]), xs=6, md=4))
+        default = defaults[parameter.name]
+        value = None if chosen[parameter.name] == default else chosen[parameter.name]  # empty: the default
+        columns.append(labelled_field(spec, number_input(spec, value, default), xs=6, md=4))
     return html.Div(
         [
             html.H3(check.title, className="h6 mb-1"),
@@ -40,9 +50,11 @@ def _check_row(check: HealthCheck, fields: dict[str, FieldSpec]) -> html.Div:
     )
 
 
-def health_card() -> dbc.Accordion:
-    """Collapsed by default: most runs keep the defaults."""
+def health_card(settings: Any = None) -> dbc.Accordion:
+    """Collapsed by default: most runs keep the defaults. `settings`: a job's stored health checks,
+    when the page clones one (Clone, Retry), so its actions and thresholds come along."""
     fields = {spec.name: spec for spec in HEALTH_FIELDS}
+    chosen = resolved_health_config(settings)
     return dbc.Accordion(
         dbc.AccordionItem(
             [
@@ -51,7 +63,7 @@ def health_card() -> dbc.Accordion:
                     "your notifications; choose “stop” to also stop the job when it fires.",
                     className="small",
                 ),
-                *(_check_row(check, fields) for check in HEALTH_CHECKS),
+                *(_check_row(check, fields, chosen[check.id]) for check in HEALTH_CHECKS),
             ],
             title="Advanced: run health checks",
         ),

@@ -100,7 +100,7 @@ def layout(dataset: str | None = None, **query: str) -> html.Div:
                     dataset_card(datasets, None if chosen_dataset is None else str(chosen_dataset)),
                     preset_card(values, preset_id),
                     gpu_card(values),
-                    health_card(),
+                    health_card(extra.get("health_checks")),
                 ],
                 lg=8,
             ),

@@ -3,6 +3,7 @@ with no list of fields of their own (a request field added later is copied too).
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -67,3 +68,32 @@ def test_the_form_shows_what_it_has_controls_for_and_carries_the_rest() -> None:
     assert sent["hyperparameters"] == {"warmup_ratio": 0.1, "rank": 16}  # the form's value wins
     assert sent["health_checks"] == {"plateau": {"action": "warn"}}
     assert with_extra({"a": 1}, "not a dict") == {"a": 1}
+
+
+def test_a_cloned_jobs_health_checks_fill_the_advanced_section_and_are_sent_back() -> None:
+    """Clone copies the run-health settings too: the section shows them, and the form's request
+    (which always carries the section's values) sends them back unchanged."""
+    from components.health_form import health_card
+    from components.job_form import field_id
+    from tests.component_tree import walk
+
+    def values(card: object) -> dict[str, object]:
+        return {
+            json.dumps(node.id, sort_keys=True): node.value
+            for node in walk(card)
+            if getattr(node, "id", None) is not None and hasattr(node, "value")
+        }
+
+    def key(name: str) -> str:
+        return json.dumps(field_id(name), sort_keys=True)
+
+    stored = {"exploding_loss": {"action": "stop", "factor": 5.0, "steps": 3}}
+    request = {"dataset_id": 7, "preset_id": "balanced", "health_checks": stored}
+    _preset, _values, extra = cloned_values(request)
+    shown = values(health_card(extra.get("health_checks")))
+    assert shown[key("health_exploding_loss_action")] == "stop"
+    assert shown[key("health_exploding_loss_factor")] == 5.0
+    assert shown[key("health_exploding_loss_steps")] is None  # the default: left empty
+    assert shown[key("health_nan_loss_action")] != "stop"  # untouched checks keep their defaults
+    defaults = values(health_card())
+    assert defaults[key("health_exploding_loss_action")] != "stop"
