@@ -78,7 +78,11 @@ def test_upload_then_create_a_job_on_the_embedded_default(
         sqlite_app,
         "submit_job",
         [{"id": "configure-submit", "property": "n_clicks", "value": 1}],
-        [fields, {"id": "configure-preset", "property": "value", "value": "fast"}],
+        [
+            fields,
+            {"id": "configure-preset", "property": "value", "value": "fast"},
+            {"id": "configure-clone-extra", "property": "data", "value": {}},
+        ],
     )
     assert created.status_code == 200
     with sqlite_runtime.transaction() as session:
