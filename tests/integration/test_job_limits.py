@@ -124,7 +124,11 @@ def test_configure_page_shows_the_same_refusal(
         app,
         "submit_job",
         [{"id": "configure-submit", "property": "n_clicks", "value": 1}],
-        [fields, {"id": "configure-preset", "property": "value", "value": "fast"}],
+        [
+            fields,
+            {"id": "configure-preset", "property": "value", "value": "fast"},
+            {"id": "configure-clone-extra", "property": "data", "value": {}},
+        ],
     )
     assert response.status_code == 200
     text = response.get_data(as_text=True)
