@@ -89,7 +89,7 @@ def test_a_job_completing_through_the_cycle_is_delivered_signed(
 
 
 def test_a_500_is_retried_with_backoff_until_delivered(settings, sessions, owner, tmp_path: Path) -> None:
-    settings = settings.with_overrides(webhooks_allow_private=True, webhook_retry_seconds=(1, 2))
+    settings = settings.with_overrides(webhooks_allow_private=True, webhook_retry_seconds=(2, 4))
     with loopback_receiver() as receiver:
         receiver.statuses = [500, 503]
         webhook_id, _ = _webhook(
@@ -105,8 +105,10 @@ def test_a_500_is_retried_with_backoff_until_delivered(settings, sessions, owner
         requests = list(receiver.requests)
     assert [list(json.loads(r.body)) for r in requests] == [["text"]] * 3  # the Slack body
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
-    assert gaps[0] >= 0.9
-    assert gaps[1] >= 1.9
+    # RQ keeps a retry's due time in whole seconds (rounded down), so each wait is at least its
+    # interval less one second: 2 s and 4 s, then, never the back-to-back of no backoff.
+    assert gaps[0] >= 1.0
+    assert gaps[1] >= 3.0
     (delivery,) = _deliveries(sessions, webhook_id)
     assert (delivery.id, delivery.status, delivery.attempts) == (delivery_id, "delivered", 3)
     assert [(a.status_code, a.error) for a in _attempts(sessions, webhook_id)] == [
