@@ -111,6 +111,7 @@ def test_a_job_trains_for_real_on_the_local_backend(local_settings, sessions, ow
     assert count_rows(sessions, CostRecord, job_id) == 1
     assert notifications(sessions, job_id) == ["job_started", "job_completed"]
     assert [e.to_status for e in events(sessions, job_id, "status_changed")].count("completed") == 1
+    assert events(sessions, job_id, "health_warning") == []  # the default checks stay quiet on a real run
 
     run_dir = Path(local_settings.data_dir) / "runs" / str(job_id)
     adapter = run_dir / "adapter" / "adapter_model.safetensors"
