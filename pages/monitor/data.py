@@ -7,10 +7,14 @@ about what a user may see or do. Each function opens one short transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
 
 from api.runtime import get_runtime
 from jobs.cancels import cancel_on_cluster_now
@@ -22,6 +26,9 @@ from services.errors import InvalidState, NotFound
 from services.metrics import DEFAULT_MAX_POINTS, metrics_payload
 from services.serialize import dataset_json, event_json, job_json
 from services.training_jobs import cancel_user_job, get_job_for_user, job_events
+
+if TYPE_CHECKING:
+    from db.models import TrainingJob
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,19 @@ def _rate(gpu_config: dict[str, Any]) -> Decimal | None:
         return None  # creation refuses unknown GPUs; a legacy row just shows no projection
 
 
+@contextmanager
+def own_job(job_id: str | None) -> Iterator[tuple[Session, int, TrainingJob] | None]:
+    """The signed-in user's job in one short transaction, or None when there is no user or the job
+    does not exist or is someone else's (the monitor's every read starts here)."""
+    user_id = signed_in_user_id()
+    if user_id is None or not job_id:
+        yield None
+        return
+    with get_runtime().transaction() as session:
+        job = get_job_for_user(session, user_id, job_id)
+        yield None if job is None else (session, user_id, job)
+
+
 def read_job(
     job_id: str | None,
     *,
@@ -57,14 +77,11 @@ def read_job(
     ``since_step`` asks only for newer points (a tick); without it, the downsampled history
     (at most ``DEFAULT_MAX_POINTS`` per series, extremes kept) for a full render.
     """
-    user_id = signed_in_user_id()
-    if user_id is None or not job_id:
-        return None
     runtime = get_runtime()
-    with runtime.transaction() as session:
-        job = get_job_for_user(session, user_id, job_id)
-        if job is None:
+    with own_job(job_id) as found:
+        if found is None:
             return None
+        session, _user_id, job = found
         metrics = (
             metrics_payload(
                 session, job, max_points=DEFAULT_MAX_POINTS, since_step=since_step, cache=runtime.redis
@@ -84,15 +101,11 @@ def read_job(
 
 def read_artifact(job_id: str | None) -> dict[str, Any] | None:
     """The signed-in user's job's adapter (`job.artifact` of the API, with a fresh link), or None."""
-    user_id = signed_in_user_id()
-    if user_id is None or not job_id:
-        return None
-    runtime = get_runtime()
-    with runtime.transaction() as session:
-        job = get_job_for_user(session, user_id, job_id)
-        if job is None:
+    with own_job(job_id) as found:
+        if found is None:
             return None
-        settings = runtime.settings
+        session, user_id, job = found
+        settings = get_runtime().settings
         return job_artifact_json(
             session, job, user_id=user_id, secret_key=settings.secret_key, data_dir=settings.data_dir
         )

@@ -18,6 +18,7 @@ from api.runtime import get_runtime
 from components.health_view import health_alerts
 from jobs.cancels import cancel_on_cluster_now
 from pages._signed_in import signed_in_user_id
+from pages.monitor.data import own_job
 from services.health import check_title
 from services.run_health import health_warnings, stop_now
 from services.serialize import event_json
@@ -26,13 +27,10 @@ from services.training_jobs import get_job_for_user
 
 def read_health(job_id: str | None) -> tuple[list[tuple[dict[str, Any], str]], bool]:
     """The signed-in user's job's warnings with their check titles, and whether it still runs."""
-    user_id = signed_in_user_id()
-    if user_id is None or not job_id:
-        return [], False
-    with get_runtime().transaction() as session:
-        job = get_job_for_user(session, user_id, job_id)
-        if job is None:
+    with own_job(job_id) as found:
+        if found is None:
             return [], False
+        session, _user_id, job = found
         warnings = [
             (event_json(event), check_title(str(event.details.get("check"))))
             for event in health_warnings(session, job.id)
