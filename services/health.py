@@ -106,21 +106,18 @@ class _Run:
         return self.params[(check, name)]
 
     def point(self, step: int, point: Point) -> None:
-        loss = _finite(point.get("training_loss"))
-        if loss is not None:
-            self.training_loss(step, loss)
-        validation = _finite(point.get("validation_loss"))
-        if validation is not None:
-            self.validation_loss(step, validation)
-        grad = _finite(point.get("gradient_norm"))
-        if grad is not None:
-            self.gradient_norm(step, grad)
-        speed = _finite(point.get("throughput"))
-        if speed is not None:
-            self.throughput(step, speed)
-        gpu = _finite(point.get("gpu_utilization"))
-        if gpu is not None:
-            self.gpu_utilization(step, gpu)
+        """Each finite metric of the point to the checks that watch it, in the order they always ran."""
+        handlers = (
+            ("training_loss", self.training_loss),
+            ("validation_loss", self.validation_loss),
+            ("gradient_norm", self.gradient_norm),
+            ("throughput", self.throughput),
+            ("gpu_utilization", self.gpu_utilization),
+        )
+        for metric, handle in handlers:
+            value = _finite(point.get(metric))
+            if value is not None:
+                handle(step, value)
 
     def training_loss(self, step: int, loss: float) -> None:
         s = self.state
