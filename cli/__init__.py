@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     trevoke.add_argument("--name", default=None)
     trevoke.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     trevoke.set_defaults(handler=cmd_tokens_revoke)
+    from cli.metrics import register as register_metrics
+
+    register_metrics(sub, embedded_settings)
     return parser
 
 

@@ -89,9 +89,18 @@ def _health_warning(event: Event, who: str, _job: Mapping[str, Any]) -> str:
     return f"Health warning at step {step}: {details.get('message') or details.get('check')}{stop} (by {who})"
 
 
+def _raw_points_pruned(event: Event, _who: str, _job: Mapping[str, Any]) -> str:
+    details = event["details"]
+    points, days = details.get("points"), details.get("older_than_days")
+    count = f"{points:,} raw metric points" if isinstance(points, int) else "the raw metric points"
+    age = f" (the job ended more than {days:g} days earlier)" if isinstance(days, int | float) else ""
+    return f"Retention deleted {count}{age}; charts are drawn from rollups"
+
+
 _SENTENCES: dict[str, Callable[[Event, str, Mapping[str, Any]], str]] = {
     "queued": _queued,
     "health_warning": _health_warning,
+    "raw_points_pruned": _raw_points_pruned,
     "status_changed": _status_changed,
     "reclaimed": lambda e, who, _j: f"Claim taken over by {who} after a stalled submission",
     "submit_failed": lambda e, who, _j: (

@@ -66,6 +66,9 @@ def test_the_actor_is_the_users_email_or_the_processor() -> None:
          "Submission to the cluster failed (timeout): no answer in 10 s; processor retries next cycle"),
         (_event("cluster_cancel_acknowledged", answer="acknowledged"), JOB,
          "The cluster confirmed the cancel (sent by processor)"),
+        (_event("raw_points_pruned", "operator", points=12000, older_than_days=30.0), JOB,
+         "Retention deleted 12,000 raw metric points (the job ended more than 30 days earlier); "
+         "charts are drawn from rollups"),
         (_event("brand_new_kind", "system", limit=3), JOB, "Brand new kind by processor (limit: 3)"),
     ],
 )  # fmt: skip
