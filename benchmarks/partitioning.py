@@ -15,6 +15,8 @@ INSERT ... ON CONFLICT DO NOTHING) beside a raw COPY, the newest 100 points of o
 then VACUUM vs DETACH + DROP PARTITION) with the WAL each writes.
 
 Run: `.venv/bin/python -m benchmarks.partitioning` (5M rows; `--rows 1000000` for a quick look).
+`--retention` times `lora-pipeline metrics prune` on the product's schema instead: the points of
+finished jobs (a tenth of --rows) deleted in 10,000-row transactions, against one DELETE of as many.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 from psycopg import sql
 from sqlalchemy import Engine
+from sqlalchemy import text as sql_text
 
 from benchmarks.scratch_db import scratch_database
 
@@ -322,6 +325,48 @@ def run_shape(shape: str, jobs: Jobs, points: int, data: dict[str, bytes], sampl
     }
 
 
+def retention_run(jobs: int, points: int, batch_rows: int) -> None:
+    """`lora-pipeline metrics prune`'s service on the product's schema: batches vs one DELETE."""
+    from benchmarks.seed_metrics import copy_metric_points
+    from db.base import utcnow
+    from db.models import JobStatus
+    from db.session import make_session_factory
+    from services.accounts import create_user
+    from services.retention import prune_raw_points
+    from tests.factories import make_dataset, make_job
+
+    with scratch_database("pipeline_retention") as (_url, engine):
+        factory = make_session_factory(engine)
+        ended = utcnow() - timedelta(days=100)
+        with factory.begin() as session:
+            owner = create_user(session, "retention@example.com", "correct horse battery").id
+            dataset = make_dataset(session, owner)
+            ids = [
+                make_job(session, owner, dataset.id, status=JobStatus.COMPLETED, completed_at=ended).id
+                for _ in range(2 * jobs)
+            ]
+        for job_id in ids:
+            copy_metric_points(engine, job_id, points)
+        with factory.begin() as session:
+            session.execute(sql_text("ANALYZE lora_metrics_points"))
+        first = ids[:jobs]
+        started = time.perf_counter()
+        with factory.begin() as session:
+            session.execute(
+                sql_text("DELETE FROM lora_metrics_points WHERE job_id = ANY(:ids)"), {"ids": first}
+            )
+        one_delete = time.perf_counter() - started
+        result = prune_raw_points(factory.begin, timedelta(days=90), batch_rows=batch_rows)
+    total = jobs * points
+    print(
+        f"retention: {total:,} points of {jobs} finished jobs; one DELETE {one_delete:.2f} s "
+        f"({total / one_delete:,.0f} points/s, one transaction); metrics prune {result.seconds:.2f} s "
+        f"({result.points / result.seconds:,.0f} points/s) in {result.batches} transactions of <= {batch_rows:,} rows "
+        f"({result.seconds / result.batches * 1000:.0f} ms each on average); ratio x{result.seconds / one_delete:.2f}"
+    )
+    assert result.points == total, (result.points, total)  # the other jobs' points went by the DELETE
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000, help="points in the filled table")
@@ -329,7 +374,15 @@ def main() -> None:
     parser.add_argument("--ingest-rows", type=int, default=300_000, help="points added by each ingest test")
     parser.add_argument("--samples", type=int, default=200, help="reads timed per query")
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument(
+        "--retention", action="store_true", help="time `metrics prune` instead (product schema)"
+    )
     args = parser.parse_args()
+    if args.retention:
+        retention_run(
+            jobs=max(args.rows // args.points_per_job // 10, 1), points=args.points_per_job, batch_rows=10_000
+        )
+        return
     points = args.points_per_job
     extra_jobs = max(args.ingest_rows // points, 1)
     jobs = make_jobs(max(args.rows // points, 1), extra_jobs)

@@ -73,19 +73,22 @@ def plan_prune(session: Session, older_than: timedelta, now: datetime | None = N
 
 
 def delete_batch(session: Session, job_id: uuid.UUID, cutoff: datetime, batch_rows: int) -> int:
-    """Delete up to `batch_rows` of the job's raw points, only while it is terminal and ended before
-    `cutoff`; the number deleted."""
-    still_prunable = select(TrainingJob.id).where(TrainingJob.id == job_id, _ended_before(cutoff))
-    batch = (
-        select(MetricPoint.id)
-        .where(MetricPoint.job_id == job_id, MetricPoint.job_id.in_(still_prunable))
+    """Delete the job's `batch_rows` lowest steps, only while it is terminal and ended before
+    `cutoff`; the number deleted. A range of the (job_id, step) index, never a scan by row id."""
+    prunable = select(TrainingJob.id).where(TrainingJob.id == job_id, _ended_before(cutoff))
+    if session.scalar(prunable) is None:
+        return 0
+    batch = delete(MetricPoint).where(MetricPoint.job_id == job_id)
+    bound = session.scalar(
+        select(MetricPoint.step)
+        .where(MetricPoint.job_id == job_id)
         .order_by(MetricPoint.step)
-        .limit(batch_rows)
+        .offset(batch_rows - 1)
+        .limit(1)
     )
-    result = session.execute(
-        delete(MetricPoint).where(MetricPoint.id.in_(batch)).execution_options(synchronize_session=False)
-    )
-    return rows_affected(result)
+    if bound is not None:
+        batch = batch.where(MetricPoint.step <= bound)
+    return rows_affected(session.execute(batch.execution_options(synchronize_session=False)))
 
 
 def prune_job(
