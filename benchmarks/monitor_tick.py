@@ -250,7 +250,12 @@ def measure(
         sizes.append(size)
         times.append(seconds)
     full = price(response)
-    rows = {"full": {**_stats(sizes, times), "br_bytes": full["br"], "gzip_bytes": full["gzip"]}}
+    rows = {
+        "full": {
+            **_stats(sizes, times),
+            **{f"{key}_wire": full[key] for key in ("br", "gzip", "br_ms", "gzip_ms", "encode_ms")},
+        }
+    }
     for store in STORES:
         values[f"{store}.data"] = _state_from(response, store, "data", None)
 
@@ -352,7 +357,9 @@ def main() -> None:
         full = stats["full"]
         print(
             f"{history:>9,} full render on the wire: {full['bytes'] / 1024:.1f} KB raw, "
-            f"{full['br_bytes'] / 1024:.1f} KB br, {full['gzip_bytes'] / 1024:.1f} KB gzip"
+            f"{full['br_wire'] / 1024:.1f} KB br ({full['br_ms_wire']:.1f} ms CPU), "
+            f"{full['gzip_wire'] / 1024:.1f} KB gzip ({full['gzip_ms_wire']:.1f} ms CPU); "
+            f"JSON encoding {full['encode_ms_wire']:.1f} ms"
         )
     print_wire_formats([(h, wire) for h, (_, wire) in measured], args.ticks)
     print(json.dumps({str(h): {"ticks": stats, "wire": wire} for h, (stats, wire) in measured}))
