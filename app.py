@@ -16,6 +16,7 @@ from flask import Flask, has_request_context
 from flask_login import current_user
 
 from api.auth import init_auth
+from api.compression import init_compression
 from api.dash_requests import init_dash_requests
 from api.errors import register_error_handlers
 from api.request_parsing import init_request_parsing
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     runtime = runtime or Runtime.create(settings)
     server = Flask(__name__)
     server.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes)
+    init_compression(server)  # first: its after_request then runs last, on the finished response
     install(server, runtime)
     register_error_handlers(server)
     init_auth(server, settings)

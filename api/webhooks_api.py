@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from api.compression import keep_uncompressed
 from api.request_parsing import current_user_id, db_id, json_body, register_service_errors, success
 from api.runtime import get_runtime
 from jobs.webhook_dispatch import dispatch_pending
@@ -52,6 +53,7 @@ def create() -> tuple[Response, int]:
             allow_private=runtime.settings.webhooks_allow_private,
         )
         data = {**webhook_json(created.webhook), "secret": created.secret}
+    keep_uncompressed()  # the secret beside the URL and name sent: never compressed (BREACH)
     return success(data, 201)
 
 

@@ -14,11 +14,18 @@ Targets (issue 6): a tick <= 5 KB and <= 50 ms, independent of history length. R
 "tick+N": N new points stored before each tick (0 = a quiet tick; the cycle stores points in
 batches every CYCLE_INTERVAL_SECONDS, so most ticks are quiet). "max KB" shows the ticks that also
 carry a validation point and move the best-validation marker.
+
+Wire formats (issue 16): each tick the server answers with plain Dash ``Patch`` outputs; the same
+operations are also priced packed so each distinct value travels once (the format the monitor used
+before compression; ``pack_figure_patches`` below, which a script in the browser had to unpack),
+raw and compressed at the server's per-request levels (``api/compression.DYNAMIC_LEVELS``), with the
+server CPU that differs between the two: packing, JSON encoding and compressing the body.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -30,14 +37,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import brotli
+from plotly.io.json import to_json_plotly
 from sqlalchemy import create_engine, text, update
 
+from api.compression import DYNAMIC_LEVELS
 from api.runtime import Runtime
 from app import create_app
 from benchmarks.seed_metrics import copy_metric_points
 from db.migrate import upgrade
 from db.models import JobStatus, TrainingJob
 from db.session import make_engine
+from pages.monitor.layout import LOSS_GRAPH, PANELS_GRAPH
 from services.accounts import create_user
 from settings import Settings
 from tests.factories import make_dataset, make_job
@@ -112,6 +123,58 @@ def _post(client: Any, body: dict[str, Any]) -> tuple[int, float, dict[str, Any]
     return len(response.get_data()), elapsed, response.get_json()
 
 
+REPEAT = 20  # encode/compress each body this many times: one is a fraction of a millisecond
+
+
+FIGURES = {"loss": LOSS_GRAPH, "panels": PANELS_GRAPH}
+PACK_CODES = {"Assign": "A", "Extend": "E", "Merge": "M"}
+
+
+def pack_figure_patches(answer: dict[str, Any]) -> dict[str, Any]:
+    """The same tick with both figures' patch operations packed into one store value: each distinct
+    value once in ``v``, each operation ``[code, index into v, location]`` (the retired format)."""
+    outputs = dict(answer["response"])
+    values: list[Any] = []
+    seen: dict[str, int] = {}
+    packed: dict[str, list[list[Any]]] = {}
+    for name, graph in FIGURES.items():
+        figure = outputs.pop(graph, {}).get("figure")
+        if not figure:
+            continue
+        packed[name] = []
+        for op in figure["operations"]:
+            key = to_json_plotly(op["params"]["value"])
+            if key not in seen:
+                seen[key] = len(values)
+                values.append(op["params"]["value"])
+            packed[name].append([PACK_CODES[op["operation"]], seen[key], op["location"]])
+    if packed:
+        outputs["mon-patch"] = {"data": {"v": values, "p": packed}}
+    return {**answer, "response": outputs}
+
+
+def _cpu(work: Any) -> tuple[Any, float]:
+    start = time.process_time()
+    for _ in range(REPEAT):
+        result = work()
+    return result, (time.process_time() - start) / REPEAT
+
+
+def price(answer: dict[str, Any]) -> dict[str, float]:
+    """Bytes on the wire (raw, br, gzip at the server's levels) and the CPU to encode and compress."""
+    body, encode = _cpu(lambda: to_json_plotly(answer).encode())
+    br, br_cpu = _cpu(lambda: brotli.compress(body, quality=DYNAMIC_LEVELS["br"]))
+    gz, gz_cpu = _cpu(lambda: gzip.compress(body, compresslevel=DYNAMIC_LEVELS["gzip"]))
+    return {
+        "raw": len(body),
+        "br": len(br),
+        "gzip": len(gz),
+        "encode_ms": encode * 1000,
+        "br_ms": br_cpu * 1000,
+        "gzip_ms": gz_cpu * 1000,
+    }
+
+
 def _seed_job(runtime: Runtime, user_id: int, history: int) -> uuid.UUID:
     with runtime.transaction() as session:
         dataset = make_dataset(session, user_id)
@@ -161,11 +224,16 @@ def _stats(sizes: list[int], times: list[float]) -> dict[str, float]:
     }
 
 
+Wire = dict[str, dict[str, dict[str, float]]]  # level -> format -> medians of ``price``
+
+
 def measure(
     app: Any, client: Any, runtime: Runtime, user_id: int, history: int, ticks: int, new_points: list[int]
-) -> dict[str, dict[str, float]]:
-    """Full render (x5) then, per new-points level, ``ticks`` ticks; returns stats per row."""
+) -> tuple[dict[str, dict[str, float]], Wire]:
+    """Full render (x5) then, per new-points level, ``ticks`` ticks; returns stats per row and the
+    two wire formats' prices per level."""
     job_id = _seed_job(runtime, user_id, history)
+    wire: Wire = {f"tick+{count}": {} for count in new_points}
     values: dict[str, Any] = {
         "mon-job-id.data": str(job_id),
         "mon-smoothing.value": 0.6,
@@ -181,28 +249,43 @@ def measure(
         )
         sizes.append(size)
         times.append(seconds)
-    rows = {"full": _stats(sizes, times)}
+    full = price(response)
+    rows = {
+        "full": {
+            **_stats(sizes, times),
+            **{f"{key}_wire": full[key] for key in ("br", "gzip", "br_ms", "gzip_ms", "encode_ms")},
+        }
+    }
     for store in STORES:
         values[f"{store}.data"] = _state_from(response, store, "data", None)
 
     last_step, total, n = history, history * 2, 0
     for count in new_points:
-        sizes, times = [], []
+        sizes, times, packed, plain = [], [], [], []
         for _ in range(ticks):
             last_step = _advance(runtime, job_id, last_step, total, count) if count else last_step
             n += 1
             values["mon-interval.n_intervals"] = n
+            cpu = time.process_time()
             size, seconds, response = _post(
                 client, callback_request(callbacks_of(app), "mon-interval", "n_intervals", values)
             )
+            cpu = time.process_time() - cpu
             sizes.append(size)
             times.append(seconds)
+            plain.append({**price(response), "pack_ms": 0.0, "request_ms": cpu * 1000})
+            repacked, pack_cpu = _cpu(lambda r=response: pack_figure_patches(r))
+            packed.append({**price(repacked), "pack_ms": pack_cpu * 1000})
             for store in STORES:
                 key = f"{store}.data"
                 values[key] = _state_from(response, store, "data", values[key])
         assert values["mon-chart-state.data"]["last_step"] == last_step, "the cursor must follow the points"
         rows[f"tick+{count}"] = _stats(sizes, times)
-    return rows
+        for name, priced in (("packed", packed), ("plain", plain)):
+            wire[f"tick+{count}"][name] = {
+                key: statistics.median(p[key] for p in priced) for key in priced[0]
+            }
+    return rows, wire
 
 
 def main() -> None:
@@ -240,18 +323,19 @@ def main() -> None:
                 "/login", data={"email": EMAIL, "password": PASSWORD}, headers={"Origin": "http://localhost"}
             )
             client.get("/training/jobs")  # first request: Dash registers its callbacks
-            rows = [(h, measure(app, client, runtime, user_id, h, args.ticks, levels)) for h in histories]
+            measured = [(h, measure(app, client, runtime, user_id, h, args.ticks, levels)) for h in histories]
             runtime.engine.dispose()
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
+    rows = [(h, stats) for h, (stats, _) in measured]
     print(f"monitor: one tick vs a full-figure refresh (median of {args.ticks} ticks; 5 renders)")
     print(
-        f"{'stored':>9} {'request':>9} {'KB':>7} {'max KB':>7} {'ms':>7} {'p90 ms':>7} {'bytes vs full':>14}"
+        f"{'stored':>9} {'request':>9} {'raw KB':>7} {'max KB':>7} {'ms':>7} {'p90 ms':>7} {'bytes vs full':>14}"
     )
-    worst_bytes = worst_ms = 0.0
+    worst_ms = 0.0
     for history, stats in rows:
         full = stats["full"]
         for label, r in stats.items():
@@ -261,13 +345,46 @@ def main() -> None:
                 f"{r['ms']:>7.1f} {r['ms_p90']:>7.1f} {ratio:>14}"
             )
             if label != "full":
-                worst_bytes, worst_ms = max(worst_bytes, r["bytes"]), max(worst_ms, r["ms"])
+                worst_ms = max(worst_ms, r["ms"])
+    # on the wire: the browser always sends Accept-Encoding, so a tick travels brotli-compressed
+    worst_bytes = max(f["plain"]["br"] for _, (_, wire) in measured for f in wire.values())
     verdict = "OK" if worst_bytes <= 5 * 1024 and worst_ms <= 50 else "OVER TARGET"
     print(
-        f"targets: tick <= 5 KB and <= 50 ms (medians) -> worst {worst_bytes / 1024:.2f} KB, "
+        f"targets: tick <= 5 KB on the wire (br) and <= 50 ms (medians) -> worst {worst_bytes / 1024:.2f} KB, "
         f"{worst_ms:.1f} ms: {verdict}"
     )
-    print(json.dumps({str(h): r for h, r in rows}))
+    for history, stats in rows:
+        full = stats["full"]
+        print(
+            f"{history:>9,} full render on the wire: {full['bytes'] / 1024:.1f} KB raw, "
+            f"{full['br_wire'] / 1024:.1f} KB br ({full['br_ms_wire']:.1f} ms CPU), "
+            f"{full['gzip_wire'] / 1024:.1f} KB gzip ({full['gzip_ms_wire']:.1f} ms CPU); "
+            f"JSON encoding {full['encode_ms_wire']:.1f} ms"
+        )
+    print_wire_formats([(h, wire) for h, (_, wire) in measured], args.ticks)
+    print(json.dumps({str(h): {"ticks": stats, "wire": wire} for h, (stats, wire) in measured}))
+
+
+def print_wire_formats(measured: list[tuple[int, Wire]], ticks: int) -> None:
+    """Packed vs plain ``Patch`` ticks: bytes raw, br and gzip, and the CPU that differs."""
+    levels = f"br {DYNAMIC_LEVELS['br']}, gzip {DYNAMIC_LEVELS['gzip']}"
+    print(f"\ntick wire format: packed (baseline) vs plain Patch, medians of {ticks} ticks, {levels}")
+    print(
+        f"{'stored':>9} {'request':>9} {'format':>7} {'raw B':>7} {'br B':>6} {'gzip B':>7} "
+        f"{'pack ms':>8} {'json ms':>8} {'br ms':>6} {'CPU ms':>7} {'br vs packed':>13}"
+    )
+    for history, wire in measured:
+        for label, formats in wire.items():
+            base = formats["packed"]
+            for name, r in formats.items():
+                cpu = r["pack_ms"] + r["encode_ms"] + r["br_ms"]
+                ratio = "baseline" if name == "packed" else f"{r['br'] / base['br']:.2f}x"
+                print(
+                    f"{history:>9,} {label:>9} {name:>7} {r['raw']:>7,.0f} {r['br']:>6,.0f} {r['gzip']:>7,.0f} "
+                    f"{r['pack_ms']:>8.3f} {r['encode_ms']:>8.3f} {r['br_ms']:>6.3f} {cpu:>7.3f} {ratio:>13}"
+                )
+        request = statistics.median(f["plain"]["request_ms"] for f in wire.values())
+        print(f"{history:>9,} whole tick request (plain, as served): {request:.1f} ms of CPU (median)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`/training/jobs`: the signed-in user's training jobs, newest first, filterable by status, a page at a time.
 
 The URL holds what is shown (``?status=running&page=3``); the filter and the pager both navigate, so
-there is one way the list changes. Its interval redraws the page only while the user has an active
-job, so an idle list makes no requests.
+there is one way the list changes. Its interval refreshes the page only while the user has an active
+job, so an idle list makes no requests, and a refresh sends only the rows that changed (a ``Patch``
+of those rows; the whole table only when the rows shown are other jobs or in another order).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from api.runtime import ui_poll_seconds
 from components.aria import aria
@@ -20,8 +21,11 @@ from components.jobs_table import (
     PICK_TYPE,
     STATUS_FILTER_ALL,
     STATUS_FILTER_OPTIONS,
+    job_row,
     jobs_summary,
     jobs_table,
+    row_digest,
+    row_location,
 )
 from components.pager import page_href, pager, requested_page
 from pages._jobs_data import PAGE_SIZE, JobsView, user_jobs
@@ -38,7 +42,7 @@ SUMMARY = "jobs-summary"
 PAGER = "jobs-pager"
 INTERVAL = "jobs-interval"
 URL = "jobs-url"
-SHOWN = "jobs-shown"  # {"status", "page", "pages"}: what the page shows, for the live refresh
+SHOWN = "jobs-shown"  # {"status", "page", "pages", "rows"}: what the page shows, for the live refresh
 PICKED = "jobs-picked"  # dcc.Store: ids ticked for comparison, in the order ticked (any page)
 COMPARE = "jobs-compare"  # the "Compare" link to /training/compare?jobs=...
 COMPARE_HINT = "jobs-compare-hint"
@@ -59,7 +63,24 @@ def _pager(status: str, view: JobsView) -> html.Nav | None:
 
 
 def _shown(status: str, view: JobsView | None) -> dict[str, Any]:
-    return {"status": status, "page": view.page if view else 1, "pages": view.pages if view else 1}
+    """What the page shows: filter, page and its rows as ``[id, row_digest]`` pairs."""
+    return {
+        "status": status,
+        "page": view.page if view else 1,
+        "pages": view.pages if view else 1,
+        "rows": [[row["id"], row_digest(row)] for row in view.rows] if view else [],
+    }
+
+
+def _changed_rows(shown: dict[str, Any], now_shown: dict[str, Any]) -> list[int] | None:
+    """Indexes of the rows whose digest changed, or None when other jobs (or another order) are
+    shown now: then the whole table is redrawn."""
+    before, after = shown.get("rows"), now_shown["rows"]
+    if not isinstance(before, list) or len(before) != len(after):
+        return None
+    if any(not isinstance(old, list) or old[:1] != new[:1] for old, new in zip(before, after, strict=True)):
+        return None
+    return [index for index, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
 
 
 def _summary(view: JobsView) -> str:
@@ -178,17 +199,21 @@ dash.clientside_callback(
     Input(INTERVAL, "n_intervals"),
     State(SHOWN, "data"),
     State(PICKED, "data"),
+    State(SUMMARY, "children"),
     prevent_initial_call=True,
 )
-def refresh(_ticks: int | None, shown: dict[str, Any] | None, picked: list[Any] | None) -> tuple[Any, ...]:
-    """The shown page again, and whether to keep polling (any active job at all).
+def refresh(
+    _ticks: int | None, shown: dict[str, Any] | None, picked: list[Any] | None, summary: object
+) -> tuple[Any, ...]:
+    """The rows of the shown page that changed, and whether to keep polling (any active job at all).
 
-    The pager is sent only when its numbers changed: redrawn on every tick, a link could be
-    replaced between the press and the release of a click, and the click would be lost.
+    Everything unchanged is ``no_update``: a refresh where nothing moved sends no component. The
+    pager in particular is sent only when its numbers changed: redrawn on every tick, a link could
+    be replaced between the press and the release of a click, and the click would be lost.
     """
     user_id = signed_in_user_id()
     if user_id is None:
-        return dbc.Alert("Sign in to see your jobs.", color="warning"), "", None, dash.no_update, True
+        return dbc.Alert("Sign in to see your jobs.", color="warning"), "", None, no_update, True
     shown = shown if isinstance(shown, dict) else {}
     status = shown.get("status")
     status = status if isinstance(status, str) else STATUS_FILTER_ALL
@@ -196,16 +221,50 @@ def refresh(_ticks: int | None, shown: dict[str, Any] | None, picked: list[Any] 
         view = user_jobs(user_id, status, requested_page(str(shown.get("page"))))
     except ValidationError as exc:
         alert = dbc.Alert(exc.errors.get("status", exc.message), color="danger")
-        return alert, "", None, dash.no_update, True
+        return alert, "", None, no_update, True
     now_shown = _shown(status, view)
-    same = now_shown == shown
+    same_pages = all(now_shown[key] == shown.get(key) for key in ("status", "page", "pages"))
+    changed = _changed_rows(shown, now_shown)
+    new_summary = _summary(view)
     return (
-        jobs_table(view.rows, datetime.now(UTC), _ids(picked)),
-        _summary(view),
-        dash.no_update if same else _pager(status, view),
-        dash.no_update if same else now_shown,
-        view.active == 0,
+        _table_update(view, changed, picked),
+        no_update if new_summary == summary else new_summary,
+        no_update if same_pages else _pager(status, view),
+        _shown_update(now_shown, changed if same_pages else None),
+        True if view.active == 0 else no_update,  # the interval runs: it stays on while jobs are active
     )
+
+
+def _shown_update(now_shown: dict[str, Any], changed: list[int] | None) -> Any:
+    """The new SHOWN value, or a Patch of the changed rows' digests (the ids are random: resent
+    whole, they would be most of a compressed refresh), or ``no_update``."""
+    if changed is None:
+        return now_shown
+    if not changed:
+        return no_update
+    patch = Patch()
+    for index in changed:
+        patch["rows"][index] = now_shown["rows"][index]
+    return patch
+
+
+def _table_update(view: JobsView, changed: list[int] | None, picked: object) -> Any:
+    """The whole table (other rows shown), a Patch of the changed rows, or ``no_update``."""
+    now = datetime.now(UTC)
+    if changed is None:
+        return jobs_table(view.rows, now, _ids(picked))
+    if not changed:
+        return no_update
+    ticked = _ids(picked)
+    patch = Patch()
+    for index in changed:
+        job = view.rows[index]
+        *path, last = row_location(index)
+        node: Any = patch
+        for key in path:
+            node = node[key]
+        node[last] = job_row(job, now, job["id"] in ticked)
+    return patch
 
 
 def _ids(value: object) -> list[str]:

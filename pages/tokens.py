@@ -9,6 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, html
 
+from api.compression import keep_uncompressed
 from components.token_view import REVOKE_TYPE, tokens_table
 from pages._signed_in import require_user_id, signed_in_user_id
 from pages._tokens_data import (
@@ -112,6 +113,7 @@ def create(n_clicks: int | None, name: object, lifetime: object) -> tuple[Any, A
     except (ValueError, AccountError) as exc:
         message = str(exc) if isinstance(exc, AccountError) else "Choose how long the token lasts."
         return dash.no_update, dbc.Alert(message, color="danger", className="mb-0 small")
+    keep_uncompressed()  # the secret beside the name typed: never compressed (BREACH)
     shown = dbc.Alert(
         [
             html.Div("Copy this token now: it is shown once and kept only as a hash."),

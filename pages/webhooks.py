@@ -10,6 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
+from api.compression import keep_uncompressed
 from api.runtime import ui_poll_seconds
 from components.webhook_view import DELETE_TYPE, LOG_TYPE, TEST_TYPE, delivery_log, webhooks_table
 from db.base import utcnow
@@ -135,6 +136,7 @@ def create(
         lines = [html.Div(f"{field}: {why}" if field else str(why)) for field, why in details.items()]
         alert = dbc.Alert(lines, color="danger", className="mb-0 small", id="webhook-error")
         return dash.no_update, alert, dash.no_update, dash.no_update
+    keep_uncompressed()  # the secret beside the URL and name typed: never compressed (BREACH)
     shown = dbc.Alert(
         [
             html.Div("Webhook added. Copy its signing secret now: it is shown only this once."),

@@ -24,7 +24,6 @@ CHART_STATE = "mon-chart-state"  # dcc.Store: LiveChartState without its options
 CHART_OPTIONS = "mon-chart-opts"  # dcc.Store: LiveChartState["options"], written by the full render only
 ETA_FROM = "mon-eta-from"  # dcc.Store: first step of the ETA window (a tick re-reads from there)
 VIEW_STATE = "mon-view-state"  # dcc.Store: {status, events_seen} to send only what changed
-CHART_PATCH = "mon-patch"  # dcc.Store: a tick's figure patches, packed (assets/monitor_patch.js applies them)
 INTERVAL = "mon-interval"
 
 LOADING = "mon-loading"
@@ -337,7 +336,6 @@ def skeleton(job_id: str | None, poll_seconds: float) -> html.Div:
             dcc.Store(id=CHART_OPTIONS),
             dcc.Store(id=ETA_FROM),
             dcc.Store(id=VIEW_STATE),
-            dcc.Store(id=CHART_PATCH),
             dcc.Store(
                 id=MARKER_TRACES,
                 data={k: i for k, i in loss_trace_index().items() if k.startswith("marker_")},

@@ -28,7 +28,6 @@ from pages.monitor.layout import (
     CANCEL_OPEN,
     CANCEL_RESULT,
     CHART_OPTIONS,
-    CHART_PATCH,
     CHART_STATE,
     CONFIG,
     ETA_FROM,
@@ -40,7 +39,6 @@ from pages.monitor.layout import (
     MARKER_TRACES,
     MARKERS,
     NOT_FOUND,
-    PANELS_GRAPH,
     SMOOTHING,
     SUBTITLE,
     TITLE,
@@ -196,16 +194,6 @@ def tick(
     wanted = chart_options(snap.job, smoothing, y_scale, x_axis, theme)
     redrawing = not charts_match(stored_options, wanted)
     return tick_values(snap, state, eta_from, shown, _now(), redrawing=redrawing)
-
-
-# Unpacks a tick's CHART_PATCH into the two figures' patches (see components.packed_patch).
-dash.clientside_callback(
-    dash.ClientsideFunction(namespace="monitor", function_name="applyChartPatch"),
-    dash.Output(LOSS_GRAPH, "figure", allow_duplicate=True),
-    dash.Output(PANELS_GRAPH, "figure", allow_duplicate=True),
-    Input(CHART_PATCH, "data"),
-    prevent_initial_call=True,
-)
 
 
 # Shows or hides the lifecycle markers in the browser: no request (assets/monitor_patch.js).

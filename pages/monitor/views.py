@@ -31,7 +31,6 @@ from components.monitor_numbers import (
     rate_window,
     steps_per_epoch,
 )
-from components.packed_patch import pack_patches
 from components.smoothing import clamp_weight
 from pages.monitor.data import MonitorSnapshot
 from pages.monitor.layout import (
@@ -40,7 +39,6 @@ from pages.monitor.layout import (
     CANCEL_WRAP,
     CARDS,
     CHART_OPTIONS,
-    CHART_PATCH,
     CHART_STATE,
     ETA_FROM,
     INTERVAL,
@@ -110,10 +108,11 @@ def chart_outputs() -> dict[str, Output]:
 
 
 def tick_chart_outputs() -> dict[str, Output]:
-    """What a tick writes about the charts: the packed figure patches (the browser applies them,
-    see ``components.packed_patch``), the cursor and the ETA window. Never the options."""
+    """What a tick writes about the charts: the figures' patches, the cursor and the ETA window.
+    Never the options."""
     return {
-        "chart_patch": Output(CHART_PATCH, "data"),
+        "loss_figure": Output(LOSS_GRAPH, "figure", allow_duplicate=True),
+        "panels_figure": Output(PANELS_GRAPH, "figure", allow_duplicate=True),
         "chart_state": Output(CHART_STATE, "data", allow_duplicate=True),
         "eta_from": Output(ETA_FROM, "data", allow_duplicate=True),
     }
@@ -331,7 +330,7 @@ def tick_values(
     *,
     redrawing: bool = False,
 ) -> dict[str, Any]:
-    """One poll: the new points as packed figure patches, and only the texts that changed.
+    """One poll: the new points as figure patches, and only the texts that changed.
 
     With ``redrawing`` (see ``charts_match``) only the texts are updated.
     """
@@ -344,10 +343,9 @@ def tick_values(
     new_from = window[0][0] if window else eta_from
     numbers = render_numbers(snap, update.state, window, now)
     values = status_values(snap, numbers, now, shown)
-    loss = _with_event_markers(update.loss, snap, state, shown)
-    packed = pack_patches({"loss": loss, "panels": update.panels})
     values.update(
-        chart_patch=no_update if packed is None else packed,
+        loss_figure=_with_event_markers(update.loss, snap, state, shown),
+        panels_figure=update.panels,
         chart_state=split_state(update.state)[0] if update.state != state else no_update,
         eta_from=new_from if new_from != eta_from else no_update,
     )

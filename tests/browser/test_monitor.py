@@ -380,7 +380,7 @@ return {
 def test_mon008_live_ticks_draw_what_a_reload_draws(
     dash_duo: Any, monitor_app: Any, runtime: Runtime, user: dict[str, Any]
 ) -> None:
-    """The browser rebuilds each tick's packed patches (assets/monitor_patch.js): after a few ticks
+    """The browser applies each tick's figure patches: after a few ticks
     that add points and move the best-validation marker, the charts equal a fresh full render."""
     job_id = seed_job(runtime, user["id"], JobStatus.RUNNING, points=20)
     duo = start_signed_in(dash_duo, monitor_app, user, next_path=f"/training/jobs/{job_id}")

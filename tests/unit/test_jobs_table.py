@@ -75,3 +75,13 @@ def test_the_model_column_names_the_base_model_with_its_hub_id_on_hover() -> Non
     assert "retired/model-1b" in texts
     head = [c.children for c in walk(jobs_table([_job()], NOW)) if isinstance(c, html.Th)]
     assert head[head.index("Model") + 1] == "GPU"
+
+
+def test_a_row_digest_follows_what_the_row_shows_and_nothing_else() -> None:
+    from components.jobs_table import ROW_FIELDS, row_digest
+
+    job = _job()
+    assert row_digest(job) == row_digest(dict(job))
+    assert row_digest({**job, "updated_at": "2026-11-29T12:00:00+00:00"}) == row_digest(job)
+    for field in ROW_FIELDS:  # every field the row draws moves the digest
+        assert row_digest({**job, field: "changed"}) != row_digest(job), field

@@ -14,7 +14,6 @@ from dash import no_update
 from components.job_status import progress_style
 from components.live_charts import ChartOptions
 from components.monitor_numbers import points_after, progress_parts
-from components.packed_patch import unpack_operations
 from pages.monitor.data import MonitorSnapshot
 from pages.monitor.views import (
     charts_match,
@@ -103,7 +102,8 @@ def test_a_quiet_tick_sends_only_small_texts() -> None:
     assert since == 29  # re-reads the 11-point ETA window (steps 30..40), not all history
 
     tick = tick_values(_snap(_rows(since + 1, 40)), state, charts["eta_from"], shown, NOW)
-    assert tick["chart_patch"] is no_update  # neither figure changes
+    assert tick["loss_figure"] is no_update  # neither figure changes
+    assert tick["panels_figure"] is no_update
     for unchanged in (
         "badge",
         "cancel_wrap",
@@ -125,7 +125,7 @@ def test_a_tick_with_new_points_appends_only_points_after_the_cursor() -> None:
     assert "options" not in charts["chart_state"]  # fixed per render: not resent by every tick
     since = tick_since_step(state, charts["eta_from"])
     tick = tick_values(_snap(_rows(since + 1, 50)), state, charts["eta_from"], None, NOW)
-    ops = unpack_operations(tick["chart_patch"], "loss")
+    ops = tick["loss_figure"].to_plotly_json()["operations"]
     training_x = next(op for op in ops if op["location"] == ["data", 0, "x"])
     assert training_x["params"]["value"] == list(range(41, 51))  # no re-drawn overlap
     assert tick["chart_state"]["last_step"] == 50
@@ -191,7 +191,7 @@ def test_a_tick_during_a_redraw_leaves_the_charts_alone() -> None:
     assert not charts_match(stored, {**OPTIONS, "dark": True})
     state = join_state(charts["chart_state"], stored)
     tick = tick_values(_snap(_rows(30, 50)), state, charts["eta_from"], None, NOW, redrawing=True)
-    for chart_output in ("chart_patch", "chart_state", "eta_from"):
+    for chart_output in ("loss_figure", "panels_figure", "chart_state", "eta_from"):
         assert tick[chart_output] is no_update, chart_output
     assert tick["progress_step"] == "Step 50 / 200"  # the texts still follow the job
 
