@@ -89,6 +89,11 @@ class PlainCluster(ThreadingHTTPServer):
         self.latency_seconds = latency_seconds
         self.started = time.time()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (its deadline) is not news; anything else is printed as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class StatusHandler(BaseHTTPRequestHandler):
     server: PlainCluster
