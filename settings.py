@@ -51,6 +51,8 @@ ENV_VARS = (
 EMBEDDED_DATABASE = "pipeline.sqlite3"  # in DATA_DIR, when DATABASE_URL is not set
 
 DEFAULT_CLUSTER_CLOCK_SKEW_SECONDS = 300.0
+DEFAULT_POLL_CONCURRENCY = 128
+MAX_POLL_CONCURRENCY = 4096  # one socket each: past this a typo exhausts file descriptors
 
 
 class SettingsError(ValueError):
@@ -87,6 +89,9 @@ class Settings:
     gpu_cluster_api_url: str = "http://127.0.0.1:8800"
     gpu_cluster_api_key: str = field(default="", repr=False)
     gpu_cluster_backend: str = "http"
+    # Status requests in flight during a cycle's poll sweep: the cluster must accept that many
+    # connections at once (docs/architecture.md §5 has the measurement behind the default).
+    poll_concurrency: int = DEFAULT_POLL_CONCURRENCY
     ray_address: str = "http://127.0.0.1:8265"  # the Ray dashboard (Jobs REST API), backend ray
     ray_entrypoint: str = "python -m trainer"  # the command a Ray job runs (the cluster's Python)
     ray_request_gpus: bool = True  # entrypoint_num_gpus from gpu_config.count; off for CPU-only clusters
@@ -207,6 +212,7 @@ class Settings:
             gpu_cluster_api_url=cluster_url,
             gpu_cluster_api_key=env.get("GPU_CLUSTER_API_KEY", ""),
             gpu_cluster_backend=backend,
+            poll_concurrency=_poll_concurrency(env),
             ray_address=ray_address,
             ray_entrypoint=ray_entrypoint,
             ray_request_gpus=ray_gpus in ("1", "true", "yes"),
@@ -261,6 +267,13 @@ def _env_number(
         raise SettingsError(f"{name} must be {kind} >= {minimum:g}, got {raw!r}") from None
     if value < minimum or value != value:
         raise SettingsError(f"{name} must be >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _poll_concurrency(env: Mapping[str, str]) -> int:
+    value = int(_env_number(env, "POLL_CONCURRENCY", DEFAULT_POLL_CONCURRENCY, minimum=1, integer=True))
+    if value > MAX_POLL_CONCURRENCY:
+        raise SettingsError(f"POLL_CONCURRENCY must be at most {MAX_POLL_CONCURRENCY}, got {value}")
     return value
 
 

@@ -1,33 +1,44 @@
-"""One processor cycle over N running jobs, on PostgreSQL, against the simulator with added latency.
+"""One processor cycle over N running jobs, on PostgreSQL, against two cluster peers with added latency.
 
-    /work/venv/bin/python -m benchmarks.cycle_scale [--jobs 1000] [--latency-ms 50] [--profile]
+    python -m benchmarks.cycle_scale [--jobs 100 1000 10000] [--peer both|simulator|plain] [--profile]
 
-Setup (not timed): a scratch database, the simulated cluster as its own process, N jobs submitted
-and marked running, one warm-up cycle. Jobs log a point every 3 steps, as a real trainer logs every
-N steps; cycles start one simulated 30 s interval apart (start to start, as the scheduler runs
-them, in real time), so each job brings tens of new points per cycle (printed). Then it times:
-- `run_cycle` (the product): one query for the running jobs, poll_many, one COPY for all points,
-  one UPDATE for all progress rows, a transaction only per finished job;
-- the same cycle done sequentially (the naive baseline): per job, poll, then load the job with the
-  ORM, add its points and update it in a transaction of its own (on a sample, scaled up).
-Targets (issue 4): <= 3 s for 1,000 jobs, <= 10 s for 5,000.
+For each peer and each N (setup not timed): a scratch database with N running jobs (one bulk
+INSERT), the peer as its own process with N jobs and 50 ms added to every status answer, one
+warm-up cycle. Peers:
+- simulator: our asyncio simulated cluster (simulator/), jobs submitted through its API;
+- plain: benchmarks/plain_cluster.py, a stdlib ThreadingHTTPServer that closes every connection
+  (the stdlib default), as a cluster written without asyncio does.
+Jobs log a point every 9 steps; cycles start one 30 s interval apart in real time (as the scheduler
+runs them), so each job brings ~17 new points per cycle. Then it times `run_cycle` (wall, and CPU
+seconds of this process: the poll sweep and ingestion both run here) and, for the naive baseline in
+the same run, the same cycle done one job at a time with the ORM, on a sample, scaled up.
+The floor is N x latency / in-flight limit (POLL_CONCURRENCY). Targets: 1,000 jobs <= 1 s,
+10,000 jobs <= 5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from benchmarks.poll_concurrency import dataset_server, simulator_process
+from benchmarks import plain_cluster
+from benchmarks.poll_concurrency import ROOT, _cpu_seconds, _wait_for, dataset_server, simulator_subprocess
 from benchmarks.scratch_db import scratch_database
 from catalog.base_models import BASE_MODELS
 from contract.results import JobStatusReport, SubmitRequest
@@ -35,11 +46,12 @@ from db.base import utcnow
 from db.models import Dataset, JobStatus, MetricPoint, TrainingJob, User
 from db.session import make_session_factory
 from jobs.cluster import ClusterClient
-from jobs.cycle import run_cycle
+from jobs.cycle import CycleSummary, run_cycle
 from services.ingest import accrued_cost
 from services.job_timing import startup_seconds
 from settings import Settings
 from simulator.state import SAVE_SECONDS
+from tests.ports import free_port
 
 API_KEY = "benchmark-cluster-key-0123456789"
 # Real time on purpose: compressing time (say 10x) makes a slow cycle's *next* interval 10x longer
@@ -52,11 +64,26 @@ STARTUP_SECONDS = startup_seconds(BASE_MODELS[BASE_MODEL]) - SAVE_SECONDS + 1.0
 GPU = {"type": "A100-80GB", "count": 1}
 # 640 rows / batch 8 = 80 steps per epoch; 100 epochs = 8,000 steps at the 0.2 s step floor
 # (~27 simulated minutes); a point every 9 steps (1.8 simulated s), i.e. ~17 points per job per
-# 30 s interval.
+# 30 s interval. The plain peer runs the same schedule.
 HYPERPARAMETERS = {"batch_size": 8, "epochs": 100, "learning_rate": 2e-4, "logging_steps": 9}
+TARGETS = {1000: 1.0, 10000: 5.0}
 
 
-def submit_all(url: str, dataset_url: str, count: int) -> list[tuple[uuid.UUID, str]]:
+@dataclass
+class Run:
+    """One measured cycle and its baseline, for the closing table."""
+
+    peer: str
+    jobs: int
+    summary: CycleSummary
+    cpu_seconds: float
+    peer_cpu_seconds: float
+    new_points: int
+    floor: float
+    sequential: float
+
+
+def submit_to_simulator(url: str, dataset_url: str, count: int) -> list[tuple[uuid.UUID, str]]:
     ids = [uuid.uuid4() for _ in range(count)]
     with ClusterClient(url, API_KEY) as client, ThreadPoolExecutor(16) as pool:
         externals = list(
@@ -70,6 +97,38 @@ def submit_all(url: str, dataset_url: str, count: int) -> list[tuple[uuid.UUID, 
             )
         )
     return list(zip(ids, externals, strict=True))
+
+
+@contextmanager
+def simulator_peer(jobs: int, latency_ms: float) -> Iterator[tuple[str, int, list[tuple[uuid.UUID, str]]]]:
+    """(url, pid, submitted jobs) of the simulator, training begun, latency added."""
+    with dataset_server(rows=640) as dataset_url, simulator_subprocess(TIME_SCALE) as (url, pid):
+        submitted = submit_to_simulator(url, dataset_url, jobs)
+        httpx.post(
+            f"{url}/_sim/faults",
+            json={"latency_ms": latency_ms},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ).raise_for_status()
+        time.sleep(STARTUP_SECONDS)  # training has begun on the cluster
+        yield url, pid, submitted
+
+
+@contextmanager
+def plain_peer(
+    jobs: int, latency_ms: float, keep_alive: bool
+) -> Iterator[tuple[str, int, list[tuple[uuid.UUID, str]]]]:
+    """(url, pid, jobs) of benchmarks/plain_cluster.py in its own process."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.plain_cluster", "--port", str(port), "--jobs", str(jobs)]
+    command += ["--latency-ms", str(latency_ms)] + (["--keep-alive"] if keep_alive else [])
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/health")
+        yield url, process.pid, [(uuid.uuid4(), f"{plain_cluster.PREFIX}{i}") for i in range(jobs)]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def insert_running_jobs(engine: Engine, submitted: list[tuple[uuid.UUID, str]]) -> None:
@@ -142,80 +201,109 @@ def count_points(engine: Engine) -> int:
         return int(connection.scalar(select(func.count()).select_from(MetricPoint)) or 0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--interval", type=float, default=30.0, help="seconds between cycle starts")
-    parser.add_argument("--sequential-sample", type=int, default=200, help="jobs timed for the baseline")
-    parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the cycle")
-    args = parser.parse_args(argv)
-
-    with (
-        dataset_server(rows=640) as dataset_url,
-        simulator_process(time_scale=TIME_SCALE) as url,
-        scratch_database() as (db_url, engine),
-    ):
-        print(f"submitting {args.jobs} jobs to the simulator ...", flush=True)
-        submitted = submit_all(url, dataset_url, args.jobs)
+def measure(peer: str, jobs: int, args: argparse.Namespace) -> Run:
+    """Set up one peer and database with `jobs` running jobs; time one cycle and the baseline."""
+    print(f"\n[{peer}, {jobs:,} jobs] setting up ...", flush=True)
+    started_setup = time.perf_counter()
+    peer_context = (
+        simulator_peer(jobs, args.latency_ms)
+        if peer == "simulator"
+        else plain_peer(jobs, args.latency_ms, args.keep_alive)
+    )
+    with peer_context as (url, pid, submitted), scratch_database() as (db_url, engine):
         insert_running_jobs(engine, submitted)
-        httpx.post(
-            f"{url}/_sim/faults",
-            json={"latency_ms": args.latency_ms},
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ).raise_for_status()
-        settings = Settings.from_env(
-            {
-                "DATABASE_URL": db_url,
-                "SECRET_KEY": "b" * 32,
-                "GPU_CLUSTER_API_URL": url,
-                "GPU_CLUSTER_API_KEY": API_KEY,
-            }
-        )
+        print(f"  setup {time.perf_counter() - started_setup:.1f} s", flush=True)
+        env = {"DATABASE_URL": db_url, "SECRET_KEY": "b" * 32, "GPU_CLUSTER_API_URL": url}
+        env |= {"GPU_CLUSTER_API_KEY": API_KEY}
+        if args.concurrency:
+            env["POLL_CONCURRENCY"] = str(args.concurrency)
+        settings = Settings.from_env(env)
         sessions = make_session_factory(engine)
-        time.sleep(STARTUP_SECONDS)  # training has begun on the cluster
         # Cycles start one interval apart, start to start, as the scheduler enqueues them.
         warm_started = time.monotonic()
         warm = run_cycle(settings, sessions=sessions)
-        print(f"warm-up: {warm.line()}; next cycle {args.interval:g} s after it started", flush=True)
+        print(f"  warm-up: {warm.line()}", flush=True)
         time.sleep(max(0.0, warm_started + args.interval - time.monotonic()))
         measured_started = time.monotonic()
-        profiler = None
-        if args.profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.001)
-            profiler.start()
-        before = count_points(engine)
+        before, peer_cpu = count_points(engine), _cpu_seconds(pid)
+        profiler = cProfile.Profile() if args.profile else None
+        cpu = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         summary = run_cycle(settings, sessions=sessions)
         if profiler is not None:
-            profiler.stop()
+            profiler.disable()
+        cpu = time.process_time() - cpu
+        peer_cpu = _cpu_seconds(pid) - peer_cpu
         new_points = count_points(engine) - before
-        print(f"measured: {summary.line()}")
+        print(f"  measured: {summary.line()}; CPU {cpu:.2f} s here, {peer_cpu:.2f} s in the peer", flush=True)
+        if profiler is not None:
+            print_profile(profiler, args.profile_lines)
 
         time.sleep(max(0.0, measured_started + args.interval - time.monotonic()))
-        sample = [job_id for job_id, _ in submitted[: args.sequential_sample]]
+        sample = [job_id for job_id, _ in submitted[: min(args.sequential_sample, jobs)]]
         with ClusterClient(url, API_KEY) as client:
             seq_seconds, seq_points = sequential_cycle(sessions, client, sample)
-        scale = args.jobs / len(sample)
-        sequential = seq_seconds * scale
+        print(
+            f"  sequential: {seq_seconds:.2f} s on {len(sample)} jobs "
+            f"({seq_points / len(sample):.1f} points each), x{jobs / len(sample):g}",
+            flush=True,
+        )
+    floor = jobs * args.latency_ms / 1000 / settings.poll_concurrency
+    return Run(peer, jobs, summary, cpu, peer_cpu, new_points, floor, seq_seconds * jobs / len(sample))
 
-        print(
-            f"\none cycle over {args.jobs:,} running jobs, {args.latency_ms:g} ms latency per call, "
-            f"PostgreSQL, {os.cpu_count()} cores"
+
+def print_profile(profiler: cProfile.Profile, lines: int) -> None:
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(lines)
+        text = out.getvalue()
+        print(f"  --- profile of the measured cycle, by {order} ---")
+        print(text[text.find("   ncalls") :].rstrip())
+
+
+def print_table(runs: list[Run], args: argparse.Namespace) -> None:
+    print(
+        f"\none cycle over N running jobs, {args.latency_ms:g} ms latency per status call, PostgreSQL, "
+        f"{os.cpu_count()} cores; plain peer keep-alive: {'on' if args.keep_alive else 'off (stdlib default)'}"
+    )
+    head = ("peer", "jobs", "cycle s", "CPU s", "peer CPU s", "points", "floor s", "naive s", "x", "target")
+    print("{:<10}{:>7}{:>9}{:>8}{:>12}{:>9}{:>9}{:>10}{:>7}  {}".format(*head))
+    for run in runs:
+        target = TARGETS.get(run.jobs)
+        verdict = (
+            ""
+            if target is None
+            else f"<= {target:g} s " + ("MET" if run.summary.seconds <= target else "MISSED")
         )
-        print(f"  new points this cycle: {new_points:,} ({new_points / max(1, summary.polled):.1f} per job)")
-        print(f"  run_cycle (bulk, concurrent):   {summary.seconds:8.2f} s   errors {summary.errors}")
         print(
-            f"  sequential cycle (naive):       {sequential:8.2f} s   (measured {seq_seconds:.2f} s on "
-            f"{len(sample)} jobs, {seq_points / len(sample):.1f} points each, x{scale:g})"
+            f"{run.peer:<10}{run.jobs:>7,}{run.summary.seconds:>9.2f}{run.cpu_seconds:>8.2f}"
+            f"{run.peer_cpu_seconds:>12.2f}{run.new_points:>9,}{run.floor:>9.2f}{run.sequential:>10.1f}"
+            f"{run.sequential / run.summary.seconds:>6.0f}x  {verdict}"
         )
-        print(f"  speed-up: {sequential / summary.seconds:.1f}x")
-        target = 3.0 if args.jobs <= 1000 else 10.0
-        verdict = "MET" if summary.seconds <= target else "MISSED"
-        print(f"  target <= {target:g} s for {args.jobs:,} jobs: {verdict}")
-        if profiler is not None:
-            print(profiler.output_text(unicode=False, color=False, show_all=False))
+        if run.summary.errors:
+            print(f"{'':<10}  errors in the measured cycle: {run.summary.errors}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--peer", choices=["both", "simulator", "plain"], default="both")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between cycle starts")
+    parser.add_argument("--sequential-sample", type=int, default=100, help="jobs timed for the baseline")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="POLL_CONCURRENCY (default: the setting's)"
+    )
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="the plain peer answers HTTP/1.1 keep-alive"
+    )
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of each measured cycle")
+    parser.add_argument("--profile-lines", type=int, default=20)
+    args = parser.parse_args(argv)
+    peers = ["simulator", "plain"] if args.peer == "both" else [args.peer]
+    runs = [measure(peer, jobs, args) for peer in peers for jobs in args.jobs]
+    print_table(runs, args)
     return 0
 
 

@@ -35,7 +35,8 @@ from typing import Any
 import httpx
 
 from contract.results import ClusterError, SubmitRequest
-from jobs.cluster import DEFAULT_POLL_CONCURRENCY, ClusterClient
+from jobs.cluster import ClusterClient
+from settings import DEFAULT_POLL_CONCURRENCY
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,13 @@ CONCURRENCY = (32, 64, 128, 256)  # requests in flight (poll_concurrency)
 
 @contextmanager
 def simulator_process(time_scale: float) -> Iterator[str]:
+    with simulator_subprocess(time_scale) as (url, _):
+        yield url
+
+
+@contextmanager
+def simulator_subprocess(time_scale: float) -> Iterator[tuple[str, int]]:
+    """(url, pid) of the simulated cluster running as its own process."""
     port = free_port()
     command = [sys.executable, "-m", "cli", "cluster-sim", "--port", str(port), "--quiet"]
     command += ["--time-scale", str(time_scale), "--api-key", API_KEY]
@@ -60,7 +68,7 @@ def simulator_process(time_scale: float) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("the simulator did not start")
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)

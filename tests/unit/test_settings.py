@@ -85,3 +85,24 @@ def test_url_without_password_is_shown_unchanged() -> None:
     assert mask_url_password("redis://cache:6379/0") == "redis://cache:6379/0"
     assert mask_url_password("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     assert mask_url_password(None) is None
+
+
+def test_poll_concurrency_is_read_and_bounded(tmp_path) -> None:
+    base = {"DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).poll_concurrency == 128
+    assert Settings.from_env(base | {"POLL_CONCURRENCY": "32"}).poll_concurrency == 32
+    for value in ("0", "-4", "1.5", "many", "5000"):
+        with pytest.raises(SettingsError, match="POLL_CONCURRENCY"):
+            Settings.from_env(base | {"POLL_CONCURRENCY": value})
+
+
+def test_the_cluster_client_polls_with_the_configured_concurrency(tmp_path) -> None:
+    from jobs.cluster import ClusterClient, make_backend
+
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "POLL_CONCURRENCY": "7"})
+    client = make_backend(settings)
+    try:
+        assert isinstance(client, ClusterClient)
+        assert client.poll_concurrency == 7
+    finally:
+        client.close()
