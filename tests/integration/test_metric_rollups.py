@@ -20,6 +20,7 @@ from db.migrate import upgrade
 from db.models import JobStatus, MetricPoint, MetricRollup, TrainingJob
 from db.session import make_engine, make_session_factory
 from services.downsample import series_names
+from services.metric_rows import kept_steps, metric_rows
 from services.metrics import load_metric_rows, metrics_payload
 from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
 from tests.factories import make_dataset, make_job
@@ -189,3 +190,18 @@ def test_the_chart_still_draws_when_the_raw_points_are_dropped(pg_engine: Engine
         assert max(_pairs(after, name)) == max(_pairs(before, name))
         values, kept = after["series"][name]["value"], before["series"][name]["value"]
         assert (min(values), max(values)) == (min(kept), max(kept))
+
+
+def test_rows_form_answers_from_the_rollups_where_points_were_dropped(pg_engine: Engine) -> None:
+    job_id = _job(pg_engine)
+    _ingest(pg_engine, _points(job_id, 1, 20_000, {4_321: 77.0}), BATCH)
+    with make_session_factory(pg_engine).begin() as session:
+        session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step <= 10_000))
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        payload = metrics_payload(session, job)
+        rows = metric_rows(session, job_id, payload)
+    assert [row["step"] for row in rows] == kept_steps(payload)
+    spike = next(row for row in rows if row["step"] == 4_321)
+    assert (spike["training_loss"], spike["timestamp"]) == (77.0, None)
+    assert rows[-1]["timestamp"] is not None  # still stored: the full row
