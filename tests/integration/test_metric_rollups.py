@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from db.metric_rollups import WIDTHS, columns, python_rollups, rollup_series
@@ -205,3 +205,35 @@ def test_rows_form_answers_from_the_rollups_where_points_were_dropped(pg_engine:
     spike = next(row for row in rows if row["step"] == 4_321)
     assert (spike["training_loss"], spike["timestamp"]) == (77.0, None)
     assert rows[-1]["timestamp"] is not None  # still stored: the full row
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_migration_0007_builds_the_rollups_of_points_already_stored(
+    dialect: str, tmp_path: Any, pg_engine: Engine
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}") if dialect == "sqlite" else _fresh_pg(pg_engine)
+    try:
+        upgrade(engine, "0006")
+        job_id = _job(engine)  # the jobs table is as 0006 left it
+        rows = _points(job_id, 1, 5_000, {1_234: 8.0})
+        names = ("job_id", "timestamp", "epoch", "step", *series_names())
+        with engine.begin() as connection:
+            connection.execute(
+                MetricPoint.__table__.insert(), [dict(zip(names, row, strict=True)) for row in rows]
+            )
+        upgrade(engine)
+        assert _stored_rollups(engine, job_id) == _expected_rollups(engine, job_id)
+        assert (1_234, 8.0) in _pairs(_served(engine, job_id), "training_loss")
+    finally:
+        engine.dispose()
+        if dialect == "postgresql":
+            with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f'DROP DATABASE "{engine.url.database}" WITH (FORCE)'))
+
+
+def _fresh_pg(pg_engine: Engine) -> Engine:
+    """An empty database beside the test one (dropped with the server's test databases)."""
+    name = f"rollups_migration_{uuid.uuid4().hex[:8]}"
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_engine(pg_engine.url.set(database=name).render_as_string(hide_password=False))
