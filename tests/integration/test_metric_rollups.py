@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from db.metric_rollups import WIDTHS, columns, python_rollups, rollup_series
@@ -218,9 +218,7 @@ def test_migration_0007_builds_the_rollups_of_points_already_stored(
         rows = _points(job_id, 1, 5_000, {1_234: 8.0})
         names = ("job_id", "timestamp", "epoch", "step", *series_names())
         with engine.begin() as connection:
-            connection.execute(
-                MetricPoint.__table__.insert(), [dict(zip(names, row, strict=True)) for row in rows]
-            )
+            connection.execute(insert(MetricPoint), [dict(zip(names, row, strict=True)) for row in rows])
         upgrade(engine)
         assert _stored_rollups(engine, job_id) == _expected_rollups(engine, job_id)
         assert (1_234, 8.0) in _pairs(_served(engine, job_id), "training_loss")
