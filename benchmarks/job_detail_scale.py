@@ -1,22 +1,25 @@
-"""GET /api/jobs/<id> on PostgreSQL for jobs with 10k, 100k and 1M stored metric points.
+"""GET /api/jobs/<id> on PostgreSQL for jobs of 10k, 100k, 1M and 10M stored metric points.
 
-Prints, per size: the response size, the cold request (no cached summary: two SQL scans), the warm
-p95 (summary cached in Redis), the p95 of a *running* job that gains a point before every request
-(the summary absorbs only the newest rows), the p95 of `since_step` for the newest 100 points, and
-the naive baseline in the same run: every point serialised as JSON (what the seed did). These are
-for the compact `?format=columnar` form; then, per size, the default `rows` form (the
-specification's point objects, the same kept points): how many rows, their size and warm p95.
+Per size (compact `?format=columnar` form): cold p95 (no cached payload: served from the rollups),
+warm p95 (the finished payload cached in Redis), `since_step` p50/p95 for the newest 100 points,
+the body's bytes raw, gzipped and brotli-compressed (when `brotli` is importable), and in the same
+run the naive baselines: the full scan of raw points into the same payload (the SQL bucketing
+path that served cold requests before rollups) and every point as JSON. Points are seeded with
+COPY in 1M-point chunks and their rollups built in bulk (benchmarks/seed_metrics.py).
 
-Targets (issue 5): size(1M) / size(10k) ≤ 1.05, ≤ 150 KB; p95 ≤ 100 ms at 1M; since_step ≤ 10 ms.
+Targets (issue 16): cold p95 ≤ 50 ms at 1M and ≤ 100 ms at 10M; ≤ 40 KB compressed; since_step
+p95 ≤ 5 ms.
 
-Run: `python -m benchmarks.job_detail_scale [--sizes 10000,100000,1000000] [--repeat 30]`
-(needs the PostgreSQL and Redis of the test setup; makes and drops its own database).
+Run: `PIPELINE_BENCH_REDIS=redis://127.0.0.1:6379/<db> .venv/bin/python -m benchmarks.job_detail_scale
+[--sizes 10000,100000,1000000,10000000] [--repeat 30]` (makes and drops its own database).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import math
 import os
 import statistics
 import time
@@ -34,6 +37,8 @@ from db.migrate import upgrade
 from db.session import make_engine
 from services.downsample import series_names
 from services.metrics import load_metric_rows
+from services.metrics_buckets import bucket_width, summary_buckets, summary_payload
+from services.metrics_sql import summarize
 from settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PIPELINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -97,6 +102,37 @@ def _setup(url: str) -> tuple[Runtime, Any, dict[str, str], Any]:
     return runtime, client, {"Authorization": f"Bearer {token}"}, ids
 
 
+SEED_CHUNK = 1_000_000
+
+
+def seed(runtime: Runtime, job_id: uuid.UUID, size: int) -> None:
+    for first in range(1, size + 1, SEED_CHUNK):
+        copy_metric_points(
+            runtime.engine, job_id, min(SEED_CHUNK, size - first + 1), first_step=first, total=size
+        )
+    with runtime.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+
+
+def full_scan_ms(runtime: Runtime, job_id: uuid.UUID, size: int) -> float:
+    """The baseline: the same payload bucketed in SQL over every raw point (the pre-rollup cold path)."""
+
+    def scan() -> object:
+        with runtime.transaction() as session:
+            width = bucket_width(1, size, summary_buckets(1000))
+            return summary_payload(summarize(session, job_id, width, size), 1000, None)
+
+    return timed(scan)[0]
+
+
+def compressed(body: bytes) -> tuple[int, int | None]:
+    try:
+        import brotli  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return len(gzip.compress(body, 6)), None
+    return len(gzip.compress(body, 6)), len(brotli.compress(body, quality=5))
+
+
 def measure(
     runtime: Runtime, client: Any, headers: dict[str, str], ids: Any, size: int, repeat: int
 ) -> dict[str, Any]:
@@ -105,13 +141,8 @@ def measure(
 
     with runtime.transaction() as session:
         job_id = make_job(session, ids[0], ids[1], status=JobStatus.RUNNING).id
-    copy_metric_points(runtime.engine, job_id, size, total=size * 2)
-    with runtime.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE lora_metrics_points")
-        )
+    seed(runtime, job_id, size)
     url = f"/api/jobs/{job_id}?format=columnar"  # the compact form charts consume
-    rows_url = f"/api/jobs/{job_id}"  # the specification's rows, the default
     assert runtime.redis is not None
 
     def get(path: str) -> bytes:
@@ -119,45 +150,40 @@ def measure(
         assert response.status_code == 200, response.data[:300]
         return bytes(response.data)
 
-    metrics = json.loads(get(url))["data"]["metrics"]  # also warms the pool and PostgreSQL's buffers
-    payload_points = sum(len(series["step"]) for series in metrics["series"].values())
+    get(url)  # warms the pool and PostgreSQL's buffers
     cold: list[float] = []
-    for _ in range(3):
+    for _ in range(repeat):
         runtime.redis.flushdb()
         cold.append(timed(lambda: get(url))[0])
     warm = [timed(lambda: get(url))[0] for _ in range(repeat)]
-    size_bytes = len(get(url))
-    running: list[float] = []
-    for offset in range(repeat):
-        copy_metric_points(runtime.engine, job_id, 1, first_step=size + 1 + offset, total=size * 2)
-        running.append(timed(lambda: get(url))[0])
-    last = size + repeat
-    since_path = f"{url}&since_step={last - 100}"
-    rows_body = json.loads(get(rows_url))["data"]
-    rows_warm = [timed(lambda: get(rows_url))[0] for _ in range(repeat)]
+    body = get(url)
+    metrics = json.loads(body)["data"]["metrics"]
+    since_path = f"{url}&since_step={size - 100}"
     since = [timed(lambda: get(since_path))[0] for _ in range(repeat)]
     since_points = json.loads(get(since_path))["data"]["metrics"]["total_points"]
-    naive_ms, naive_bytes = naive_full_dump(runtime, job_id)
+    gz, br = compressed(body)
+    naive_ms, naive_bytes = naive_full_dump(runtime, job_id) if size <= 1_000_000 else (math.nan, 0)
     return {
         "points": size,
-        "bytes": size_bytes,
-        "payload_points": payload_points,
-        "cold_ms": statistics.median(cold),
+        "bytes": len(body),
+        "gzip": gz,
+        "brotli": br,
+        "payload_points": sum(len(series["step"]) for series in metrics["series"].values()),
+        "last_kept": metrics["series"]["training_loss"]["step"][-1] == size,
+        "cold_p95_ms": p95(cold),
         "warm_p95_ms": p95(warm),
-        "running_p95_ms": p95(running),
+        "since_p50_ms": statistics.median(since),
         "since_p95_ms": p95(since),
         "since_points": since_points,
+        "scan_ms": full_scan_ms(runtime, job_id, size),
         "naive_ms": naive_ms,
         "naive_bytes": naive_bytes,
-        "rows": len(rows_body["metrics"]),
-        "rows_bytes": len(get(rows_url)),
-        "rows_p95_ms": p95(rows_warm),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", default="10000,100000,1000000,10000000")
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -170,29 +196,20 @@ def main() -> None:
             runtime.redis.flushdb()
             runtime.engine.dispose()
     print(
-        f"{'points':>9} {'size KB':>8} {'shown':>6} {'B/shown':>7} {'cold ms':>8} {'warm p95':>9} {'running p95':>12} "
-        f"{'since p95':>10} {'naive ms':>9} {'naive KB':>9} {'size ÷ naive':>12} {'cold × faster':>13}"
+        f"{'points':>10} {'cold p95':>9} {'warm p95':>9} {'since p50':>9} {'since p95':>9} {'KB':>6} "
+        f"{'gzip KB':>8} {'br KB':>6} {'shown':>6} {'last':>5} {'full scan ms':>12} {'scan/cold':>9} {'JSON dump ms':>12}"
     )
     for r in results:
+        br = "-" if r["brotli"] is None else f"{r['brotli'] / 1024:.1f}"
         print(
-            f"{r['points']:>9,} {r['bytes'] / 1024:>8.1f} {r['payload_points']:>6} "
-            f"{r['bytes'] / r['payload_points']:>7.1f} {r['cold_ms']:>8.1f} {r['warm_p95_ms']:>9.1f} "
-            f"{r['running_p95_ms']:>12.1f} {r['since_p95_ms']:>10.1f} {r['naive_ms']:>9.0f} "
-            f"{r['naive_bytes'] / 1024:>9.0f} {r['bytes'] / r['naive_bytes']:>12.4f} "
-            f"{r['naive_ms'] / r['cold_ms']:>13.1f}"
+            f"{r['points']:>10,} {r['cold_p95_ms']:>9.1f} {r['warm_p95_ms']:>9.1f} {r['since_p50_ms']:>9.1f} "
+            f"{r['since_p95_ms']:>9.1f} {r['bytes'] / 1024:>6.1f} {r['gzip'] / 1024:>8.1f} {br:>6} "
+            f"{r['payload_points']:>6} {r['last_kept']!s:>5} {r['scan_ms']:>12.0f} "
+            f"{r['scan_ms'] / r['cold_p95_ms']:>9.1f} {r['naive_ms']:>12.0f}"
         )
     print(f"since_step returned {results[-1]['since_points']} points (newest 100 requested)")
-    print(
-        f"\n{'points':>9} {'rows':>6} {'rows KB':>8} {'rows p95 ms':>12}   (default ?format=rows, same kept points)"
-    )
-    for r in results:
-        print(f"{r['points']:>9,} {r['rows']:>6} {r['rows_bytes'] / 1024:>8.1f} {r['rows_p95_ms']:>12.1f}")
-    print("shown = points across the six series in the response (validation loss is logged every")
-    print("50 steps, so a 10k-step job has only 200 of it to show); B/shown grows only with digits.")
-    if len(results) > 1:
-        print(
-            f"size ratio largest ÷ smallest: {results[-1]['bytes'] / results[0]['bytes']:.3f} (target ≤ 1.05)"
-        )
+    print("cold = payload cache flushed before each request (served from rollups); full scan = the same")
+    print("payload bucketed in SQL over every raw point (the pre-rollup cold path), in this run.")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Metric points, stored once per (job_id, step), in bulk.
+"""Metric points, stored once per (job_id, step), in bulk, with their rollups (db/metric_rollups.py).
 
-PostgreSQL: a binary COPY into a staging table and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`;
-SQLite: one executemany with ON CONFLICT DO NOTHING. Column names come from the metric catalogue and
-values only travel as COPY data or bound parameters (docs/architecture.md §6, §2a).
+PostgreSQL: a binary COPY into a staging table and one statement that inserts the points
+(`ON CONFLICT DO NOTHING ... RETURNING`) and merges the rollups of exactly the inserted ones;
+SQLite: one executemany with ON CONFLICT DO NOTHING RETURNING the stored steps, then their rollups
+folded in Python and merged. Column names come from the metric catalogue and values only travel as
+COPY data or bound parameters (docs/architecture.md §6, §2a).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from sqlalchemy.orm import Session
 
 from catalog.metrics import contract_metrics, metric_names
 from contract.results import MetricsPoint
+from db.metric_rollups import python_rollups, rollup_series, summarize_sql, upsert_python_rollups, upsert_sql
 from db.models import MetricPoint
 
 POINT_COLUMNS = ("job_id", "timestamp", "epoch", "step")  # a stored point's columns before its metrics
 _POINT_TYPES = ("uuid NOT NULL", "timestamptz NOT NULL", "float8", "integer NOT NULL")
 _COPY_POINT_TYPES = ("uuid", "timestamptz", "float8", "int4")
 _STAGING = "pipeline_metrics_staging"
+_WORK_MEM = "SET LOCAL work_mem = '32MB'"
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
 # One storable point in `columns()` order (what COPY writes): (job_id, timestamp, epoch, step,
@@ -60,7 +64,8 @@ def _metric_picker(names: tuple[str, ...]) -> Callable[[MetricsPoint], tuple[flo
 
 
 def insert_points(session: Session, rows: Sequence[PointRow]) -> int:
-    """Store `rows` (any jobs), skipping (job_id, step) pairs already stored; returns rows inserted.
+    """Store `rows` (any jobs), skipping (job_id, step) pairs already stored, and merge the stored
+    ones into the jobs' rollups; returns rows inserted.
 
     Runs in the caller's transaction. Safe to call twice with the same points, and from two
     workers at once: the unique (job_id, step) constraint decides, and the loser skips.
@@ -69,7 +74,7 @@ def insert_points(session: Session, rows: Sequence[PointRow]) -> int:
         return 0
     if session.get_bind().dialect.name == "postgresql":
         return _copy_insert(session, rows)
-    return executemany_insert(session, rows)
+    return _executemany_with_rollups(session, rows)
 
 
 class CopyStatements(NamedTuple):
@@ -82,8 +87,9 @@ class CopyStatements(NamedTuple):
 
 
 @cache
-def copy_statements(metrics: tuple[str, ...]) -> CopyStatements:
-    """The staging DDL, the COPY and the conflict-skipping merge for these metric columns.
+def copy_statements(metrics: tuple[str, ...], series: tuple[str, ...]) -> CopyStatements:
+    """The staging DDL, the COPY and the conflict-skipping merge for these metric columns, which
+    also merges the inserted points of these rollup `series` into the rollups (one round trip).
 
     Built from the point's fixed columns and the catalogue's identifiers only (see the module doc).
 
@@ -102,8 +108,10 @@ def copy_statements(metrics: tuple[str, ...]) -> CopyStatements:
         ),
         copy=f"COPY {_STAGING} ({column_list}) FROM STDIN (FORMAT BINARY)",
         merge=(  # identifiers only, checked above; no value is ever part of this text
-            f"INSERT INTO {MetricPoint.__tablename__} ({column_list}) SELECT {column_list} FROM {_STAGING} "  # noqa: S608
-            "ON CONFLICT (job_id, step) DO NOTHING"
+            f"WITH ins AS (INSERT INTO {MetricPoint.__tablename__} ({column_list}) "  # noqa: S608
+            f"SELECT {column_list} FROM {_STAGING} ON CONFLICT (job_id, step) DO NOTHING "
+            f"RETURNING job_id, step, timestamp, {', '.join(series)}), "
+            f"{summarize_sql(series, 'ins')}, rollup AS ({upsert_sql(series)}) SELECT count(*) FROM ins"
         ),
         copy_types=(*_COPY_POINT_TYPES, *(["float8"] * len(metrics))),
     )
@@ -111,22 +119,46 @@ def copy_statements(metrics: tuple[str, ...]) -> CopyStatements:
 
 def _copy_insert(session: Session, rows: Iterable[PointRow]) -> int:
     """Binary COPY into a temp staging table (emptied at commit), then one conflict-skipping INSERT."""
-    statements = copy_statements(metric_names())
+    statements = copy_statements(metric_names(), rollup_series())
     driver = session.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        cursor.execute(statements.create_staging)
-        cursor.execute(f"TRUNCATE {_STAGING}")  # rows from an earlier statement in this transaction
+        # One round trip: the staging table, emptied of an earlier batch of this transaction; no JIT
+        # for the merge (its row estimate makes PostgreSQL compile it: 0.5 s of LLVM per batch), and
+        # room for the rollups' grouping in memory (the default 4 MB spills a 20k-point batch to disk).
+        cursor.execute(f"{statements.create_staging}; TRUNCATE {_STAGING}; SET LOCAL jit = off; {_WORK_MEM}")
         with cursor.copy(statements.copy) as copy:
             copy.set_types(list(statements.copy_types))
             for row in rows:
                 copy.write_row(row)
         cursor.execute(statements.merge)
-        return max(cursor.rowcount, 0)
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+def _executemany_with_rollups(session: Session, rows: Sequence[PointRow]) -> int:
+    """SQLite: the points with one executemany returning the steps it stored, then their rollups."""
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statement = sqlite_insert(MetricPoint).on_conflict_do_nothing(index_elements=["job_id", "step"])
+    params = [dict(zip(columns(), row, strict=True)) for row in rows]
+    returned = session.connection().execute(statement.returning(MetricPoint.job_id, MetricPoint.step), params)
+    stored = {(job_id, step) for job_id, step in returned}
+    series = rollup_series()
+    names = columns()
+    at = [names.index(name) for name in series]
+    new = [
+        (row[0], row[3], row[1].timestamp(), *(row[i] for i in at))
+        for row in rows
+        if (row[0], row[3]) in stored
+    ]
+    upsert_python_rollups(session, python_rollups(new, series), series)
+    return len(stored)
 
 
 def executemany_insert(session: Session, rows: Sequence[PointRow]) -> int:
-    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect.
+    """One INSERT executed for many rows (insertmanyvalues), ON CONFLICT DO NOTHING per dialect,
+    without rollups (the benchmark's baseline).
 
     Returns the rows stored. SQLite's executemany rowcount counts them (skipped conflicts excluded);
     psycopg reports none for a batched executemany, so on PostgreSQL the ids come back instead. (An

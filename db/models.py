@@ -187,6 +187,56 @@ class MetricPoint(Base):
     gpu_utilization: Mapped[float | None] = mapped_column(Float)
 
 
+class MetricRollup(Base):
+    """One step-aligned bucket of a job's points at one width (a power of two): what a chart needs of
+    those points without reading them (services/metrics_buckets.BucketSummary holds the same). Per
+    series: its point count, and the value and earliest step of its minimum and maximum (NULL when
+    the bucket has none). Kept by the ingest path (db/metric_rollups.py), never by a read."""
+
+    __tablename__ = "lora_metrics_rollups"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lora_training_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # step // width
+    n: Mapped[int] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(Integer)
+    first_ts: Mapped[float] = mapped_column(Float)  # epoch seconds
+    last_step: Mapped[int] = mapped_column(Integer)
+    last_ts: Mapped[float] = mapped_column(Float)
+    training_loss_n: Mapped[int] = mapped_column(Integer, default=0)
+    training_loss_min: Mapped[float | None] = mapped_column(Float)
+    training_loss_min_step: Mapped[int | None] = mapped_column(Integer)
+    training_loss_max: Mapped[float | None] = mapped_column(Float)
+    training_loss_max_step: Mapped[int | None] = mapped_column(Integer)
+    validation_loss_n: Mapped[int] = mapped_column(Integer, default=0)
+    validation_loss_min: Mapped[float | None] = mapped_column(Float)
+    validation_loss_min_step: Mapped[int | None] = mapped_column(Integer)
+    validation_loss_max: Mapped[float | None] = mapped_column(Float)
+    validation_loss_max_step: Mapped[int | None] = mapped_column(Integer)
+    learning_rate_n: Mapped[int] = mapped_column(Integer, default=0)
+    learning_rate_min: Mapped[float | None] = mapped_column(Float)
+    learning_rate_min_step: Mapped[int | None] = mapped_column(Integer)
+    learning_rate_max: Mapped[float | None] = mapped_column(Float)
+    learning_rate_max_step: Mapped[int | None] = mapped_column(Integer)
+    gradient_norm_n: Mapped[int] = mapped_column(Integer, default=0)
+    gradient_norm_min: Mapped[float | None] = mapped_column(Float)
+    gradient_norm_min_step: Mapped[int | None] = mapped_column(Integer)
+    gradient_norm_max: Mapped[float | None] = mapped_column(Float)
+    gradient_norm_max_step: Mapped[int | None] = mapped_column(Integer)
+    throughput_n: Mapped[int] = mapped_column(Integer, default=0)
+    throughput_min: Mapped[float | None] = mapped_column(Float)
+    throughput_min_step: Mapped[int | None] = mapped_column(Integer)
+    throughput_max: Mapped[float | None] = mapped_column(Float)
+    throughput_max_step: Mapped[int | None] = mapped_column(Integer)
+    gpu_utilization_n: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_utilization_min: Mapped[float | None] = mapped_column(Float)
+    gpu_utilization_min_step: Mapped[int | None] = mapped_column(Integer)
+    gpu_utilization_max: Mapped[float | None] = mapped_column(Float)
+    gpu_utilization_max_step: Mapped[int | None] = mapped_column(Integer)
+
+
 class CostRecord(Base):
     __tablename__ = "lora_cost_records"
     __table_args__ = (UniqueConstraint("job_id", "cost_type", name="uq_lora_cost_records_job_type"),)

@@ -1,6 +1,5 @@
-"""Reading a job's stored metric points: the downsampled series for charts and the API, the
-`since_step` increment for live pages, and the full CSV export. Bucketing runs in SQL on PostgreSQL
-and its summary is cached in Redis when configured (docs/architecture.md §8).
+"""Reading a job's metrics: the downsampled series for charts and the API (from rollups), the
+`since_step` increment for live pages and the full CSV export (from the points; docs/architecture.md §8).
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from db.models import MetricPoint, TrainingJob
 from services import metrics_cache, metrics_sql
 from services.downsample import MetricsPayload, build_metrics_payload, empty_metrics_payload, series_names
-from services.metrics_buckets import BucketSummary, bucket_width, fold_rows, summary_buckets, summary_payload
+from services.metrics_buckets import bucket_width, summary_buckets, summary_payload
+from services.metrics_rollups import history_outline, rollup_summary
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -39,9 +39,10 @@ def _series_columns() -> list[Any]:
 
 
 def load_metric_rows(
-    session: Session, job_id: uuid.UUID, *, since_step: int | None = None
+    session: Session, job_id: uuid.UUID, *, since_step: int | None = None, limit: int | None = None
 ) -> list[tuple[Any, ...]]:
-    """Rows `(step, epoch_seconds, *series_names())` ordered by step, optionally only after `since_step`."""
+    """Rows `(step, epoch_seconds, *series_names())` ordered by step, optionally only after
+    `since_step`, at most `limit`."""
     query = (
         select(MetricPoint.step, MetricPoint.timestamp, *_series_columns())
         .where(MetricPoint.job_id == job_id)
@@ -49,6 +50,8 @@ def load_metric_rows(
     )
     if since_step is not None:
         query = query.where(MetricPoint.step > since_step)
+    if limit is not None:
+        query = query.limit(limit)
     rows = session.execute(query).all()
     return [(row[0], row[1].timestamp() if row[1] is not None else None, *row[2:]) for row in rows]
 
@@ -69,84 +72,53 @@ def metrics_payload(
 ) -> MetricsPayload:
     """The job's series, each at most `max_points` points, keeping spikes, minima and the latest point.
 
-    With `since_step`, only points with step > since_step (for a page that already holds the
-    rest); consecutive calls passing the previous `last_step` see every point once, no gap and no
+    The history comes from the job's rollups (services/metrics_rollups.py; the finished payload
+    cached in `cache` when given), or, when it fits the budget, from its points as stored (when
+    they are all still there). With `since_step`, only
+    points with step > since_step (for a page that already holds the rest), read from the points;
+    consecutive calls passing the previous `last_step` see every point once, no gap and no
     duplicate. `last_step` is None when there is nothing new. The caller has checked ownership.
     """
     budget = clamp_max_points(max_points)
     started = job.started_at.timestamp() if job.started_at is not None else None
-    first_step, last_step = step_range(session, job.id)
     if since_step is not None:
-        return _increment(session, job.id, since_step, last_step, budget, started)
-    if first_step is None or last_step is None:
+        return _increment(session, job.id, since_step, budget, started)
+    outline = history_outline(session, job.id)
+    if not outline.index:
         return empty_metrics_payload()
-    if last_step - first_step + 1 <= budget or session.get_bind().dialect.name != "postgresql":
-        # Fits the budget as is (steps are unique), or the embedded SQLite default (small jobs).
-        return build_metrics_payload(load_metric_rows(session, job.id), budget, started)
+    if outline.upto_step - outline.first_step[0] + 1 <= budget:
+        rows = load_metric_rows(session, job.id)
+        if len(rows) == outline.total:  # else some points were dropped (retention): rollups only
+            return build_metrics_payload(rows, budget, started)
     key = metrics_cache.payload_key(
-        job.id, budget, first_step, last_step, job.updated_at.timestamp(), started
+        job.id, budget, outline.first_step[0], outline.upto_step, outline.total, started
     )
     cached: MetricsPayload | None = metrics_cache.get_payload(cache, key)
     if cached is not None:
         return cached
-    payload = summary_payload(
-        _bucket_summary(session, job.id, budget, first_step, last_step, cache), budget, started
-    )
+    summary = rollup_summary(session, job.id, outline, summary_buckets(budget))
+    payload = summary_payload(summary, budget, started)
     metrics_cache.put_payload(cache, key, payload)
     return payload
 
 
 def _increment(
-    session: Session,
-    job_id: uuid.UUID,
-    since_step: int,
-    last_step: int | None,
-    budget: int,
-    started: float | None,
+    session: Session, job_id: uuid.UUID, since_step: int, budget: int, started: float | None
 ) -> MetricsPayload:
-    """Points after `since_step`. The usual case (a live page's few newest points) is an index range
-    scan; a far-behind cursor (`since_step=0` on a million points) is bucketed in SQL instead of
-    loading every row into Python."""
-    if last_step is None or last_step <= since_step:
+    """Points after `since_step`. The usual case (a live page's few newest points) is one index
+    range scan; a far-behind cursor (`since_step=0` on a million points) is bucketed in SQL on
+    PostgreSQL instead of loading every row into Python."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    limit = RAW_INCREMENT_STEPS + 1 if postgres else None
+    rows = load_metric_rows(session, job_id, since_step=since_step, limit=limit)
+    if not rows:
         return empty_metrics_payload()
-    if last_step - since_step <= RAW_INCREMENT_STEPS or session.get_bind().dialect.name != "postgresql":
-        return build_metrics_payload(
-            load_metric_rows(session, job_id, since_step=since_step), budget, started
-        )
+    if limit is None or len(rows) < limit:
+        return build_metrics_payload(rows, budget, started)
+    last_step = history_outline(session, job_id).upto_step
     width = bucket_width(since_step + 1, last_step, summary_buckets(budget))
     summary = metrics_sql.summarize(session, job_id, width, last_step, after_step=since_step)
     return summary_payload(summary, budget, started)
-
-
-def step_range(session: Session, job_id: uuid.UUID) -> tuple[int | None, int | None]:
-    """(first, last) stored step: two index-only probes of (job_id, step)."""
-    row = session.execute(
-        select(func.min(MetricPoint.step), func.max(MetricPoint.step)).where(MetricPoint.job_id == job_id)
-    ).one()
-    return row[0], row[1]
-
-
-def _bucket_summary(
-    session: Session, job_id: uuid.UUID, budget: int, first_step: int, last_step: int, cache: Redis | None
-) -> BucketSummary:
-    """Sealed history from the cache (or SQL), plus the newest points read from the table."""
-    n_buckets = summary_buckets(budget)
-    seal_to = last_step - metrics_cache.SEAL_MARGIN
-    summary = metrics_cache.load(cache, job_id, budget)
-    fresh = summary is None or summary.upto_step > last_step  # none yet, or history was removed
-    if summary is None or summary.upto_step > last_step:
-        width = bucket_width(first_step, max(seal_to, first_step), n_buckets)
-        if seal_to >= first_step:
-            summary = metrics_sql.summarize(session, job_id, width, seal_to)
-        else:
-            summary = BucketSummary(width=width, upto_step=first_step - 1)
-    tail = load_metric_rows(session, job_id, since_step=summary.upto_step)
-    sealable = [row for row in tail if row[0] <= seal_to]
-    fold_rows(summary, sealable, n_buckets)
-    if fresh or len(sealable) >= metrics_cache.SAVE_EVERY_ROWS:
-        metrics_cache.save(cache, job_id, budget, summary)
-    fold_rows(summary, tail[len(sealable) :], n_buckets)  # after saving: these may still change
-    return summary
 
 
 def _csv_line(values: Sequence[Any]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.downsample import MetricsPayload, round_significant, series_names
+from services.downsample import MetricsPayload, round_all_significant, round_significant, series_names
 
 Point = tuple[int, float]  # (step, value)
 NAN = math.nan
@@ -200,7 +200,10 @@ def summary_payload(summary: BucketSummary, max_points: int, started_at: float |
     for s, name in enumerate(summary.names):
         points = _series_points(summary, bounds, s)
         downsampled |= sum(summary.s_count[s]) > len(points)
-        series[name] = {"step": [p[0] for p in points], "value": [round_significant(p[1]) for p in points]}
+        series[name] = {
+            "step": [p[0] for p in points],
+            "value": round_all_significant([p[1] for p in points]),
+        }
     steps, seconds = _elapsed(summary, bounds, started_at)
     return {
         "total_points": summary.total,

@@ -1,4 +1,5 @@
-"""PostgreSQL side of metric downsampling: bucket a job's history without shipping it to Python.
+"""PostgreSQL bucketing of raw points without shipping them to Python: a `since_step` cursor far
+behind (the history itself comes from rollups), and the benchmarks' full-scan baseline.
 
 One grouping statement with plain aggregates, one join back to the extremes for their earliest steps,
 then small indexed lookups for first and last points (why this shape: docs/architecture.md §8).

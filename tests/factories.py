@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.metric_store import columns as metric_store_columns
+from db.metric_store import insert_points
 from db.models import Dataset, JobEvent, JobStatus, MetricPoint, Notification, TrainingJob
 from services.ingest import JobSnapshot
 
@@ -108,9 +110,22 @@ def add_metric_points(
                 **values,
             )
         )
-    session.add_all(points)
-    session.flush()
+    store_points(session, points)
     return points
+
+
+def store_points(session: Session, points: Iterable[MetricPoint]) -> int:
+    """Store unsaved MetricPoint objects through the product's ingest store (db/metric_store.py), so
+    their rollups are kept as ingestion keeps them; returns how many were new."""
+    names = metric_store_columns()
+    rows = [
+        tuple(
+            utcnow() if name == "timestamp" and point.timestamp is None else getattr(point, name)
+            for name in names
+        )
+        for point in points
+    ]
+    return insert_points(session, rows)
 
 
 def add_event(session: Session, job: TrainingJob, kind: str, **values: Any) -> JobEvent:

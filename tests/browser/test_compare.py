@@ -31,6 +31,7 @@ from tests.browser.monitor_support import (
     start_signed_in,
 )
 from tests.browser.screens import SCREENSHOTS
+from tests.factories import store_points
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -54,17 +55,19 @@ def _curve(runtime: Runtime, job_id: str, steps: int, tau: float, floor: float) 
         job = session.get(TrainingJob, uuid.UUID(job_id))
         assert job is not None
         origin = job.started_at or utcnow()
-        for step in range(1, steps + 1):
-            wiggle = math.sin(step * 1.7) * 0.03
-            session.add(
+        store_points(
+            session,
+            (
                 MetricPoint(
                     job_id=job.id,
                     step=step,
                     timestamp=origin + timedelta(seconds=step * 3.0),
-                    training_loss=floor + 2.0 * math.exp(-step / tau) + wiggle,
+                    training_loss=floor + 2.0 * math.exp(-step / tau) + math.sin(step * 1.7) * 0.03,
                     validation_loss=floor + 0.08 + 2.0 * math.exp(-step / tau) if step % 10 == 0 else None,
                 )
-            )
+                for step in range(1, steps + 1)
+            ),
+        )
         job.current_step = steps
 
 

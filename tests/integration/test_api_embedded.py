@@ -18,7 +18,7 @@ from db.models import JobStatus, MetricPoint, TrainingJob
 from services.metrics import metrics_payload
 from settings import Settings
 from tests.accounts import make_token, make_user
-from tests.factories import make_dataset, make_job
+from tests.factories import make_dataset, make_job, store_points
 from tests.integration.api_fixtures import GOOD_LINES, job_request, jsonl
 from tests.ports import free_port
 
@@ -43,9 +43,12 @@ def test_dataset_job_detail_and_cancel_on_sqlite(embedded: tuple[Any, Runtime, d
     assert created.status_code == 201
     job_id = created.get_json()["data"]["job"]["id"]
     with runtime.transaction() as session:
-        session.add_all(
-            MetricPoint(job_id=uuid.UUID(job_id), step=step, training_loss=1.0 / step, timestamp=utcnow())
-            for step in range(1, 1501)
+        store_points(
+            session,
+            (
+                MetricPoint(job_id=uuid.UUID(job_id), step=step, training_loss=1.0 / step, timestamp=utcnow())
+                for step in range(1, 1501)
+            ),
         )
     rows = client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["data"]["metrics"]
     assert (rows[0]["step"], rows[-1]["step"], rows[-1]["training_loss"]) == (1, 1500, 1.0 / 1500)

@@ -25,7 +25,7 @@ from jobs.cluster import ClusterClient
 from services.downsample import series_names
 from settings import Settings
 from simulator.runner import SimulatorHandle
-from tests.factories import make_dataset, make_job
+from tests.factories import make_dataset, make_job, store_points
 from tests.integration.api_fixtures import ApiUser
 from tests.ports import free_port
 from tests.simulated_cluster import CLUSTER_KEY, DatasetServer, submit_request
@@ -52,8 +52,9 @@ def _finished_job_with_points(runtime: Runtime, user_id: int) -> uuid.UUID:
             final_cost=Decimal("0.1993"),
             estimated_total_cost=Decimal("1234567890.1235"),  # 14 significant digits: still exact
         )
-        for step in range(1, 6):
-            session.add(
+        store_points(
+            session,
+            [
                 MetricPoint(
                     job_id=job.id,
                     step=step,
@@ -66,7 +67,9 @@ def _finished_job_with_points(runtime: Runtime, user_id: int) -> uuid.UUID:
                     throughput=5000.0,
                     gpu_utilization=90.0,
                 )
-            )
+                for step in range(1, 6)
+            ],
+        )
         session.add(
             CostRecord(
                 user_id=user_id,

@@ -1,7 +1,7 @@
 """Metric history through the API on PostgreSQL: downsampling keeps extremes and the latest point,
 `since_step` increments have no gap or duplicate (in the specification's rows, the default, and the
-columnar form), the CSV holds every point, and the Redis-cached summary gives exactly what a
-from-scratch computation gives."""
+columnar form), the CSV holds every point, and the Redis-cached payload gives exactly what a
+computation from the rollups gives."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 
 from api.runtime import Runtime
 from benchmarks.seed_metrics import copy_metric_points
+from contract.results import MetricsPoint
 from db.base import utcnow
-from db.models import JobStatus, MetricPoint, TrainingJob
+from db.metric_rollups import rebuild_sql, rollup_series
+from db.metric_store import insert_points, point_rows
+from db.models import JobStatus, MetricPoint, MetricRollup, TrainingJob
 from services.downsample import series_names
 from services.metrics import metrics_payload
 from tests.accounts import make_user
@@ -40,10 +43,14 @@ def _columnar(user: ApiUser, job_id: uuid.UUID, query: str = "") -> dict[str, An
 
 
 def _set(runtime: Runtime, job_id: uuid.UUID, step: int, **values: float) -> None:
+    """Change a stored point (points are insert-only in the product: the job's rollups are rebuilt)."""
     with runtime.transaction() as session:
         session.execute(
             update(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step == step).values(**values)
         )
+        session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
+        bounds = {"job_id": job_id, "first_step": 0, "last_step": 2**31 - 1}
+        session.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)
 
 
 def test_downsampled_history_keeps_global_min_spike_and_last_point(
@@ -154,34 +161,37 @@ def _payload(runtime: Runtime, job_id: uuid.UUID, cache: Any) -> dict[str, Any]:
         return dict(metrics_payload(session, job, cache=cache))
 
 
-def test_cached_summary_equals_from_scratch_as_the_job_grows(runtime: Runtime, job_id: uuid.UUID) -> None:
+def test_cached_payload_equals_computed_as_the_job_grows(runtime: Runtime, job_id: uuid.UUID) -> None:
     assert runtime.redis is not None
     step = 1
     for count in (5_000, 1, 700, 9_000, 3, 40_000):
         copy_metric_points(runtime.engine, job_id, count, first_step=step)
         step += count
         cached = _payload(runtime, job_id, runtime.redis)
-        assert cached == _payload(runtime, job_id, None)
+        assert _payload(runtime, job_id, runtime.redis) == cached == _payload(runtime, job_id, None)
         assert cached["last_step"] == step - 1
-    assert runtime.redis.keys("pipeline:metrics-summary:*")
+    assert runtime.redis.keys("pipeline:metrics-payload:*")
 
 
-def test_late_point_within_the_margin_is_counted(runtime: Runtime, job_id: uuid.UUID) -> None:
+def test_late_point_changes_the_cached_payload(runtime: Runtime, job_id: uuid.UUID) -> None:
     copy_metric_points(runtime.engine, job_id, 5_000)
     with runtime.transaction() as session:
-        session.execute(text("DELETE FROM lora_metrics_points WHERE step = 4990"))
-    _payload(runtime, job_id, runtime.redis)  # caches the sealed part
-    copy_metric_points(runtime.engine, job_id, 1, first_step=4990)  # arrives out of order
-    with runtime.transaction() as session:  # ingestion updates the job row (updated_at) with it
-        session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(progress=50.0))
-    assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
+        session.execute(text("DELETE FROM lora_metrics_points WHERE step = 2990"))
+        session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
+        bounds = {"job_id": job_id, "first_step": 0, "last_step": 5_000}
+        session.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)
+    before = _payload(runtime, job_id, runtime.redis)
+    copy_metric_points(runtime.engine, job_id, 1, first_step=2990)  # arrives out of order
+    after = _payload(runtime, job_id, runtime.redis)
+    assert (before["total_points"], after["total_points"]) == (4_999, 5_000)
+    assert after == _payload(runtime, job_id, None)
 
 
 def test_broken_cache_entry_is_ignored(runtime: Runtime, job_id: uuid.UUID) -> None:
     assert runtime.redis is not None
     copy_metric_points(runtime.engine, job_id, 3_000)
     _payload(runtime, job_id, runtime.redis)
-    for key in runtime.redis.keys("pipeline:metrics-summary*"):
+    for key in runtime.redis.keys("pipeline:metrics-payload*"):
         runtime.redis.set(key, b"{not json")
     assert _payload(runtime, job_id, runtime.redis) == _payload(runtime, job_id, None)
 
@@ -192,11 +202,8 @@ def test_embedded_sqlite_gives_the_same_shape(sqlite_runtime: Runtime) -> None:
     with sqlite_runtime.transaction() as session:
         dataset = make_dataset(session, user_id)
         job = make_job(session, user_id, dataset.id, status=JobStatus.RUNNING, started_at=utcnow())
-        session.add_all(
-            MetricPoint(job_id=job.id, step=step, training_loss=10.0 - step / 1000, timestamp=utcnow())
-            for step in range(1, 3001)
-        )
-        session.flush()
+        points = [MetricsPoint(step, None, None, training_loss=10.0 - step / 1000) for step in range(1, 3001)]
+        insert_points(session, point_rows(job.id, points, default_time=utcnow()))
         payload = metrics_payload(session, job, max_points=100)
         increment = metrics_payload(session, job, since_step=2990)
     loss = payload["series"]["training_loss"]

@@ -21,7 +21,7 @@ from db.models import JobStatus, MetricPoint, TrainingJob, User
 from pages.monitor.data import cancel_shown_job, read_job
 from tests.accounts import make_user
 from tests.browser.monitor_support import seed_job
-from tests.factories import make_dataset, make_job
+from tests.factories import make_dataset, make_job, store_points
 
 pytestmark = pytest.mark.postgres
 
@@ -168,7 +168,7 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb_compresse
             current_cost=Decimal("12345.6789"), estimated_total_cost=Decimal("24691.3578"),
         )  # fmt: skip
         job_id = job.id
-        session.add_all(_late_points(job_id, started, range(LATE_STEP - 199, LATE_STEP + 1)))
+        store_points(session, _late_points(job_id, started, range(LATE_STEP - 199, LATE_STEP + 1)))
     auth_client.get("/training/jobs")  # first request: Dash registers its callbacks
     values: dict[str, Any] = {
         "mon-job-id.data": str(job_id),
@@ -183,7 +183,7 @@ def test_worst_case_tick_ten_points_and_new_best_validations_fits_5_kb_compresse
     _stores(render.get_json(), values)
 
     with runtime.transaction() as session:
-        session.add_all(_late_points(job_id, started, range(LATE_STEP + 1, LATE_STEP + 11)))
+        store_points(session, _late_points(job_id, started, range(LATE_STEP + 1, LATE_STEP + 11)))
         running = session.get(TrainingJob, job_id)
         assert running is not None
         running.current_step = LATE_STEP + 10

@@ -25,6 +25,7 @@ from components.job_form import gpu_type_options
 from components.live_charts import append_points_patch, live_chart_state
 from contract.parsing import parse_status_report
 from contract.results import MetricsPoint
+from db.metric_rollups import rollup_series
 from db.metric_store import columns, copy_statements, point_rows
 from db.models import MetricPoint
 from services import metrics_cache
@@ -147,9 +148,10 @@ def test_a_new_metric_is_stored_by_the_bulk_insert(new_metric: Metric) -> None:
         job_id, [MetricsPoint(7, 1, None, training_loss=1.2, gpu_memory_used=30.0)], default_time=now
     )
     assert row == (job_id, now, 1, 7, 1.2, None, None, None, None, None, 30.0)
-    sql = copy_statements(metric_names())
+    sql = copy_statements(metric_names(), rollup_series())
     assert "gpu_utilization float8, gpu_memory_used float8) ON COMMIT DELETE ROWS" in sql.create_staging
-    assert sql.merge.count("gpu_utilization, gpu_memory_used") == 2  # the INSERT and the SELECT lists
+    assert sql.merge.count("gpu_utilization, gpu_memory_used") == 3  # the INSERT, SELECT and RETURNING lists
+    assert "gpu_memory_used_max_step" in sql.merge  # and its rollup columns
     assert "gpu_memory_used" in sql.copy
     assert len(sql.copy_types) == len(columns())
 
@@ -176,19 +178,12 @@ def test_a_new_metric_is_an_api_series_downsampled_summarised_and_cached(new_met
     fold_rows(summary, _rows_with_memory(1, 50), 8)
     assert summary.names[-1] == "gpu_memory_used"
     assert summary.last["gpu_memory_used"] == (50, 32.0)
-    cached = metrics_cache.dumps(summary)
-    assert metrics_cache.dumps(metrics_cache.loads(cached)) == cached  # NaN-safe equality
 
 
-def test_a_summary_cached_before_the_metric_existed_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    summary = BucketSummary(width=1, upto_step=0)
-    fold_rows(summary, [row[:-1] for row in _rows_with_memory(1, 5)], 8)
+def test_a_payload_cached_before_the_metric_existed_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     job_id = uuid.UUID(int=1)
     key_before = metrics_cache.payload_key(job_id, 1000, 1, 5)
-    cached = metrics_cache.dumps(summary)
     monkeypatch.setitem(METRICS, GPU_MEMORY.name, GPU_MEMORY)
-    with pytest.raises(ValueError, match="another series list"):
-        metrics_cache.loads(cached)
     assert metrics_cache.payload_key(job_id, 1000, 1, 5) != key_before
 
 

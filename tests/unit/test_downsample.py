@@ -17,6 +17,7 @@ from services.downsample import (
     build_metrics_payload,
     downsample_series,
     empty_metrics_payload,
+    round_all_significant,
     round_significant,
     series_names,
 )
@@ -164,3 +165,10 @@ def test_round_significant() -> None:
     assert round_significant(0.123456789) == 0.123457
     assert round_significant(2.000004e-05) == 2e-05
     assert round_significant(123456789.0) == 123457000.0
+
+
+def test_rounding_many_values_at_once_equals_rounding_each() -> None:
+    rng = random.Random(3)
+    values = [rng.uniform(-1e6, 1e6) * 10 ** rng.randint(-12, 6) for _ in range(2_000)] + [0.0, -0.0, 1e-300]
+    assert round_all_significant(values) == [round_significant(v) for v in values]
+    assert round_all_significant([]) == []
