@@ -495,6 +495,11 @@ def report(
     for phase, used in run.cpu.items():
         seconds_in = durations[phase]
         print(f"  {phase:<10}" + "".join(f"{100 * used[role] / seconds_in:>15.0f}%" for role in roles))
+    print("web CPU per request served (gunicorn's processes over the phase / requests in it):")
+    for phase, used in run.cpu.items():
+        served = rows.get(f"{phase}/all", {}).get("requests", 0)
+        if served:
+            print(f"  {phase:<10}{1000 * used['web'] / served:>7.2f} ms  ({served:.0f} requests)")
     ticks = sum(1 for s in run.samples if s.phase == "cycling" and s.kind == "tick")
     print(f"ticks that brought new points while cycling: {run.ticks_with_points} of {ticks}")
     print(f"jobs still running at the end: {still_running} of {options.jobs}")
