@@ -9,11 +9,11 @@ path (the cycle's cancel retries then tell the cluster). Design: docs/architectu
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from catalog.health_checks import CHECKS_BY_ID, find_health_check, resolved_health_config
 from db.metric_store import PointRow, columns
 from db.models import JobEvent, JobStatus, TrainingJob
-from services.health import Firing, check_title, evaluate
+from services.health import HEALTH_METRICS, Firing, all_off, check_title, copy_state, evaluate_values
 from services.transitions import Notice, job_label, record_event, record_notification, transition
 
 HEALTH_EVENT = "health_warning"
@@ -45,11 +45,6 @@ def non_finite_losses(notes: Sequence[str], rows: Sequence[PointRow], current_st
     return found
 
 
-def point_dicts(rows: Sequence[PointRow]) -> list[dict[str, Any]]:
-    names = columns()
-    return [dict(zip(names[3:], row[3:], strict=True)) for row in rows]
-
-
 def check_health(
     session: Session,
     batches: Sequence[tuple[uuid.UUID, Sequence[PointRow], Sequence[str], int]],
@@ -59,8 +54,9 @@ def check_health(
 ) -> list[Firing]:
     """Run the checks over each running job's new points: (job id, rows, notes, current step).
 
-    One SELECT for the jobs' settings and state, one bulk UPDATE of the states that changed; the
-    rare firing loads its job to write the event, the notification and perhaps the stop.
+    One SELECT for the jobs' settings and state, one bulk UPDATE of the states that changed; a job
+    whose checks are all off is skipped; the rare firing loads its job to write the event, the
+    notification and perhaps the stop.
     """
     by_id = {job_id: (rows, notes, step) for job_id, rows, notes, step in batches if rows or notes}
     if not by_id:
@@ -70,18 +66,23 @@ def check_health(
             TrainingJob.id, TrainingJob.health_checks, TrainingJob.health_state, TrainingJob.total_steps
         ).where(TrainingJob.id.in_(list(by_id)), TrainingJob.status == JobStatus.RUNNING.value)
     ).all()
+    names = columns()
+    values_of = itemgetter(names.index("step"), *(names.index(metric) for metric in HEALTH_METRICS))
     fired: list[Firing] = []
     changed: list[dict[str, Any]] = []
     for job in jobs:
+        config = resolved_health_config(job.health_checks)
+        if all_off(config):
+            continue
         rows, notes, current_step = by_id[job.id]
-        state = copy.deepcopy(job.health_state) if isinstance(job.health_state, dict) else {}
-        before = copy.deepcopy(state)
-        firings = evaluate(
-            resolved_health_config(job.health_checks),
+        before = job.health_state if isinstance(job.health_state, dict) else {}
+        state = copy_state(before)
+        firings = evaluate_values(
+            config,
             state,
-            point_dicts(rows),
+            map(values_of, rows),
             total_steps=job.total_steps or 0,
-            non_finite=non_finite_losses(notes, rows, current_step),
+            non_finite=non_finite_losses(notes, rows, current_step) if notes else None,
         )
         if state != before:
             changed.append({"id": job.id, "health_state": state})
