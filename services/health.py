@@ -9,9 +9,9 @@ Why these statistics and defaults: docs/architecture.md §9a.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any
 
 from catalog.health_checks import CHECKS_BY_ID
@@ -42,6 +42,11 @@ class Firing:
         }
 
 
+HEALTH_METRICS = ("training_loss", "validation_loss", "gradient_norm", "throughput", "gpu_utilization")
+# One point as the evaluator reads it: (step, *the HEALTH_METRICS values, None where absent).
+PointValues = tuple[Any, ...]
+
+
 def evaluate(
     config: Mapping[str, Mapping[str, Any]],
     state: dict[str, Any],
@@ -55,20 +60,47 @@ def evaluate(
     `non_finite` maps a loss metric the cluster sent as NaN/inf (and contract parsing dropped) to
     the step it belongs to.
     """
+    values = ((point["step"], *(point.get(metric) for metric in HEALTH_METRICS)) for point in points)
+    return evaluate_values(config, state, values, total_steps=total_steps, non_finite=non_finite)
+
+
+def evaluate_values(
+    config: Mapping[str, Mapping[str, Any]],
+    state: dict[str, Any],
+    points: Iterable[PointValues],
+    *,
+    total_steps: int,
+    non_finite: Mapping[str, int] | None = None,
+) -> list[Firing]:
+    """`evaluate` over tuples (step, *HEALTH_METRICS values): the ingest path's rows need no dict."""
     run = _Run(config, state, total_steps)
     for metric, step in (non_finite or {}).items():
         run.fire("nan_loss", step, f"The cluster reported a non-finite {metric}.", {"metric": metric})
+    last_step = state.get("last_step", -1)
     for point in points:
-        step = int(point["step"])
-        if step <= state.get("last_step", -1):
+        step = int(point[0])
+        if step <= last_step:
             continue
-        state["last_step"] = step
+        state["last_step"] = last_step = step
         run.point(step, point)
     return run.firings
 
 
+def all_off(config: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether every check of the job is switched off (then nothing needs evaluating)."""
+    return all(values.get("action", "warn") == "off" for values in config.values())
+
+
+def copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A copy `evaluate` may update without touching `state`: the state is flat (numbers and the
+    `fired` list), so one level of copying is a deep copy."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in state.items()}
+
+
 def _finite(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    if type(value) is float:  # the usual case, checked first: a stored point's value
+        return value if isfinite(value) else None
+    return float(value) if isinstance(value, int | float) and isfinite(value) else None
 
 
 def _ema(previous: float | None, value: float) -> float:
@@ -90,6 +122,23 @@ class _Run:
             for name, value in values.items()
             if name != "action"
         }
+        # The thresholds every point reads, looked up once.
+        self.loss_factor = self.param("exploding_loss", "factor")
+        self.plateau_improvement = self.param("loss_plateau", "min_improvement_percent") / 100
+        self.plateau_window = max(
+            self.param("loss_plateau", "min_steps"),
+            self.param("loss_plateau", "window_percent") / 100 * total_steps,
+        )
+        self.grad_factor = self.param("gradient_blowup", "factor")
+        self.tp_fraction = self.param("throughput_collapse", "fraction")
+        self.gpu_threshold = self.param("gpu_idle", "utilization")
+        self.handlers = (
+            self.training_loss,
+            self.validation_loss,
+            self.gradient_norm,
+            self.throughput,
+            self.gpu_utilization,
+        )
 
     def armed(self, check: str) -> bool:
         action = self.config.get(check, {}).get("action", "warn")
@@ -105,17 +154,10 @@ class _Run:
     def param(self, check: str, name: str) -> float:
         return self.params[(check, name)]
 
-    def point(self, step: int, point: Point) -> None:
+    def point(self, step: int, point: PointValues) -> None:
         """Each finite metric of the point to the checks that watch it, in the order they always ran."""
-        handlers = (
-            ("training_loss", self.training_loss),
-            ("validation_loss", self.validation_loss),
-            ("gradient_norm", self.gradient_norm),
-            ("throughput", self.throughput),
-            ("gpu_utilization", self.gpu_utilization),
-        )
-        for metric, handle in handlers:
-            value = _finite(point.get(metric))
+        for handle, raw in zip(self.handlers, point[1:], strict=True):
+            value = None if raw is None else _finite(raw)
             if value is not None:
                 handle(step, value)
 
@@ -123,7 +165,7 @@ class _Run:
         s = self.state
         s["loss_ema"] = _ema(s.get("loss_ema"), loss)
         minimum = s.get("loss_min")
-        factor = self.param("exploding_loss", "factor")
+        factor = self.loss_factor
         if minimum is not None and loss > factor * minimum:
             s["loss_high"] = s.get("loss_high", 0) + 1
             if s["loss_high"] >= self.param("exploding_loss", "steps"):
@@ -146,16 +188,11 @@ class _Run:
 
     def plateau(self, step: int, loss: float) -> None:
         s = self.state
-        improvement = self.param("loss_plateau", "min_improvement_percent") / 100
         best = s.get("best_loss")
-        if best is None or loss < best * (1 - improvement):
+        if best is None or loss < best * (1 - self.plateau_improvement):
             s["best_loss"], s["best_step"] = loss, step
             return
-        window = max(
-            self.param("loss_plateau", "min_steps"),
-            self.param("loss_plateau", "window_percent") / 100 * self.total_steps,
-        )
-        if self.total_steps and step - s["best_step"] >= window:
+        if self.total_steps and step - s["best_step"] >= self.plateau_window:
             self.fire(
                 "loss_plateau",
                 step,
@@ -202,7 +239,7 @@ class _Run:
     def gradient_norm(self, step: int, grad: float) -> None:
         s = self.state
         average, seen = s.get("grad_ema"), s.get("grad_n", 0)
-        factor = self.param("gradient_blowup", "factor")
+        factor = self.grad_factor
         if average is not None and seen >= WARMUP_POINTS and grad > factor * average:
             s["grad_high"] = s.get("grad_high", 0) + 1
             if s["grad_high"] >= self.param("gradient_blowup", "steps"):
@@ -224,7 +261,7 @@ class _Run:
     def throughput(self, step: int, speed: float) -> None:
         s = self.state
         median, seen = s.get("tp_median"), s.get("tp_n", 0)
-        fraction = self.param("throughput_collapse", "fraction")
+        fraction = self.tp_fraction
         if median is not None and seen >= WARMUP_POINTS and speed < fraction * median:
             s["tp_low"] = s.get("tp_low", 0) + 1
             if s["tp_low"] >= self.param("throughput_collapse", "steps"):
@@ -246,7 +283,7 @@ class _Run:
 
     def gpu_utilization(self, step: int, gpu: float) -> None:
         s = self.state
-        threshold = self.param("gpu_idle", "utilization")
+        threshold = self.gpu_threshold
         if gpu >= threshold:
             s["gpu_low"] = 0
             return
