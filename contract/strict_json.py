@@ -54,12 +54,24 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, check_text: bool = T
         raise JsonInputError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
-    _check_value(value, max_depth, check_text)
+    _check_value(value, max_depth, check_text and _may_hold_bad_text(data))
     return value
 
 
+def _may_hold_bad_text(data: str | bytes) -> bool:
+    """Whether decoded strings could hold NUL or a lone surrogate. JSON refuses raw control
+    characters in strings and UTF-8 cannot encode a surrogate, so in UTF-8 bytes only a `\\u` escape
+    can make either (UTF-16 and UTF-32 bodies, which `json` also reads, hold NUL bytes: checked in
+    full); a str may carry a raw surrogate, which is not ASCII. One C-speed scan of the body spares
+    walking every string of a large Dash payload (most of a monitor tick's parsing)."""
+    if isinstance(data, bytes | bytearray):
+        return b"\\u" in data or b"\x00" in data
+    return "\\u" in data or not data.isascii()
+
+
 def _check_value(value: Any, max_depth: int, check_text: bool) -> None:
-    """Walk `value` without recursion (a deep value must not make the check itself recurse)."""
+    """Walk `value` without recursion (a deep value must not make the check itself recurse);
+    strings are visited only when `check_text`, else only the containers, for their depth."""
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
         item, depth = pending.pop()
@@ -70,8 +82,10 @@ def _check_value(value: Any, max_depth: int, check_text: bool) -> None:
         elif isinstance(item, dict | list):
             if depth >= max_depth:
                 raise JsonInputError(f"nested more than {max_depth} deep")
-            if isinstance(item, dict):
-                pending.extend((key, depth + 1) for key in item)
-                pending.extend((each, depth + 1) for each in item.values())
+            children = item.values() if isinstance(item, dict) else item
+            if check_text:
+                if isinstance(item, dict):
+                    pending.extend((key, depth + 1) for key in item)
+                pending.extend((each, depth + 1) for each in children)
             else:
-                pending.extend((each, depth + 1) for each in item)
+                pending.extend((each, depth + 1) for each in children if isinstance(each, dict | list))

@@ -49,3 +49,21 @@ def test_text_problem() -> None:
     assert text_problem("naïve 漢字") is None
     assert text_problem("a\x00") == "contains a NUL character"
     assert text_problem("a\udc80") == "contains a lone surrogate (broken Unicode)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_bad_text_is_refused_in_bytes_of_any_encoding_json_reads(encoding: str) -> None:
+    """The fast path (no escape in the body: strings not walked) never lets NUL or a lone surrogate by."""
+    for body in ('{"a": ["ok", {"b": "x\\u0000"}]}', '["\\ud800"]'):
+        with pytest.raises(JsonInputError, match="text value"):
+            loads(body.encode(encoding))
+    assert loads('{"a": ["naïve", {"b": "\\\\u0000 is only text"}]}'.encode(encoding)) == {
+        "a": ["naïve", {"b": "\\u0000 is only text"}]
+    }
+
+
+def test_depth_is_checked_when_no_string_is_walked() -> None:
+    deep = ("[" * 65 + "]" * 65).encode()
+    with pytest.raises(JsonInputError, match="nested more than 64 deep"):
+        loads(deep)
+    assert loads(("[" * 64 + "]" * 64).encode()) is not None
