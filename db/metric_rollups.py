@@ -94,27 +94,33 @@ def merge_clause(names: tuple[str, ...]) -> str:
 
 @cache
 def summarize_sql(names: tuple[str, ...], source: str) -> str:
-    """A SELECT of rollup rows (in `columns()` order) for every width, from the points of `source`
-    (a CTE or table with job_id, step, timestamp and the series). PostgreSQL only.
+    """CTEs ending in `rolled`: rollup rows (in `columns()` order) for every width, from the points
+    of `source` (a CTE or table with job_id, step, timestamp and the series). PostgreSQL only.
 
-    The finest width is grouped from the points; each coarser one from the finest buckets, so the
-    points are grouped once. `min(ARRAY[value, step])` picks a minimum and its earliest step in one
-    aggregate; NULLs become ±Infinity (stored values are finite) and are dropped by the count.
+    The finest width is grouped from the points with plain count/min/max, then one join back to
+    the points finds the earliest step holding each extreme and the first/last timestamps (cheaper
+    than an array aggregate per point). Each coarser width is grouped from the finest buckets:
+    `min(ARRAY[value, step])` picks a minimum and its earliest step in one aggregate (few rows
+    there); a series without values carries ±Infinity and is dropped by its count of 0.
     """
     _checked(names)
     fine, coarse = WIDTHS[0], WIDTHS[1:]
-    stamp = "date_part('epoch', timestamp)"  # float8; extract() gives numeric, several times slower
-    fine_cols = [
-        f"min(ARRAY[step::float8, {stamp}]) AS fs",
-        f"max(ARRAY[step::float8, {stamp}]) AS ls",
+    stamp = "date_part('epoch', p.timestamp)"  # float8; extract() gives numeric, several times slower
+    plain = ["count(*)::int AS n", "min(step) AS f", "max(step) AS l"]
+    found = [
+        f"ARRAY[min(g.f)::float8, min({stamp}) FILTER (WHERE p.step = g.f)] AS fs",
+        f"ARRAY[min(g.l)::float8, min({stamp}) FILTER (WHERE p.step = g.l)] AS ls",
     ]
     merge_cols = ["min(fs) AS fs", "max(ls) AS ls"]
     out = ["n", "fs[1]::int", "fs[2]", "ls[1]::int", "ls[2]"]
     for i, name in enumerate(names):
-        fine_cols += [
-            f"count({name}) AS c{i}",
-            f"min(ARRAY[coalesce({name}, 'Infinity'), step]) AS lo{i}",
-            f"max(ARRAY[coalesce({name}, '-Infinity'), -step]) AS hi{i}",
+        plain += [f"count({name})::int AS c{i}", f"min({name}) AS mn{i}", f"max({name}) AS mx{i}"]
+        found += [
+            f"min(g.c{i}) AS c{i}",
+            f"ARRAY[coalesce(min(g.mn{i}), 'Infinity'), coalesce(min(p.step) FILTER (WHERE p.{name} = g.mn{i}), 0)]"
+            f" AS lo{i}",
+            f"ARRAY[coalesce(min(g.mx{i}), '-Infinity'), -coalesce(min(p.step) FILTER (WHERE p.{name} = g.mx{i}), 0)]"
+            f" AS hi{i}",
         ]
         merge_cols += [f"sum(c{i})::int AS c{i}", f"min(lo{i}) AS lo{i}", f"max(hi{i}) AS hi{i}"]
         out += [
@@ -126,8 +132,10 @@ def summarize_sql(names: tuple[str, ...], source: str) -> str:
         ]
     widths = ", ".join(f"({w})" for w in coarse)
     return (  # identifiers and integer constants only, checked above
-        f"fine AS (SELECT job_id, step / {fine} AS bucket, count(*)::int AS n, {', '.join(fine_cols)} "  # noqa: S608
+        f"grouped AS (SELECT job_id, step / {fine} AS bucket, {', '.join(plain)} "  # noqa: S608
         f"FROM {source} GROUP BY 1, 2), "
+        f"fine AS (SELECT g.job_id, g.bucket, min(g.n) AS n, {', '.join(found)} FROM grouped AS g "
+        f"JOIN {source} AS p ON p.job_id = g.job_id AND p.step / {fine} = g.bucket GROUP BY 1, 2), "
         f"coarse AS (SELECT job_id, w.width, bucket * {fine} / w.width AS bucket, sum(n)::int AS n, "
         f"{', '.join(merge_cols)} FROM fine CROSS JOIN (VALUES {widths}) AS w(width) GROUP BY 1, 2, 3), "
         f"rolled AS (SELECT job_id, {fine} AS width, bucket, {', '.join(out)} FROM fine "
@@ -152,8 +160,10 @@ def rebuild_sql(names: tuple[str, ...], *, one_range: bool = False) -> str:
     `:first_step` to `:last_step` (bulk seeding, which stores points without the ingest path)."""
     _checked(names)
     where = "WHERE job_id = :job_id AND step BETWEEN :first_step AND :last_step" if one_range else ""
-    source = f"(SELECT job_id, step, timestamp, {', '.join(names)} FROM lora_metrics_points {where}) AS p"  # noqa: S608
-    return f"WITH {summarize_sql(names, source)}{upsert_sql(names)}"
+    source = (
+        f"source AS (SELECT job_id, step, timestamp, {', '.join(names)} FROM lora_metrics_points {where})"  # noqa: S608
+    )
+    return f"WITH {source}, {summarize_sql(names, 'source')}{upsert_sql(names)}"
 
 
 # --- SQLite (and any dialect without array aggregates): the same rows, folded in Python ----------
