@@ -69,6 +69,13 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return (time.perf_counter() - start) * 1000, result
 
 
+def cpu_timed(call: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and this process's CPU ms of one call (PostgreSQL's work is in its own processes)."""
+    cpu = time.process_time()
+    ms = timed(call)[0]
+    return ms, (time.process_time() - cpu) * 1000
+
+
 def naive_full_dump(runtime: Runtime, job_id: uuid.UUID) -> tuple[float, int]:
     """The baseline: every stored point as a JSON object, no downsampling."""
 
@@ -152,14 +159,18 @@ def measure(
 
     get(url)  # warms the pool and PostgreSQL's buffers
     cold: list[float] = []
+    cold_cpu: list[float] = []
     for _ in range(repeat):
         runtime.redis.flushdb()
-        cold.append(timed(lambda: get(url))[0])
+        ms, cpu = cpu_timed(lambda: get(url))
+        cold.append(ms)
+        cold_cpu.append(cpu)
     warm = [timed(lambda: get(url))[0] for _ in range(repeat)]
     body = get(url)
     metrics = json.loads(body)["data"]["metrics"]
     since_path = f"{url}&since_step={size - 100}"
-    since = [timed(lambda: get(since_path))[0] for _ in range(repeat)]
+    since_runs = [cpu_timed(lambda: get(since_path)) for _ in range(repeat)]
+    since = [ms for ms, _ in since_runs]
     since_points = json.loads(get(since_path))["data"]["metrics"]["total_points"]
     gz, br = compressed(body)
     naive_ms, naive_bytes = naive_full_dump(runtime, job_id) if size <= 1_000_000 else (math.nan, 0)
@@ -170,7 +181,10 @@ def measure(
         "brotli": br,
         "payload_points": sum(len(series["step"]) for series in metrics["series"].values()),
         "last_kept": metrics["series"]["training_loss"]["step"][-1] == size,
+        "cold_p50_ms": statistics.median(cold),
         "cold_p95_ms": p95(cold),
+        "cold_cpu_ms": statistics.median(cold_cpu),
+        "since_cpu_ms": statistics.median(cpu for _, cpu in since_runs),
         "warm_p95_ms": p95(warm),
         "since_p50_ms": statistics.median(since),
         "since_p95_ms": p95(since),
@@ -196,17 +210,19 @@ def main() -> None:
             runtime.redis.flushdb()
             runtime.engine.dispose()
     print(
-        f"{'points':>10} {'cold p95':>9} {'warm p95':>9} {'since p50':>9} {'since p95':>9} {'KB':>6} "
+        f"{'points':>10} {'cold p50':>9} {'cold p95':>9} {'cold CPU':>8} {'since CPU':>9} {'warm p95':>9} {'since p50':>9} {'since p95':>9} {'KB':>6} "
         f"{'gzip KB':>8} {'br KB':>6} {'shown':>6} {'last':>5} {'full scan ms':>12} {'scan/cold':>9} {'JSON dump ms':>12}"
     )
     for r in results:
         br = "-" if r["brotli"] is None else f"{r['brotli'] / 1024:.1f}"
         print(
-            f"{r['points']:>10,} {r['cold_p95_ms']:>9.1f} {r['warm_p95_ms']:>9.1f} {r['since_p50_ms']:>9.1f} "
+            f"{r['points']:>10,} {r['cold_p50_ms']:>9.1f} {r['cold_p95_ms']:>9.1f} {r['cold_cpu_ms']:>8.1f} "
+            f"{r['since_cpu_ms']:>9.1f} {r['warm_p95_ms']:>9.1f} {r['since_p50_ms']:>9.1f} "
             f"{r['since_p95_ms']:>9.1f} {r['bytes'] / 1024:>6.1f} {r['gzip'] / 1024:>8.1f} {br:>6} "
             f"{r['payload_points']:>6} {r['last_kept']!s:>5} {r['scan_ms']:>12.0f} "
             f"{r['scan_ms'] / r['cold_p95_ms']:>9.1f} {r['naive_ms']:>12.0f}"
         )
+    print("CPU = median ms of this process's CPU per request (the app's Python; PostgreSQL not included).")
     print(f"since_step returned {results[-1]['since_points']} points (newest 100 requested)")
     print("cold = payload cache flushed before each request (served from rollups); full scan = the same")
     print("payload bucketed in SQL over every raw point (the pre-rollup cold path), in this run.")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
-from services.downsample import MetricsPayload, round_all_significant, round_significant, series_names
+from services.downsample import MetricsPayload, round_all_significant, series_names
 
 Point = tuple[int, float]  # (step, value)
 NAN = math.nan
@@ -89,34 +90,52 @@ class BucketSummary:
         self.upto_step = max(self.upto_step, step)
 
     def widen(self, width: int) -> None:
-        """Re-bucket at a larger power-of-two width by merging neighbours (exact)."""
+        """Re-bucket at a larger power-of-two width by merging neighbours (exact), column by column."""
         if width <= self.width:
             return
-        merged = BucketSummary(
-            width=width,
-            upto_step=self.upto_step,
-            total=self.total,
-            names=self.names,
-            first=self.first,
-            last=self.last,
+        keys = [index * self.width // width for index in self.index]
+        runs = _runs(keys)
+        heads = [start for start, _ in runs]
+        tails = [stop - 1 for _, stop in runs]
+        self.width = width
+        self.index = [keys[i] for i in heads]
+        self.count = [sum(self.count[start:stop]) for start, stop in runs]
+        self.first_step, self.first_ts = (
+            [self.first_step[i] for i in heads],
+            [self.first_ts[i] for i in heads],
         )
-        for i, index in enumerate(self.index):
-            target = index * self.width // width
-            if not merged.index or merged.index[-1] != target:
-                first = (self.first_step[i], self.first_ts[i])
-                merged.append_bucket(target, 0, first, (self.last_step[i], self.last_ts[i]))
-            merged.count[-1] += self.count[i]
-            merged.last_step[-1], merged.last_ts[-1] = self.last_step[i], self.last_ts[i]
-            for s in range(len(self.names)):
-                if self.s_count[s][i] == 0:
-                    continue
-                empty = merged.s_count[s][-1] == 0
-                if empty or self.lo_val[s][i] < merged.lo_val[s][-1]:
-                    merged.lo_step[s][-1], merged.lo_val[s][-1] = self.lo_step[s][i], self.lo_val[s][i]
-                if empty or self.hi_val[s][i] > merged.hi_val[s][-1]:
-                    merged.hi_step[s][-1], merged.hi_val[s][-1] = self.hi_step[s][i], self.hi_val[s][i]
-                merged.s_count[s][-1] += self.s_count[s][i]
-        self.__dict__.update(merged.__dict__)
+        self.last_step, self.last_ts = [self.last_step[i] for i in tails], [self.last_ts[i] for i in tails]
+        for s in range(len(self.names)):
+            self._widen_series(s, runs)
+
+    def _widen_series(self, s: int, runs: list[tuple[int, int]]) -> None:
+        """One series' buckets merged per run: counts add, the earliest minimum and maximum win."""
+        counts, lo_val, hi_val = self.s_count[s], self.lo_val[s], self.hi_val[s]
+        lo_step, hi_step = self.lo_step[s], self.hi_step[s]
+        merged: tuple[list[Any], ...] = ([], [], [], [], [])
+        m_count, m_lo_step, m_lo_val, m_hi_step, m_hi_val = merged
+        for start, stop in runs:
+            total = 0
+            low = high = -1
+            for i in range(start, stop):  # strict comparisons in step order: the earliest step wins ties
+                if counts[i]:
+                    total += counts[i]
+                    if low < 0 or lo_val[i] < lo_val[low]:
+                        low = i
+                    if high < 0 or hi_val[i] > hi_val[high]:
+                        high = i
+            m_count.append(total)
+            m_lo_step.append(lo_step[low] if total else -1)
+            m_lo_val.append(lo_val[low] if total else NAN)
+            m_hi_step.append(hi_step[high] if total else -1)
+            m_hi_val.append(hi_val[high] if total else NAN)
+        self.s_count[s], self.lo_step[s], self.lo_val[s], self.hi_step[s], self.hi_val[s] = merged
+
+
+def _runs(keys: list[int]) -> list[tuple[int, int]]:
+    """`[start, stop)` of each run of equal consecutive keys."""
+    starts = [0, *(i for i in range(1, len(keys)) if keys[i] != keys[i - 1])] if keys else []
+    return list(zip(starts, [*starts[1:], len(keys)], strict=True))
 
 
 def bucket_width(first_step: int, last_step: int, n_buckets: int) -> int:
@@ -171,24 +190,22 @@ def _series_points(summary: BucketSummary, bounds: list[tuple[int, int]], s: int
 def _elapsed(
     summary: BucketSummary, bounds: list[tuple[int, int]], started_at: float | None
 ) -> tuple[list[int], list[float]]:
+    first_ts, last_ts = summary.first_ts, summary.last_ts
     stamps: dict[int, float] = {}
     for start, stop in bounds:
-        firsts = [i for i in range(start, stop) if not math.isnan(summary.first_ts[i])]
-        lasts = [i for i in range(start, stop) if not math.isnan(summary.last_ts[i])]
-        if firsts:
-            stamps[summary.first_step[firsts[0]]] = summary.first_ts[firsts[0]]
-        if lasts:
-            stamps[summary.last_step[lasts[-1]]] = summary.last_ts[lasts[-1]]
+        head = next((i for i in range(start, stop) if first_ts[i] == first_ts[i]), -1)  # not NaN
+        tail = next((i for i in range(stop - 1, start - 1, -1) if last_ts[i] == last_ts[i]), -1)
+        if head >= 0:
+            stamps[summary.first_step[head]] = first_ts[head]
+        if tail >= 0:
+            stamps[summary.last_step[tail]] = last_ts[tail]
     ordered = sorted(stamps.items())
     if not ordered:
         return [], []
     origin = ordered[0][1] if started_at is None else started_at
-    seconds: list[float] = []
-    running = 0.0
-    for _, stamp in ordered:
-        running = max(running, stamp - origin)  # clock skew must not make elapsed time go back
-        seconds.append(round_significant(running))
-    return [step for step, _ in ordered], seconds
+    running = accumulate((stamp - origin for _, stamp in ordered), max, initial=0.0)
+    next(running)  # drop the 0.0 seed: it only clamps the series at zero (clock skew)
+    return [step for step, _ in ordered], round_all_significant(list(running))
 
 
 def summary_payload(summary: BucketSummary, max_points: int, started_at: float | None) -> MetricsPayload:

@@ -101,3 +101,22 @@ def test_a_tie_for_a_buckets_minimum_or_maximum_keeps_the_earliest_step() -> Non
         summary.add_row(row)
     assert (summary.lo_step[0], summary.lo_val[0]) == ([2], [1.0])
     assert (summary.hi_step[0], summary.hi_val[0]) == ([1], [3.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=2000),
+    gap=st.integers(min_value=2, max_value=50),
+    fine=st.sampled_from([1, 4, 8]),
+    factor=st.sampled_from([2, 4, 8, 64]),
+)
+def test_widening_equals_summing_at_the_wider_width(n: int, gap: int, fine: int, factor: int) -> None:
+    rows = [row for step, row in enumerate(_rows(n), start=1) if step % gap]  # missing steps: empty buckets
+    widened, direct = BucketSummary(width=fine, upto_step=0), BucketSummary(width=fine * factor, upto_step=0)
+    for row in rows:
+        widened.add_row(row)
+        direct.add_row(row)
+    widened.widen(fine * factor)
+    for column in ("index", "count", "first_step", "last_step", "s_count", "lo_step", "hi_step"):
+        assert getattr(widened, column) == getattr(direct, column), column
+    assert summary_payload(widened, 50, None) == summary_payload(direct, 50, None)
