@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
-from db.metric_rollups import rebuild_sql, rollup_series
+from db.metric_rollups import PLAN_SETTINGS, rebuild_sql, rollup_series
 
 VALIDATION_EVERY = 50
 SECONDS_PER_STEP = 0.5
@@ -66,6 +66,6 @@ def copy_metric_points(
     finally:
         raw.close()
     with engine.begin() as connection:
-        connection.execute(text("SET LOCAL jit = off"))
+        connection.exec_driver_sql(PLAN_SETTINGS)
         bounds = {"job_id": job_id, "first_step": first_step, "last_step": first_step + count - 1}
         connection.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)

@@ -21,14 +21,20 @@ from sqlalchemy.orm import Session
 
 from catalog.metrics import contract_metrics, metric_names
 from contract.results import MetricsPoint
-from db.metric_rollups import python_rollups, rollup_series, summarize_sql, upsert_python_rollups, upsert_sql
+from db.metric_rollups import (
+    PLAN_SETTINGS,
+    python_rollups,
+    rollup_series,
+    summarize_sql,
+    upsert_python_rollups,
+    upsert_sql,
+)
 from db.models import MetricPoint
 
 POINT_COLUMNS = ("job_id", "timestamp", "epoch", "step")  # a stored point's columns before its metrics
 _POINT_TYPES = ("uuid NOT NULL", "timestamptz NOT NULL", "float8", "integer NOT NULL")
 _COPY_POINT_TYPES = ("uuid", "timestamptz", "float8", "int4")
 _STAGING = "pipeline_metrics_staging"
-_WORK_MEM = "SET LOCAL work_mem = '32MB'"
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
 # One storable point in `columns()` order (what COPY writes): (job_id, timestamp, epoch, step,
@@ -123,10 +129,9 @@ def _copy_insert(session: Session, rows: Iterable[PointRow]) -> int:
     driver = session.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        # One round trip: the staging table, emptied of an earlier batch of this transaction; no JIT
-        # for the merge (its row estimate makes PostgreSQL compile it: 0.5 s of LLVM per batch), and
-        # room for the rollups' grouping in memory (the default 4 MB spills a 20k-point batch to disk).
-        cursor.execute(f"{statements.create_staging}; TRUNCATE {_STAGING}; SET LOCAL jit = off; {_WORK_MEM}")
+        # One round trip: the staging table, emptied of an earlier batch of this transaction, and the
+        # planner settings every rollup statement runs with.
+        cursor.execute(f"{statements.create_staging}; TRUNCATE {_STAGING}; {PLAN_SETTINGS}")
         with cursor.copy(statements.copy) as copy:
             copy.set_types(list(statements.copy_types))
             for row in rows:
