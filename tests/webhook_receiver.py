@@ -87,12 +87,18 @@ def run_burst_worker(settings: Settings, tmp_path: Path) -> None:
         "WEBHOOKS_ALLOW_PRIVATE": "true" if settings.webhooks_allow_private else "false",
         "DATA_DIR": str(tmp_path / "worker-data"),
     }
-    subprocess.run(
-        [sys.executable, "-m", "cli", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "burst-worker.log"
+    with log.open("wb") as out:
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "cli", "worker", "--burst"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                timeout=60,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        except subprocess.SubprocessError as exc:  # the worker's own words, for a run that hung or failed
+            tail = log.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"burst worker: {exc}\n--- its log (tail) ---\n{tail}") from exc
