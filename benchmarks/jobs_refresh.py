@@ -29,21 +29,11 @@ from db.models import JobStatus, TrainingJob
 from pages._jobs_data import PAGE_SIZE
 from services.accounts import create_user
 from settings import Settings
+from tests.component_tree import find_props
 from tests.factories import make_job_history
 from tests.integration.dash_calls import call
 
 EMAIL, PASSWORD = "bench@example.com", "correct horse battery"
-
-
-def _find(node: Any, component_id: str) -> dict[str, Any] | None:
-    if isinstance(node, list):
-        return next((found for child in node if (found := _find(child, component_id))), None)
-    if not isinstance(node, dict):
-        return None
-    props = node.get("props", {})
-    if props.get("id") == component_id:
-        return props
-    return _find(props.get("children"), component_id)
 
 
 def open_list(client: Any, app: Any) -> dict[str, Any]:
@@ -52,7 +42,7 @@ def open_list(client: Any, app: Any) -> dict[str, Any]:
         {"id": "_pages_location", "property": "search", "value": ""},
     ]
     page = json.loads(call(client, app, "update", location).get_data())["response"]["_pages_content"]
-    shown, summary = _find(page["children"], "jobs-shown"), _find(page["children"], "jobs-summary")
+    shown, summary = find_props(page["children"], "jobs-shown"), find_props(page["children"], "jobs-summary")
     assert shown is not None
     assert summary is not None
     return {"shown": shown["data"], "summary": summary["children"]}

@@ -15,22 +15,11 @@ from api.runtime import Runtime
 from components.jobs_table import row_location
 from db.models import JobStatus, TrainingJob
 from pages._jobs_data import PAGE_SIZE
+from tests.component_tree import find_props
 from tests.factories import make_job_history
 from tests.integration.dash_calls import call
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-def _find(node: Any, component_id: str) -> dict[str, Any] | None:
-    """The props of component `component_id` in a layout's JSON."""
-    if isinstance(node, list):
-        return next((found for child in node if (found := _find(child, component_id))), None)
-    if not isinstance(node, dict):
-        return None
-    props = node.get("props", {})
-    if props.get("id") == component_id:
-        return props
-    return _find(props.get("children"), component_id)
 
 
 def _open_list(client: FlaskClient, app: Any) -> dict[str, Any]:
@@ -45,7 +34,7 @@ def _open_list(client: FlaskClient, app: Any) -> dict[str, Any]:
         ],
     )
     page = json.loads(response.get_data())["response"]["_pages_content"]["children"]
-    shown, summary = _find(page, "jobs-shown"), _find(page, "jobs-summary")
+    shown, summary = find_props(page, "jobs-shown"), find_props(page, "jobs-summary")
     assert shown is not None
     assert summary is not None
     return {"shown": shown["data"], "summary": summary["children"]}

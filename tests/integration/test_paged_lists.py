@@ -18,6 +18,7 @@ from pages._jobs_data import user_jobs
 from pages._notifications_data import PAGE_SIZE as NOTIFICATIONS_PAGE
 from pages._notifications_data import user_notifications
 from tests.accounts import make_token, make_user
+from tests.component_tree import find_props
 from tests.factories import make_job_history, make_notification_history
 from tests.integration.dash_calls import call
 
@@ -94,18 +95,6 @@ def test_notification_pages_keep_unread_first_and_reach_the_oldest(
 ROUTER = "update"  # Dash's page router: runs a page's layout(**query) for each navigation
 
 
-def _find(node: Any, component_id: str) -> dict[str, Any] | None:
-    """The component `component_id` in a layout's JSON."""
-    if isinstance(node, list):
-        return next((found for child in node if (found := _find(child, component_id))), None)
-    if not isinstance(node, dict):
-        return None
-    props = node.get("props", {})
-    if props.get("id") == component_id:
-        return props
-    return _find(props.get("children"), component_id)
-
-
 def _navigate(client: FlaskClient, app: Any, path: str, search: str) -> tuple[int, str]:
     response = call(
         client,
@@ -149,7 +138,7 @@ def test_any_page_query_on_the_jobs_list_gives_a_page(
     status, body = _navigate(auth_client, app, "/training/jobs", search)
     assert status == 200
     assert (f'"run-{JOBS_PAGE:03d}"' in body, '"run-000"' in body) == (newest, oldest)
-    shown = _find(json.loads(body)["response"]["_pages_content"]["children"], "jobs-shown")
+    shown = find_props(json.loads(body)["response"]["_pages_content"]["children"], "jobs-shown")
     assert shown is not None
     assert shown["data"]["page"] == (2 if oldest else 1)  # what the live refresh redraws
 
@@ -167,6 +156,6 @@ def test_any_page_query_on_notifications_gives_a_page(
     assert status == 200
     newest, oldest = f'"Update {NOTIFICATIONS_PAGE:03d}"', '"Update 000"'
     assert (newest in body, oldest in body) == (first_page, not first_page)
-    shown = _find(json.loads(body)["response"]["_pages_content"]["children"], "notifications-shown-page")
+    shown = find_props(json.loads(body)["response"]["_pages_content"]["children"], "notifications-shown-page")
     assert shown is not None
     assert shown["data"] == (1 if first_page else 2)  # what a mark read or a poll redraws
