@@ -12,9 +12,9 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from db.metric_rollups import PLAN_SETTINGS, rebuild_sql, rollup_series
+from db.metric_rollups import rebuild_rollups, rollup_series
 
 VALIDATION_EVERY = 50
 SECONDS_PER_STEP = 0.5
@@ -66,6 +66,10 @@ def copy_metric_points(
     finally:
         raw.close()
     with engine.begin() as connection:
-        connection.exec_driver_sql(PLAN_SETTINGS)
-        bounds = {"job_id": job_id, "first_step": first_step, "last_step": first_step + count - 1}
-        connection.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)
+        rebuild_rollups(
+            connection,
+            rollup_series(),
+            job_id=job_id,
+            first_step=first_step,
+            last_step=first_step + count - 1,
+        )

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, text
+from sqlalchemy import Connection, Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
 from catalog.metrics import api_series_names
@@ -173,6 +173,24 @@ def rebuild_sql(names: tuple[str, ...], *, one_range: bool = False) -> str:
         f"source AS (SELECT job_id, step, timestamp, {', '.join(names)} FROM lora_metrics_points {where})"  # noqa: S608
     )
     return f"WITH {source}, {summarize_sql(names, 'source')}{upsert_sql(names)}"
+
+
+def rebuild_rollups(
+    connection: Connection,
+    names: tuple[str, ...],
+    *,
+    job_id: uuid.UUID | None = None,
+    first_step: int = 0,
+    last_step: int = 2**31 - 1,
+) -> None:
+    """Merge rollups of stored points into the stored rollups (PostgreSQL), under PLAN_SETTINGS:
+    every point, or those of `job_id` with steps `first_step` to `last_step`."""
+    connection.exec_driver_sql(PLAN_SETTINGS)
+    if job_id is None:
+        connection.execute(text(rebuild_sql(names)))
+        return
+    bounds = {"job_id": job_id, "first_step": first_step, "last_step": last_step}
+    connection.execute(text(rebuild_sql(names, one_range=True)), bounds)
 
 
 # --- SQLite (and any dialect without array aggregates): the same rows, folded in Python ----------

@@ -17,7 +17,7 @@ from api.runtime import Runtime
 from benchmarks.seed_metrics import copy_metric_points
 from contract.results import MetricsPoint
 from db.base import utcnow
-from db.metric_rollups import PLAN_SETTINGS, rebuild_sql, rollup_series
+from db.metric_rollups import rebuild_rollups, rollup_series
 from db.metric_store import insert_points, point_rows
 from db.models import JobStatus, MetricPoint, MetricRollup, TrainingJob
 from services.downsample import series_names
@@ -49,9 +49,7 @@ def _set(runtime: Runtime, job_id: uuid.UUID, step: int, **values: float) -> Non
             update(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step == step).values(**values)
         )
         session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
-        bounds = {"job_id": job_id, "first_step": 0, "last_step": 2**31 - 1}
-        session.connection().exec_driver_sql(PLAN_SETTINGS)
-        session.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)
+        rebuild_rollups(session.connection(), rollup_series(), job_id=job_id)
 
 
 def test_downsampled_history_keeps_global_min_spike_and_last_point(
@@ -179,9 +177,7 @@ def test_late_point_changes_the_cached_payload(runtime: Runtime, job_id: uuid.UU
     with runtime.transaction() as session:
         session.execute(text("DELETE FROM lora_metrics_points WHERE step = 2990"))
         session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
-        bounds = {"job_id": job_id, "first_step": 0, "last_step": 5_000}
-        session.connection().exec_driver_sql(PLAN_SETTINGS)
-        session.execute(text(rebuild_sql(rollup_series(), one_range=True)), bounds)
+        rebuild_rollups(session.connection(), rollup_series(), job_id=job_id, last_step=5_000)
     before = _payload(runtime, job_id, runtime.redis)
     copy_metric_points(runtime.engine, job_id, 1, first_step=2990)  # arrives out of order
     after = _payload(runtime, job_id, runtime.redis)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from db.base import UTCDateTime
-from db.metric_rollups import PLAN_SETTINGS, python_rollups, rebuild_sql, upsert_python_rollups
+from db.metric_rollups import python_rollups, rebuild_rollups, upsert_python_rollups
 
 revision = "0007"
 down_revision = "0006"
@@ -60,8 +60,7 @@ def upgrade() -> None:
 def _backfill() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        bind.exec_driver_sql(PLAN_SETTINGS)
-        bind.execute(sa.text(rebuild_sql(SERIES)))
+        rebuild_rollups(bind, SERIES)
         return
     session = sa.orm.Session(bind=bind)
     points = sa.table(
