@@ -178,6 +178,26 @@ def run_scheduler(
     return 0
 
 
+class PipelineWorker(Worker):
+    """RQ's worker, with a shutdown that cannot wait a minute on its command listener.
+
+    RQ stops the listener thread (shutdown and stop-job commands) by sending UNSUBSCRIBE and
+    then lowering the thread's running flag, counting on the reply to wake it. When the thread
+    reads the reply before the flag is down, it goes back to waiting up to 60 s, and redis-py
+    8.2's `stop()` joins it without a bound: the worker hung after its last job on a loaded box
+    (docs/architecture.md, process lifecycle). Lowering the flag first closes the race.
+    """
+
+    def unsubscribe(self) -> None:
+        if self.pubsub_thread is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub_thread.stop(timeout=0)  # the flag goes down before the reply can exist
+        self.pubsub.unsubscribe()  # its reply wakes the listener, which now sees the flag and ends
+        self.pubsub_thread.join(timeout=1)  # a listener waiting on a dead socket is a daemon thread
+        self.pubsub.close()
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """`lora-pipeline worker`: an RQ worker on the cycle queue, then the webhook queue (each job in a
     forked work horse). Cycles come first, so a cycle waits at most one delivery (seconds, capped by
@@ -201,7 +221,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         name = f"pipeline-{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
         try:
             queues = [Queue(QUEUE_NAME, connection=redis), Queue(WEBHOOK_QUEUE, connection=redis)]
-            worker = Worker(queues, connection=redis, name=name)
+            worker = PipelineWorker(queues, connection=redis, name=name)
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             return 0  # burst finished, or a shutdown was requested
         except RedisError as exc:

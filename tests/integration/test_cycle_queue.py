@@ -14,10 +14,19 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from redis.client import PubSub
+from rq import Queue
 from sqlalchemy import Engine, text
 
 from jobs.locks import RedisLock
-from jobs.queue import CYCLE_LOCK_KEY, LEADER_KEY, QUEUE_NAME, run_locked_cycle, run_scheduler
+from jobs.queue import (
+    CYCLE_LOCK_KEY,
+    LEADER_KEY,
+    QUEUE_NAME,
+    PipelineWorker,
+    run_locked_cycle,
+    run_scheduler,
+)
 from tests.cycle_harness import CANARY, LONG_HYPERPARAMETERS, job, queue_jobs, statuses
 from tests.ports import free_port
 
@@ -175,3 +184,42 @@ def test_worker_and_scheduler_survive_redis_flush_and_restart_and_never_leak_the
             rows = connection.execute(text(f"SELECT row_to_json(t)::text FROM {table} t")).scalars().all()  # noqa: S608
             assert rows
             assert not any(CANARY in row for row in rows), f"the cluster key is in {table}"
+
+
+def _listener_reads_the_reply_first(pubsub: PubSub, monkeypatch) -> None:
+    """RQ's shutdown race, made certain: UNSUBSCRIBE returns only once the listener thread has read
+    its reply and gone back to waiting (what a loaded box does now and then)."""
+    send = pubsub.unsubscribe
+
+    def unsubscribe_and_let_the_listener_read_the_reply(*args: object) -> None:
+        send(*args)
+        deadline = time.monotonic() + 5
+        while pubsub.subscribed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+
+    monkeypatch.setattr(pubsub, "unsubscribe", unsubscribe_and_let_the_listener_read_the_reply)
+
+
+def test_a_worker_stops_its_command_listener_at_once_whatever_order_the_reply_comes_in(
+    redis_url, monkeypatch
+) -> None:
+    redis = Redis.from_url(redis_url)
+    worker = PipelineWorker([Queue(QUEUE_NAME, connection=redis)], connection=redis)
+    worker.subscribe()
+    assert worker.pubsub is not None
+    assert worker.pubsub_thread is not None
+    deadline = time.monotonic() + 5
+    while not worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _listener_reads_the_reply_first(worker.pubsub, monkeypatch)
+
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    started = time.monotonic()
+    stopping.start()
+    stopping.join(timeout=10)
+
+    # RQ's own order waits for the listener's 60 s timeout here (redis-py 8.2 joins it unbounded).
+    assert not stopping.is_alive(), "the worker is still waiting for its command listener"
+    assert time.monotonic() - started < 3
+    assert not worker.pubsub_thread.is_alive()
