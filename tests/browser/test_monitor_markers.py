@@ -24,6 +24,7 @@ MARKER_JS = """
 const g = document.querySelector('#mon-loss-graph .js-plotly-plot');
 if (!g || !g.data) { return null; }
 const t = g.data[arguments[0]];
+if (!t) { return null; }
 return {x: Array.from(t.x || []), text: Array.from(t.text || []), visible: t.visible};
 """
 
@@ -42,7 +43,7 @@ def _warn(runtime: Runtime, job_id: str, step: int, message: str) -> None:
 
 
 def _marker(duo: Any, kind: str) -> dict[str, Any]:
-    """The kind's trace as drawn ({} before the first render)."""
+    """The kind's trace as drawn ({} before the first render, whose figure has no traces yet)."""
     result: dict[str, Any] | None = duo.driver.execute_script(MARKER_JS, loss_trace_index()[marker_key(kind)])
     return result or {}
 
