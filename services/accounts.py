@@ -205,8 +205,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     now = utcnow()
-    row = session.scalar(
-        select(ApiToken)
+    found = session.execute(
+        select(ApiToken, User)  # one statement: the owner comes with the token, not lazily after it
         .join(User, User.id == ApiToken.user_id)
         .where(
             ApiToken.token_hash == _hash_token(token),
@@ -214,11 +214,12 @@ def user_for_token(session: Session, token: str) -> User | None:
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
             User.disabled_at.is_(None),
         )
-    )
-    if row is None:
+    ).first()
+    if found is None:
         return None
+    row, user = found
     # "Last used" to the minute is all anyone reads; writing it on every request made each
     # token-authenticated GET a write transaction (~45% of a since_step poll's time).
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return row.user
+    return user

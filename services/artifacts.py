@@ -104,4 +104,6 @@ def require_artifact(session: Session, job: TrainingJob) -> ModelArtifact:
 
 
 def _artifact_of(session: Session, job: TrainingJob) -> ModelArtifact | None:
+    if job.artifact_id is None:  # set with the row at completion: a job without one needs no query
+        return None
     return session.scalar(select(ModelArtifact).where(ModelArtifact.job_id == job.id))

@@ -54,7 +54,7 @@ def job_detail(
     Raises:
         NotFound: no such job for this user.
     """
-    job = get_job_for_user(session, user_id, job_id)
+    job = get_job_for_user(session, user_id, job_id, with_dataset=True)
     if job is None:
         raise job_not_found(job_id)
     dataset = job.dataset

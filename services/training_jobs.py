@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from db.base import utcnow
 from db.models import CostRecord, Dataset, DatasetStatus, JobEvent, JobStatus, TrainingJob
@@ -46,12 +46,18 @@ def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID | None:
         return None
 
 
-def get_job_for_user(session: Session, user_id: int, job_id: uuid.UUID | str) -> TrainingJob | None:
-    """The job if it exists and is `user_id`'s; None otherwise (including a malformed id)."""
+def get_job_for_user(
+    session: Session, user_id: int, job_id: uuid.UUID | str, *, with_dataset: bool = False
+) -> TrainingJob | None:
+    """The job if it exists and is `user_id`'s; None otherwise (including a malformed id).
+    `with_dataset` loads its dataset in the same statement (the job detail shows it)."""
     parsed = parse_job_id(job_id)
     if parsed is None:
         return None
-    return session.scalar(select(TrainingJob).where(TrainingJob.id == parsed, TrainingJob.user_id == user_id))
+    query = select(TrainingJob).where(TrainingJob.id == parsed, TrainingJob.user_id == user_id)
+    if with_dataset:
+        query = query.options(joinedload(TrainingJob.dataset))
+    return session.scalar(query)
 
 
 def _ready_dataset(session: Session, user_id: int, dataset_id: int) -> Dataset:
