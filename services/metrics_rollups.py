@@ -8,44 +8,32 @@ the points table when it still holds them, by bounded index probes (docs/archite
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, literal, select, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from db.metric_rollups import WIDTHS, series_columns
-from db.models import MetricPoint, MetricRollup
+from db.metric_rollups import WIDTHS, level_columns
+from db.models import MetricPoint
 from services.metrics_buckets import NAN, BucketSummary, bucket_width
 
-_ROLLUPS = MetricRollup.__table__.c
 _POINTS = MetricPoint.__table__.c
 
 
-def _level_query(job_id: uuid.UUID, width: int, names: tuple[str, ...]) -> Select[Any]:
-    series = [_ROLLUPS[c] for name in names for c in series_columns(name)]
-    return (
-        select(
-            _ROLLUPS.bucket,
-            _ROLLUPS.n,
-            _ROLLUPS.first_step,
-            _ROLLUPS.first_ts,
-            _ROLLUPS.last_step,
-            _ROLLUPS.last_ts,
-            *series,
-        )
-        .where(_ROLLUPS.job_id == job_id, _ROLLUPS.width == width)
-        .order_by(_ROLLUPS.bucket)
-    )
+def _filled(column: tuple[Any, ...], empty: float) -> list[Any]:
+    """The column with `empty` for a bucket where the series has no point (NULL in the row); a
+    series present in every bucket (the usual case) is copied without a per-value test."""
+    return list(column) if None not in column else [empty if v is None else v for v in column]
 
 
 def _level(session: Session, job_id: uuid.UUID, width: int) -> BucketSummary:
     """The job's buckets at one stored width, column by column (one list per column, no per-row work)."""
     summary = BucketSummary(width=width, upto_step=-1)
-    rows = session.execute(_level_query(job_id, width, summary.names)).all()
-    if not rows:
+    columns = level_columns(session, job_id, width, summary.names)
+    if not columns:
         return summary
-    columns = list(zip(*rows, strict=True))
     summary.index, summary.count = list(columns[0]), list(columns[1])
     summary.first_step, summary.first_ts = list(columns[2]), list(columns[3])
     summary.last_step, summary.last_ts = list(columns[4]), list(columns[5])
@@ -54,10 +42,8 @@ def _level(session: Session, job_id: uuid.UUID, width: int) -> BucketSummary:
     for s in range(len(summary.names)):
         count, low, low_step, high, high_step = columns[6 + 5 * s : 11 + 5 * s]
         summary.s_count[s] = list(count)
-        summary.lo_val[s] = [NAN if v is None else v for v in low]
-        summary.lo_step[s] = [-1 if v is None else v for v in low_step]
-        summary.hi_val[s] = [NAN if v is None else v for v in high]
-        summary.hi_step[s] = [-1 if v is None else v for v in high_step]
+        summary.lo_val[s], summary.hi_val[s] = _filled(low, NAN), _filled(high, NAN)
+        summary.lo_step[s], summary.hi_step[s] = _filled(low_step, -1), _filled(high_step, -1)
     return summary
 
 
@@ -79,18 +65,26 @@ def rollup_summary(
     return summary
 
 
-def _edge_query(
-    probe: int, job_id: uuid.UUID, name: str, span: tuple[int, int], *, last: bool
-) -> Select[Any]:
-    value = _POINTS[name]
-    inner = (
-        select(_POINTS.step, value.label("value"))
-        .where(_POINTS.job_id == job_id, _POINTS.step.between(*span), value.is_not(None))
-        .order_by(_POINTS.step.desc() if last else _POINTS.step)
-        .limit(1)
-        .subquery()
-    )
-    return select(literal(probe).label("probe"), inner.c.step, inner.c.value)
+@functools.cache
+def _edges_statement(probes: tuple[tuple[str, bool], ...]) -> CompoundSelect[Any] | Select[Any]:
+    """One statement for these (series, last?) probes, built once: a bounded index probe each, the
+    job and each probe's step span bound per call (`job_id`, `lo_<i>`, `hi_<i>`)."""
+    queries = []
+    for probe, (name, last) in enumerate(probes):
+        value = _POINTS[name]
+        inner = (
+            select(_POINTS.step, value.label("value"))
+            .where(
+                _POINTS.job_id == bindparam("job_id"),
+                _POINTS.step.between(bindparam(f"lo_{probe}"), bindparam(f"hi_{probe}")),
+                value.is_not(None),
+            )
+            .order_by(_POINTS.step.desc() if last else _POINTS.step)
+            .limit(1)
+            .subquery()
+        )
+        queries.append(select(literal(probe).label("probe"), inner.c.step, inner.c.value))
+    return union_all(*queries) if len(queries) > 1 else queries[0]
 
 
 def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -> None:
@@ -98,7 +92,7 @@ def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -
     most `width` rows each, one statement). Where those points were dropped (retention), the
     earliest extreme of its first bucket and the latest of its last stand in."""
     probes: list[tuple[str, bool]] = []
-    queries: list[Select[Any]] = []
+    params: dict[str, Any] = {"job_id": job_id}
     for s, name in enumerate(summary.names):
         present = [i for i, count in enumerate(summary.s_count[s]) if count]
         if not present:
@@ -113,11 +107,11 @@ def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -
             (summary.hi_step[s][last], summary.hi_val[s][last]),
         )
         for bucket, is_last in ((first, False), (last, True)):
-            span = (summary.first_step[bucket], summary.last_step[bucket])
-            queries.append(_edge_query(len(probes), job_id, name, span, last=is_last))
+            params[f"lo_{len(probes)}"] = summary.first_step[bucket]
+            params[f"hi_{len(probes)}"] = summary.last_step[bucket]
             probes.append((name, is_last))
-    if not queries:
+    if not probes:
         return
-    for probe, step, value in session.execute(union_all(*queries) if len(queries) > 1 else queries[0]):
+    for probe, step, value in session.execute(_edges_statement(tuple(probes)), params):
         name, is_last = probes[probe]
         (summary.last if is_last else summary.first)[name] = (int(step), float(value))
