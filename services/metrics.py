@@ -96,8 +96,8 @@ def metrics_payload(
     cached: MetricsPayload | None = metrics_cache.get_payload(cache, key)
     if cached is not None:
         return cached
-    summary = rollup_summary(session, job.id, outline, summary_buckets(budget))
-    payload = summary_payload(summary, budget, started)
+    summary, width = rollup_summary(session, job.id, outline, summary_buckets(budget))
+    payload = summary_payload(summary, budget, started, width=width)
     metrics_cache.put_payload(cache, key, payload)
     return payload
 

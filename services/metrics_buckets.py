@@ -208,10 +208,23 @@ def _elapsed(
     return [step for step, _ in ordered], round_all_significant(list(running))
 
 
-def summary_payload(summary: BucketSummary, max_points: int, started_at: float | None) -> MetricsPayload:
+def _widened_bounds(summary: BucketSummary, width: int, n_groups: int) -> list[tuple[int, int]]:
+    """`_group_bounds` of the summary as if widened to `width` first, as ranges of its own buckets:
+    grouping the merged buckets or the buckets they merge picks the same extremes (the earliest
+    minimum of a group of groups is the group's earliest minimum), so the merge is skipped."""
+    if width <= summary.width:
+        return _group_bounds(len(summary.index), n_groups)
+    runs = _runs([index * summary.width // width for index in summary.index])
+    return [(runs[start][0], runs[stop - 1][1]) for start, stop in _group_bounds(len(runs), n_groups)]
+
+
+def summary_payload(
+    summary: BucketSummary, max_points: int, started_at: float | None, *, width: int = 0
+) -> MetricsPayload:
     """The API's MetricsPayload: buckets regrouped (exactly, by consecutive runs) into
-    `buckets_for_budget(max_points)` groups; each series ≤ 2·groups + 2 ≤ max_points points."""
-    bounds = _group_bounds(len(summary.index), buckets_for_budget(max_points))
+    `buckets_for_budget(max_points)` groups; each series ≤ 2·groups + 2 ≤ max_points points. With
+    a `width` above the summary's, the same payload as `summary.widen(width)` first would give."""
+    bounds = _widened_bounds(summary, width, buckets_for_budget(max_points))
     series = {}
     downsampled = False
     for s, name in enumerate(summary.names):

@@ -1,8 +1,8 @@
 """A job's chart history from its rollups (db/metric_rollups.py): O(buckets), never a scan of points.
 
 The coarsest width gives the job's step range and point count in a few rows; then the coarsest
-width that still has enough buckets is read and merged in Python to the width the budget needs
-(`BucketSummary.widen`, exact for powers of two). Each series' own first and last point come from
+width that still has enough buckets is read and grouped to the width the budget needs (exact for
+powers of two: `summary_payload(..., width=)`). Each series' own first and last point come from
 the points table when it still holds them, by bounded index probes (docs/architecture.md §8).
 """
 
@@ -54,15 +54,15 @@ def history_outline(session: Session, job_id: uuid.UUID) -> BucketSummary:
 
 def rollup_summary(
     session: Session, job_id: uuid.UUID, outline: BucketSummary, n_buckets: int
-) -> BucketSummary:
-    """The job's whole history in at most `n_buckets` buckets, from the coarsest width that has
-    enough of them (`outline` is `history_outline`, already read), with each series' edges."""
+) -> tuple[BucketSummary, int]:
+    """The job's whole history from the coarsest stored width that has enough buckets (`outline`
+    is `history_outline`, already read), with each series' edges, and the width it is to be shown
+    at (at most `n_buckets` buckets: `summary_payload(..., width=)` groups it so, without a copy)."""
     target = bucket_width(outline.first_step[0], outline.upto_step, n_buckets)
     width = max([w for w in WIDTHS if w <= target], default=WIDTHS[0])
     summary = outline if width == outline.width else _level(session, job_id, width)
-    summary.widen(target)
     _series_edges(session, job_id, summary)
-    return summary
+    return summary, target
 
 
 @functools.cache

@@ -116,6 +116,8 @@ def test_widening_equals_summing_at_the_wider_width(n: int, gap: int, fine: int,
     for row in rows:
         widened.add_row(row)
         direct.add_row(row)
+    # grouped as if widened (what a cold read does with a finer stored width): the same payload
+    assert summary_payload(widened, 50, None, width=fine * factor) == summary_payload(direct, 50, None)
     widened.widen(fine * factor)
     for column in ("index", "count", "first_step", "last_step", "s_count", "lo_step", "hi_step"):
         assert getattr(widened, column) == getattr(direct, column), column
