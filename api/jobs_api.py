@@ -6,7 +6,7 @@ Another user's job is a 404, exactly like a missing one, and nothing changes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
@@ -25,7 +25,7 @@ from jobs.cancels import cancel_on_cluster_now
 from services.errors import job_not_found
 from services.job_compare import compare_jobs, parse_compare_ids
 from services.job_config import JobEstimate, budget_warning
-from services.job_detail import METRICS_FORMATS, ArtifactAccess, MetricsFormat, job_detail
+from services.job_detail import METRICS_FORMATS, ArtifactAccess, MetricsFormat, job_detail, job_metrics
 from services.job_limits import UserLimits
 from services.metrics import DEFAULT_MAX_POINTS, MAX_MAX_POINTS, MIN_MAX_POINTS, iter_metrics_csv
 from services.serialize import job_json, money
@@ -67,6 +67,24 @@ def _metrics_format() -> MetricsFormat:
         if raw == known:
             return known
     raise ApiError(400, "Invalid input", {"format": f"must be one of {', '.join(METRICS_FORMATS)}"})
+
+
+class MetricsQuery(TypedDict):
+    """The metrics query both job reads take: `format`, `max_points`, `since_step`."""
+
+    metrics_format: MetricsFormat
+    max_points: int | None
+    since_step: int | None
+
+
+def _metrics_query() -> MetricsQuery:
+    return {
+        "metrics_format": _metrics_format(),
+        "max_points": int_arg(
+            "max_points", DEFAULT_MAX_POINTS, minimum=MIN_MAX_POINTS, maximum=MAX_MAX_POINTS
+        ),
+        "since_step": int_arg("since_step", None, minimum=-1, maximum=MAX_STEP),
+    }
 
 
 def artifact_access(runtime: Runtime) -> ArtifactAccess:
@@ -140,21 +158,24 @@ def detail(job_id: str) -> tuple[Response, int]:
     Query: `format` (`rows`, the specification's point objects, default; or `columnar`),
     `max_points` (per series), `since_step`.
     """
-    metrics_format = _metrics_format()
-    max_points = int_arg("max_points", DEFAULT_MAX_POINTS, minimum=MIN_MAX_POINTS, maximum=MAX_MAX_POINTS)
-    since_step = int_arg("since_step", None, minimum=-1, maximum=MAX_STEP)
+    query = _metrics_query()
     runtime = get_runtime()
     with runtime.transaction() as session:
         data = job_detail(
-            session,
-            current_user_id(),
-            job_id,
-            access=artifact_access(runtime),
-            max_points=max_points,
-            since_step=since_step,
-            metrics_format=metrics_format,
-            cache=runtime.redis,
+            session, current_user_id(), job_id, access=artifact_access(runtime), cache=runtime.redis, **query
         )
+    return success(data)
+
+
+@bp.get("/<job_id>/metrics")
+def metrics(job_id: str) -> tuple[Response, int]:
+    """`{job, metrics, [metrics_summary]}` (services/job_detail.py `job_metrics`): the job's own
+    fields and its metrics, with the query of `GET /api/jobs/<id>`; the light poll for scripts.
+    """
+    query = _metrics_query()
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        data = job_metrics(session, current_user_id(), job_id, cache=runtime.redis, **query)
     return success(data)
 
 

@@ -1,7 +1,8 @@
 """GET /api/jobs/<id> on PostgreSQL for jobs of 10k, 100k, 1M and 10M stored metric points.
 
 Per size (compact `?format=columnar` form): cold p95 (no cached payload: served from the rollups),
-warm p95 (the finished payload cached in Redis), `since_step` p50/p95 for the newest 100 points,
+warm p95 (the finished payload cached in Redis), `since_step` p50/p95 for the newest 100 points
+(on the job detail and on `GET /api/jobs/<id>/metrics`, the job and its metrics only),
 the body's bytes raw, gzipped and brotli-compressed (when `brotli` is importable), and in the same
 run the naive baselines: the full scan of raw points into the same payload (the SQL bucketing
 path that served cold requests before rollups) and every point as JSON. Points are seeded with
@@ -172,6 +173,8 @@ def measure(
     since_runs = [cpu_timed(lambda: get(since_path)) for _ in range(repeat)]
     since = [ms for ms, _ in since_runs]
     since_points = json.loads(get(since_path))["data"]["metrics"]["total_points"]
+    light_path = f"/api/jobs/{job_id}/metrics?format=columnar&since_step={size - 100}"
+    light = [timed(lambda: get(light_path))[0] for _ in range(repeat)]
     gz, br = compressed(body)
     naive_ms, naive_bytes = naive_full_dump(runtime, job_id) if size <= 1_000_000 else (math.nan, 0)
     return {
@@ -189,6 +192,8 @@ def measure(
         "since_p50_ms": statistics.median(since),
         "since_p95_ms": p95(since),
         "since_points": since_points,
+        "light_p50_ms": statistics.median(light),
+        "light_p95_ms": p95(light),
         "scan_ms": full_scan_ms(runtime, job_id, size),
         "naive_ms": naive_ms,
         "naive_bytes": naive_bytes,
@@ -210,7 +215,7 @@ def main() -> None:
             runtime.redis.flushdb()
             runtime.engine.dispose()
     print(
-        f"{'points':>10} {'cold p50':>9} {'cold p95':>9} {'cold CPU':>8} {'since CPU':>9} {'warm p95':>9} {'since p50':>9} {'since p95':>9} {'KB':>6} "
+        f"{'points':>10} {'cold p50':>9} {'cold p95':>9} {'cold CPU':>8} {'since CPU':>9} {'warm p95':>9} {'since p50':>9} {'since p95':>9} {'metrics p50':>11} {'metrics p95':>11} {'KB':>6} "
         f"{'gzip KB':>8} {'br KB':>6} {'shown':>6} {'last':>5} {'full scan ms':>12} {'scan/cold':>9} {'JSON dump ms':>12}"
     )
     for r in results:
@@ -218,12 +223,13 @@ def main() -> None:
         print(
             f"{r['points']:>10,} {r['cold_p50_ms']:>9.1f} {r['cold_p95_ms']:>9.1f} {r['cold_cpu_ms']:>8.1f} "
             f"{r['since_cpu_ms']:>9.1f} {r['warm_p95_ms']:>9.1f} {r['since_p50_ms']:>9.1f} "
-            f"{r['since_p95_ms']:>9.1f} {r['bytes'] / 1024:>6.1f} {r['gzip'] / 1024:>8.1f} {br:>6} "
+            f"{r['since_p95_ms']:>9.1f} {r['light_p50_ms']:>11.1f} {r['light_p95_ms']:>11.1f} {r['bytes'] / 1024:>6.1f} {r['gzip'] / 1024:>8.1f} {br:>6} "
             f"{r['payload_points']:>6} {r['last_kept']!s:>5} {r['scan_ms']:>12.0f} "
             f"{r['scan_ms'] / r['cold_p95_ms']:>9.1f} {r['naive_ms']:>12.0f}"
         )
     print("CPU = median ms of this process's CPU per request (the app's Python; PostgreSQL not included).")
-    print(f"since_step returned {results[-1]['since_points']} points (newest 100 requested)")
+    print(f"since_step returned {results[-1]['since_points']} points (newest 100 requested); metrics = the")
+    print("same since_step on GET /api/jobs/<id>/metrics (the job and its metrics only).")
     print("cold = payload cache flushed before each request (served from rollups); full scan = the same")
     print("payload bucketed in SQL over every raw point (the pre-rollup cold path), in this run.")
 

@@ -25,6 +25,8 @@ from services.training_jobs import get_job_for_user, job_cost_records, job_event
 if TYPE_CHECKING:
     from redis import Redis
 
+    from db.models import TrainingJob
+
 MetricsFormat = Literal["rows", "columnar"]
 METRICS_FORMATS: tuple[MetricsFormat, ...] = ("rows", "columnar")
 DATASET_FIELDS = ("id", "name", "format", "total_training_pairs", "total_tokens")
@@ -67,17 +69,53 @@ def job_detail(
             ),
         },
     }
-    payload = metrics_payload(session, job, max_points=max_points, since_step=since_step, cache=cache)
-    if metrics_format == "columnar":
-        body["metrics"] = payload
-    else:
-        body["metrics"] = metric_rows(session, job.id, payload)
-        body["metrics_summary"] = {
-            "total_points": payload["total_points"],
-            "last_step": payload["last_step"],
-            "downsampled": payload["downsampled"],
-            "max_points": clamp_max_points(max_points),
-        }
+    body.update(_metrics_body(session, job, max_points, since_step, metrics_format, cache))
     body["cost_records"] = [cost_record_json(record) for record in job_cost_records(session, job.id)]
     body["events"] = [event_json(event) for event in job_events(session, job.id)]
     return body
+
+
+def job_metrics(
+    session: Session,
+    user_id: int,
+    job_id: uuid.UUID | str,
+    *,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    since_step: int | None = None,
+    metrics_format: MetricsFormat = "rows",
+    cache: Redis | None = None,
+) -> dict[str, Any]:
+    """`{job, metrics, [metrics_summary]}`: the job's own fields and its metrics as `job_detail`
+    gives them, without dataset, artifact, costs and events, for a script following a run (two
+    statements with `since_step`: the job and the new points).
+
+    Raises:
+        NotFound: no such job for this user.
+    """
+    job = get_job_for_user(session, user_id, job_id)
+    if job is None:
+        raise job_not_found(job_id)
+    return {
+        "job": job_json(job),
+        **_metrics_body(session, job, max_points, since_step, metrics_format, cache),
+    }
+
+
+def _metrics_body(
+    session: Session,
+    job: TrainingJob,
+    max_points: int | None,
+    since_step: int | None,
+    metrics_format: MetricsFormat,
+    cache: Redis | None,
+) -> dict[str, Any]:
+    payload = metrics_payload(session, job, max_points=max_points, since_step=since_step, cache=cache)
+    if metrics_format == "columnar":
+        return {"metrics": payload}
+    summary = {
+        "total_points": payload["total_points"],
+        "last_step": payload["last_step"],
+        "downsampled": payload["downsampled"],
+        "max_points": clamp_max_points(max_points),
+    }
+    return {"metrics": metric_rows(session, job.id, payload), "metrics_summary": summary}

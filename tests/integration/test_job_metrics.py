@@ -140,6 +140,29 @@ def test_since_step_increments_have_no_gap_or_duplicate(
     assert seen == list(range(1, 2_500))
 
 
+@pytest.mark.parametrize("form", ["rows", "columnar"])
+def test_the_metrics_route_answers_the_details_metrics_with_the_job_alone(
+    alice: ApiUser, bob: ApiUser, runtime: Runtime, job_id: uuid.UUID, form: str
+) -> None:
+    copy_metric_points(runtime.engine, job_id, 3_000)
+    for query in (f"format={form}&max_points=100", f"format={form}&since_step=2950"):
+        detail = alice.get(f"/api/jobs/{job_id}?{query}").get_json()["data"]
+        answer = alice.get(f"/api/jobs/{job_id}/metrics?{query}")
+        assert answer.status_code == 200
+        light = answer.get_json()["data"]
+        assert light["metrics"] == detail["metrics"]
+        assert light.get("metrics_summary") == detail.get("metrics_summary")
+        assert set(light) == ({"job", "metrics", "metrics_summary"} if form == "rows" else {"job", "metrics"})
+        assert light["job"] == {k: v for k, v in detail["job"].items() if k not in ("dataset", "artifact")}
+    # another user's job, a bad query: the detail's answers, and nothing stored changes
+    assert bob.get(f"/api/jobs/{job_id}/metrics").status_code == 404
+    bad = alice.get(f"/api/jobs/{job_id}/metrics?format=csv")
+    assert bad.status_code == 400
+    assert bad.get_json()["details"] == {"format": "must be one of rows, columnar"}
+    assert alice.get(f"/api/jobs/{job_id}/metrics?since_step=x").status_code == 400
+    assert _columnar(alice, job_id)["total_points"] == 3_000
+
+
 def test_csv_streams_every_point(alice: ApiUser, runtime: Runtime, job_id: uuid.UUID) -> None:
     copy_metric_points(runtime.engine, job_id, 12_001)
     response = alice.get(f"/api/jobs/{job_id}/metrics.csv")
