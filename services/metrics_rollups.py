@@ -94,10 +94,11 @@ def _series_edges(session: Session, job_id: uuid.UUID, summary: BucketSummary) -
     probes: list[tuple[str, bool]] = []
     params: dict[str, Any] = {"job_id": job_id}
     for s, name in enumerate(summary.names):
-        present = [i for i, count in enumerate(summary.s_count[s]) if count]
-        if not present:
+        counts = summary.s_count[s]
+        first = next((i for i, count in enumerate(counts) if count), -1)
+        if first < 0:
             continue
-        first, last = present[0], present[-1]
+        last = next(i for i in range(len(counts) - 1, -1, -1) if counts[i])
         summary.first[name] = min(
             (summary.lo_step[s][first], summary.lo_val[s][first]),
             (summary.hi_step[s][first], summary.hi_val[s][first]),
