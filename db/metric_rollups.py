@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Uuid, bindparam, text
@@ -106,7 +107,7 @@ def summarize_sql(names: tuple[str, ...], source: str) -> str:
     without values carries ±Infinity and is dropped by its count of 0.
     """
     _checked(names)
-    fine, coarse = WIDTHS[0], WIDTHS[1:]
+    fine = WIDTHS[0]
     stamp = "date_part('epoch', p.timestamp)"  # float8; extract() gives numeric, several times slower
     plain = ["count(*)::int AS n", "min(step) AS f", "max(step) AS l"]
     found = [
@@ -134,7 +135,7 @@ def summarize_sql(names: tuple[str, ...], source: str) -> str:
         ]
     levels = [f"w{fine}"]
     coarser = []
-    for finer, width in zip((fine, *coarse), coarse, strict=False):
+    for finer, width in pairwise(WIDTHS):
         coarser.append(
             f"w{width} AS (SELECT job_id, bucket * {finer} / {width} AS bucket, sum(n)::int AS n, "  # noqa: S608
             f"{', '.join(merge_cols)} FROM w{finer} GROUP BY 1, 2)"
