@@ -207,7 +207,7 @@ def rebuild_rollups(
 @cache
 def _level_sql(names: tuple[str, ...], placeholders: tuple[str, str]) -> str:
     _checked(names)
-    selected = ", ".join(("bucket", *ROW_COLUMNS, *(c for name in names for c in series_columns(name))))
+    selected = ", ".join(columns(names)[2:])  # a row without its key's job and width
     job, width = placeholders
     return f"SELECT {selected} FROM {_TABLE} WHERE job_id = {job} AND width = {width} ORDER BY bucket"  # noqa: S608
 
