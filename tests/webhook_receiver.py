@@ -89,30 +89,21 @@ def run_burst_worker(settings: Settings, tmp_path: Path) -> None:
     }
     log = tmp_path / "burst-worker.log"
     with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--burst"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
         try:
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-                raise AssertionError(
-                    f"burst worker did not finish in 60 s\n--- its log (tail) ---\n{_tail(log)}"
-                ) from None
-            if worker.returncode != 0:
-                raise AssertionError(
-                    f"burst worker exited {worker.returncode}\n--- its log (tail) ---\n{_tail(log)}"
-                )
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+            worker = subprocess.run(  # kills the worker when the timeout expires
+                [sys.executable, "-m", "cli", "worker", "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"burst worker did not finish in 60 s\n--- its log (tail) ---\n{_tail(log)}"
+            ) from None
+    if worker.returncode != 0:
+        raise AssertionError(f"burst worker exited {worker.returncode}\n--- its log (tail) ---\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:
